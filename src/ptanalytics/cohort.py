@@ -1,0 +1,258 @@
+"""The cohort container and its on-disk format (one folder, one file per table, ``cohort.json``).
+
+See ``docs/data_dictionary.md`` for the tables and columns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ptanalytics.exceptions import CohortFormatError
+from ptanalytics.schema import TABLES, coerce_table, empty_table
+
+__all__ = ["FORMAT_VERSION", "Cohort", "load_cohort"]
+
+#: Version of the on-disk cohort format written by this package.
+FORMAT_VERSION = 1
+
+TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
+_TRUTH_PATIENTS = "truth_patients"
+FileFormat = Literal["parquet", "csv"]
+
+
+def _version() -> str:
+    from ptanalytics import __version__
+
+    return __version__
+
+
+@dataclass
+class Cohort:
+    """The canonical tables of one cohort, with its metadata.
+
+    Parameters
+    ----------
+    patients, prescriptions, sessions, outcomes, cointerventions : pandas.DataFrame
+        The canonical tables (see ``docs/data_dictionary.md``). Missing tables are empty frames
+        with the canonical columns, so an outcomes-only cohort is valid.
+    metadata : dict
+        What ``cohort.json`` holds (source, seed, row counts, ...).
+    truth : dict, optional
+        Simulated cohorts only: the generating parameters and true effects (``truth.json``).
+    truth_patients : pandas.DataFrame, optional
+        Simulated cohorts only: per-patient latent values (one row per patient).
+    """
+
+    patients: pd.DataFrame = field(default_factory=lambda: empty_table("patients"))
+    prescriptions: pd.DataFrame = field(default_factory=lambda: empty_table("prescriptions"))
+    sessions: pd.DataFrame = field(default_factory=lambda: empty_table("sessions"))
+    outcomes: pd.DataFrame = field(default_factory=lambda: empty_table("outcomes"))
+    cointerventions: pd.DataFrame = field(default_factory=lambda: empty_table("cointerventions"))
+    metadata: dict[str, Any] = field(default_factory=dict)
+    truth: dict[str, Any] | None = None
+    truth_patients: pd.DataFrame | None = None
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The five canonical tables by name."""
+        return {name: getattr(self, name) for name in TABLE_NAMES}
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per canonical table."""
+        return {name: len(df) for name, df in self.tables.items()}
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self.row_counts().items())
+        source = self.metadata.get("source", "unknown source")
+        return f"Cohort({source}; {counts})"
+
+    def write(
+        self, path: str | os.PathLike, *, format: FileFormat = "parquet", overwrite: bool = False
+    ) -> Path:
+        """Write the cohort to the folder ``path`` and return it.
+
+        The folder is written whole or not at all: files go to a temporary sibling folder that is
+        renamed into place at the end. An existing non-empty ``path`` is an error unless
+        ``overwrite=True``, which replaces it.
+
+        Parameters
+        ----------
+        path : path-like
+            Destination folder.
+        format : {"parquet", "csv"}
+            File format of the tables (``cohort.json`` and ``truth.json`` are always JSON).
+        overwrite : bool
+            Replace an existing folder.
+        """
+        if format not in ("parquet", "csv"):
+            raise CohortFormatError(f"format={format!r} is not supported; use 'parquet' or 'csv'.")
+        dest = Path(path)
+        if dest.exists() and any(dest.iterdir()) and not overwrite:
+            raise CohortFormatError(
+                f"{dest}: folder exists and is not empty. Fix: choose another folder or pass "
+                f"overwrite=True (--overwrite on the command line)."
+            )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        try:
+            for name, df in self.tables.items():
+                _write_table(
+                    coerce_table(name, df, source=f"cohort table {name}"),
+                    tmp / f"{name}.{format}",
+                    format,
+                )
+            if self.truth_patients is not None:
+                _write_table(self.truth_patients, tmp / f"{_TRUTH_PATIENTS}.{format}", format)
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "source": "unknown",
+                "created": None,
+                **self.metadata,
+                "ptanalytics_version": _version(),
+                "file_format": format,
+                "row_counts": self.row_counts(),
+            }
+            _write_json(tmp / "cohort.json", meta)
+            if self.truth is not None:
+                _write_json(tmp / "truth.json", self.truth)
+            if dest.exists():
+                shutil.rmtree(dest)
+            tmp.rename(dest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.metadata = meta
+        return dest
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def _write_table(df: pd.DataFrame, path: Path, format: FileFormat) -> None:
+    if format == "csv":
+        df.to_csv(
+            path,
+            index=False,
+            date_format="%Y-%m-%d",
+            float_format="%.10g",
+            lineterminator="\n",
+            encoding="utf-8",
+        )
+        return
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    # Dates are days: store them as the Parquet DATE type so that every engine reads them as such.
+    fields = []
+    for f in table.schema:
+        fields.append(pa.field(f.name, pa.date32()) if pa.types.is_timestamp(f.type) else f)
+    table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    pq.write_table(table, path, compression="zstd")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if path.suffix == ".csv":
+        return pd.read_csv(
+            path,
+            dtype={"patient_id": "str", "clinic_id": "str", "therapist_id": "str"},
+            keep_default_na=False,
+            na_values=[""],
+            encoding="utf-8",
+        )
+    table = pq.read_table(path)
+    return table.to_pandas(date_as_object=False)
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    found = [folder / f"{name}.{ext}" for ext in ("parquet", "csv")]
+    found = [p for p in found if p.exists()]
+    if len(found) > 1:
+        raise CohortFormatError(
+            f"{folder}: both {found[0].name} and {found[1].name} exist. "
+            f"Fix: keep one file per table."
+        )
+    return found[0] if found else None
+
+
+def load_cohort(path: str | os.PathLike) -> Cohort:
+    """Read a cohort folder written by :meth:`Cohort.write`, ``simulate`` or ``ingest``.
+
+    Every known column is coerced to its canonical type; row counts are checked against
+    ``cohort.json``. A table whose file is absent is empty (an outcomes-only cohort is valid) unless
+    ``cohort.json`` says it had rows.
+
+    Raises
+    ------
+    CohortFormatError
+        When the folder or ``cohort.json`` is missing, a file cannot be read, a required column
+        is absent, a value cannot be represented, or a row count disagrees with ``cohort.json``.
+    """
+    folder = Path(path)
+    meta_path = folder / "cohort.json"
+    if not meta_path.is_file():
+        raise CohortFormatError(
+            f"{folder}: not a cohort folder (no cohort.json). Fix: point to a folder written by "
+            f"'ptanalytics simulate' or 'ptanalytics ingest'."
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CohortFormatError(f"{meta_path}: not valid JSON ({exc}).") from exc
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CohortFormatError(
+            f"{meta_path}: format_version {version!r} is not supported by this ptanalytics "
+            f"(reads {FORMAT_VERSION}). Fix: re-create the cohort with this version."
+        )
+    counts = meta.get("row_counts", {})
+    tables: dict[str, pd.DataFrame] = {}
+    for name in TABLE_NAMES:
+        file = _find(folder, name)
+        if file is None:
+            if counts.get(name, 0):
+                raise CohortFormatError(
+                    f"{folder}: cohort.json lists {counts[name]} rows of '{name}' but there is "
+                    f"no {name}.parquet or {name}.csv. Fix: restore the file or re-create the "
+                    f"cohort."
+                )
+            tables[name] = empty_table(name)
+            continue
+        try:
+            raw = _read_table(file)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise CohortFormatError(f"{file}: cannot be read ({exc}).") from exc
+        tables[name] = coerce_table(name, raw, source=str(file))
+        if name in counts and counts[name] != len(tables[name]):
+            raise CohortFormatError(
+                f"{file}: has {len(tables[name])} rows but cohort.json lists {counts[name]}. "
+                f"Fix: the file was changed or truncated; restore it or re-create the cohort."
+            )
+    truth = None
+    if (folder / "truth.json").is_file():
+        truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
+    truth_file = _find(folder, _TRUTH_PATIENTS)
+    truth_patients = _read_table(truth_file) if truth_file is not None else None
+    if truth_patients is not None:
+        truth_patients = _coerce_truth_patients(truth_patients)
+    return Cohort(**tables, metadata=meta, truth=truth, truth_patients=truth_patients)
+
+
+def _coerce_truth_patients(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    df["patient_id"] = df["patient_id"].astype("str")
+    for col in df.columns:
+        if col.endswith("_week"):  # nullable week numbers (e.g. no dropout)
+            df[col] = df[col].astype("Int64")
+        elif col.endswith("_on"):
+            df[col] = pd.to_datetime(df[col]).astype("datetime64[s]")
+    return df

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ptanalytics as pt
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20240108)
+
+
+@pytest.fixture(scope="session")
+def small_cohort():
+    """A 400-patient default cohort, simulated once per test session."""
+    return pt.simulate_cohort(400, seed=7)
+
+
+@pytest.fixture(scope="session")
+def large_cohort():
+    """A 20,000-patient default cohort for calibration statistics (about 3 s)."""
+    return pt.simulate_cohort(20_000, seed=11)
