@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from ptanalytics.cohort import load_cohort
 from ptanalytics.exceptions import PtAnalyticsError
 from ptanalytics.simconfig import SimulationConfig, load_config
@@ -96,7 +98,12 @@ def _summary(args) -> int:
         print(f"\n{section}:")
         for row in part.itertuples():
             value = f"{row.value:,.0f}" if section == "size" else f"{row.value:.3f}"
-            target = "" if row.target != row.target else f"   (target {row.target:.3g})"
+            if pd.isna(row.target_low):
+                target = ""
+            elif row.target_low == row.target_high:
+                target = f"   (target {row.target_low:.3g})"
+            else:
+                target = f"   (target {row.target_low:.3g}-{row.target_high:.3g})"
             print(f"  {row.metric:<45} {value:>12}{target}")
     return 0
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ptanalytics.cohort import Cohort
 
 __all__ = ["describe_cohort"]
+
+_COLUMNS = ["section", "metric", "value", "target_low", "target_high"]
 
 
 def describe_cohort(cohort: Cohort) -> pd.DataFrame:
@@ -21,49 +22,49 @@ def describe_cohort(cohort: Cohort) -> pd.DataFrame:
         - ``section`` (str): ``size``, ``baseline`` or ``calibration``.
         - ``metric`` (str): what is counted or measured.
         - ``value`` (float): the figure (counts, means, shares).
-        - ``target`` (float): for simulated cohorts' calibration rows, the configured target
-          (the midpoint where the target is a range); missing otherwise.
+        - ``target_low``, ``target_high`` (float): for simulated cohorts' calibration rows, the
+          configured target (equal for a single value, the ends of a range otherwise); missing
+          elsewhere.
     """
-    rows: list[tuple[str, str, float, float]] = []
-    nan = float("nan")
+    rows: list[dict] = []
+
+    def add(section: str, metric: str, value: float, target=None) -> None:
+        low, high = target if isinstance(target, list) else [target, target]
+        rows.append(
+            {
+                "section": section,
+                "metric": metric,
+                "value": value,
+                "target_low": low,
+                "target_high": high,
+            }
+        )
+
     for name, n in cohort.row_counts().items():
-        rows.append(("size", f"{name} rows", float(n), nan))
-    s = cohort.sessions
-    if len(s):
-        days = s[["patient_id", "performed_on"]].drop_duplicates()
-        rows.append(("size", "session days", float(len(days)), nan))
-        rows.append(("size", "session days per patient", len(days) / len(cohort.patients), nan))
-    out = cohort.outcomes
+        add("size", f"{name} rows", n)
+    if len(cohort.sessions):
+        days = cohort.sessions[["patient_id", "performed_on"]].drop_duplicates()
+        add("size", "session days", len(days))
+        add("size", "session days per patient", len(days) / len(cohort.patients))
+    for instrument, n in cohort.outcomes["instrument"].value_counts().sort_index().items():
+        add("size", f"{instrument} assessments", n)
     base = _baseline(cohort, "NPRS")
     if len(base):
-        rows.append(("baseline", "baseline NPRS mean", float(base.mean()), nan))
-        rows.append(
-            ("baseline", "baseline NPRS SD", float(base.std(ddof=1)) if len(base) > 1 else nan, nan)
-        )
+        add("baseline", "baseline NPRS mean", base.mean())
+        if len(base) > 1:
+            add("baseline", "baseline NPRS SD", base.std(ddof=1))
     odi = _baseline(cohort, "ODI")
     if len(odi):
-        rows.append(("baseline", "baseline ODI mean", float(odi.mean()), nan))
-    for instrument, n in out["instrument"].value_counts().sort_index().items():
-        rows.append(("size", f"{instrument} assessments", float(n), nan))
+        add("baseline", "baseline ODI mean", odi.mean())
     for metric, entry in ((cohort.truth or {}).get("calibration") or {}).items():
-        target = entry.get("target")
-        if isinstance(target, list):
-            target = float(np.mean(target))
-        realised = entry.get("realised")
-        rows.append(
-            (
-                "calibration",
-                metric,
-                nan if realised is None else float(realised),
-                nan if target is None else float(target),
-            )
-        )
-    return pd.DataFrame(rows, columns=["section", "metric", "value", "target"])
+        add("calibration", metric, entry.get("realised"), entry.get("target"))
+    return pd.DataFrame(rows, columns=_COLUMNS).astype(
+        {"value": "float64", "target_low": "float64", "target_high": "float64"}
+    )
 
 
 def _baseline(cohort: Cohort, instrument: str) -> pd.Series:
     """Scores on the enrolment day (the baseline assessment)."""
-    out = cohort.outcomes
-    out = out[out["instrument"] == instrument]
+    out = cohort.outcomes[cohort.outcomes["instrument"] == instrument]
     merged = out.merge(cohort.patients[["patient_id", "enrolled_on"]], on="patient_id")
     return merged.loc[merged["assessed_on"] == merged["enrolled_on"], "score"]
