@@ -98,6 +98,10 @@ _KIND_DTYPES = {
 _EXERCISES = tuple(exercise_catalogue()["exercise"])
 
 _PID = Column("patient_id", "id", "Pseudonymous patient identifier (never a name, MRN or SSN).")
+_EXERCISE = Column("exercise", "category", "Exercise (catalogue identifier).", allowed=_EXERCISES)
+_CATEGORY = Column(
+    "category", "category", "Exercise category (from the catalogue).", allowed=CATEGORIES
+)
 
 TABLES: dict[str, Table] = {
     t.name: t
@@ -148,15 +152,8 @@ TABLES: dict[str, Table] = {
             (
                 _PID,
                 Column("phase", "category", "Program phase.", allowed=PHASES),
-                Column(
-                    "exercise", "category", "Exercise (catalogue identifier).", allowed=_EXERCISES
-                ),
-                Column(
-                    "category",
-                    "category",
-                    "Exercise category (from the catalogue).",
-                    allowed=CATEGORIES,
-                ),
+                _EXERCISE,
+                _CATEGORY,
                 Column(
                     "sessions_per_week",
                     "int",
@@ -213,15 +210,8 @@ TABLES: dict[str, Table] = {
                 _PID,
                 Column("performed_on", "date", "Day the exercise was done."),
                 Column("phase", "category", "Program phase on that day.", allowed=PHASES),
-                Column(
-                    "exercise", "category", "Exercise (catalogue identifier).", allowed=_EXERCISES
-                ),
-                Column(
-                    "category",
-                    "category",
-                    "Exercise category (from the catalogue).",
-                    allowed=CATEGORIES,
-                ),
+                _EXERCISE,
+                _CATEGORY,
                 Column("supervised", "bool", "Done under a therapist's supervision."),
                 Column("sets", "int", "Sets done.", min=0, max=20, required=False, dtype="Int16"),
                 Column(
