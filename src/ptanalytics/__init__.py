@@ -4,7 +4,16 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ptanalytics.catalogue import CATEGORIES, exercise_catalogue
 from ptanalytics.cohort import Cohort, load_cohort
-from ptanalytics.exceptions import CohortFormatError, ConfigError, PtAnalyticsError
+from ptanalytics.deidentify import deidentify, deidentify_directory, find_identifier_columns
+from ptanalytics.exceptions import (
+    CohortFormatError,
+    ConfigError,
+    IngestError,
+    MappingError,
+    PtAnalyticsError,
+)
+from ptanalytics.ingest import IngestResult, format_ingest_summary, ingest, validate_cohort_dir
+from ptanalytics.mapping import load_mapping
 from ptanalytics.simconfig import SimulationConfig, load_config
 from ptanalytics.simulate import simulate_cohort
 
@@ -18,11 +27,21 @@ __all__ = [
     "Cohort",
     "CohortFormatError",
     "ConfigError",
+    "IngestError",
+    "IngestResult",
+    "MappingError",
     "PtAnalyticsError",
     "SimulationConfig",
     "__version__",
+    "deidentify",
+    "deidentify_directory",
     "exercise_catalogue",
+    "find_identifier_columns",
+    "format_ingest_summary",
+    "ingest",
     "load_cohort",
     "load_config",
+    "load_mapping",
     "simulate_cohort",
+    "validate_cohort_dir",
 ]

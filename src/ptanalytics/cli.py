@@ -7,6 +7,7 @@ message naming the file, the value and the fix.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ import pandas as pd
 
 from ptanalytics.cohort import load_cohort
 from ptanalytics.exceptions import PtAnalyticsError
+from ptanalytics.ingest import format_ingest_summary, ingest, validate_cohort_dir
 from ptanalytics.simconfig import SimulationConfig, load_config
 from ptanalytics.simulate import DEFAULT_PATIENTS, DEFAULT_SEED, simulate_cohort
 from ptanalytics.summary import describe_cohort
@@ -52,7 +54,41 @@ def _parser() -> argparse.ArgumentParser:
 
     summ = sub.add_parser("summary", help="print a cohort's sizes, baseline and calibration")
     summ.add_argument("data", type=Path, help="cohort folder")
+
+    ing = sub.add_parser(
+        "ingest",
+        help="read exports (CSV/TSV, XLSX, Parquet, FHIR), validate, quarantine, write a cohort",
+    )
+    ing.add_argument("sources", nargs="+", type=Path, metavar="SOURCE", help="source files")
+    ing.add_argument("--out", required=True, type=Path, help="cohort folder to write")
+    ing.add_argument("--mapping", type=Path, help="mapping file (TOML or YAML)")
+    ing.add_argument("--strict", action="store_true", help="exit 1 when any row was quarantined")
+    ing.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    ing.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    ing.add_argument("--today", type=_date, help="reference date for 'in the future' checks")
+
+    val = sub.add_parser("validate", help="re-check a cohort folder and print the summary")
+    val.add_argument("data", type=Path, help="cohort folder")
+    val.add_argument("--today", type=_date, help="reference date for 'in the future' checks")
+
+    de = sub.add_parser(
+        "deidentify", help="keyed pseudonyms, date shifts, identifier columns dropped"
+    )
+    de.add_argument("data", type=Path, help="cohort folder")
+    de.add_argument("--out", required=True, type=Path, help="de-identified cohort folder")
+    de.add_argument("--key-file", required=True, type=Path, help="secret key file")
+    de.add_argument(
+        "--new-key", action="store_true", help="create the key file when it does not exist"
+    )
+    de.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     return parser
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
             return _simulate(args)
         if args.command == "summary":
             return _summary(args)
+        if args.command == "ingest":
+            return _ingest(args)
+        if args.command == "validate":
+            return _validate(args)
+        if args.command == "deidentify":
+            return _deidentify(args)
     except PtAnalyticsError as exc:
         print(f"ptanalytics {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -87,6 +129,39 @@ def _simulate(args) -> int:
     cohort.write(args.out, format=args.format, overwrite=args.overwrite)
     counts = ", ".join(f"{k} {v}" for k, v in cohort.row_counts().items())
     print(f"wrote {args.out} ({counts}) in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _ingest(args) -> int:
+    print(f"ingesting {len(args.sources)} file(s)...", file=sys.stderr)
+    result = ingest(args.sources, mapping=args.mapping, today=args.today)
+    result.cohort.write(args.out, format=args.format, overwrite=args.overwrite)
+    print(format_ingest_summary(result))
+    print(
+        f"wrote {args.out}"
+        + (f" (quarantine in {args.out / 'quarantine'})" if result.quarantined else "")
+    )
+    return 1 if args.strict and result.quarantined else 0
+
+
+def _validate(args) -> int:
+    result = validate_cohort_dir(args.data, today=args.today)
+    print(format_ingest_summary(result))
+    if result.quarantined:
+        print(f"{result.quarantined} record(s) fail validation")
+        return 1
+    print("all records pass validation")
+    return 0
+
+
+def _deidentify(args) -> int:
+    from ptanalytics.deidentify import deidentify_directory
+
+    report = deidentify_directory(
+        args.data, args.out, args.key_file, overwrite=args.overwrite, create_key=args.new_key
+    )
+    print(report.summary())
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -51,6 +51,9 @@ class Cohort:
         Simulated cohorts only: the generating parameters and true effects (``truth.json``).
     truth_patients : pandas.DataFrame, optional
         Simulated cohorts only: per-patient latent values (one row per patient).
+    quarantine : dict of str to DataFrame, optional
+        Ingested cohorts: rows set aside, per table (and ``source_rows``), with their reasons;
+        written as ``quarantine/<name>.csv``.
     """
 
     patients: pd.DataFrame = field(default_factory=lambda: empty_table("patients"))
@@ -61,6 +64,7 @@ class Cohort:
     metadata: dict[str, Any] = field(default_factory=dict)
     truth: dict[str, Any] | None = None
     truth_patients: pd.DataFrame | None = None
+    quarantine: dict[str, pd.DataFrame] | None = None
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -113,6 +117,10 @@ class Cohort:
                 )
             if self.truth_patients is not None:
                 _write_table(self.truth_patients, tmp / f"{_TRUTH_PATIENTS}.{format}", format)
+            if self.quarantine:
+                (tmp / "quarantine").mkdir()
+                for name, df in self.quarantine.items():
+                    _write_table(df, tmp / "quarantine" / f"{name}.csv", "csv")
             meta = {
                 "format_version": FORMAT_VERSION,
                 "source": "unknown",
@@ -244,7 +252,13 @@ def load_cohort(path: str | os.PathLike) -> Cohort:
     truth_patients = _read_table(truth_file) if truth_file is not None else None
     if truth_patients is not None:
         truth_patients = _coerce_truth_patients(truth_patients)
-    return Cohort(**tables, metadata=meta, truth=truth, truth_patients=truth_patients)
+    quarantine = {
+        f.stem: pd.read_csv(f, dtype="str", keep_default_na=False, na_values=[""])
+        for f in sorted((folder / "quarantine").glob("*.csv"))
+    } or None
+    return Cohort(
+        **tables, metadata=meta, truth=truth, truth_patients=truth_patients, quarantine=quarantine
+    )
 
 
 def _coerce_truth_patients(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,260 @@
+"""Read tabular source files (CSV/TSV, Excel, Parquet) into frames of raw text, row by row.
+
+Every value comes back as text exactly as the file has it (no type guessing, no missing-value
+handling: that is the mapping's job), with the row's number in the source so that every rejected
+row can be traced. Rows a reader cannot split into the header's fields (a truncated last line, an
+extra delimiter, a blank line) are returned separately as *unparsed* rows with their reason, so
+that rows read = rows parsed + rows unparsed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ptanalytics.exceptions import IngestError
+from ptanalytics.validation import FILE, ROW
+
+__all__ = ["SourceTable", "read_source_table"]
+
+_DELIMITERS = [",", ";", "\t", "|"]
+
+
+@dataclass
+class SourceTable:
+    """One source file read as text.
+
+    Attributes
+    ----------
+    path : Path
+        The file.
+    data : pandas.DataFrame
+        One row per parsed record: the file's columns as text (missing cells are ``<NA>``), plus
+        ``_source_file`` (file name) and ``_source_row`` (the row number a spreadsheet shows:
+        the header is row 1, the first record row 2; for Parquet, the record number + 1).
+    unparsed : pandas.DataFrame
+        Rows that could not be split into the header's fields: ``_source_file``, ``_source_row``,
+        ``reason``, ``text``.
+    encoding, delimiter : str
+        What was detected (CSV only; empty otherwise).
+    """
+
+    path: Path
+    data: pd.DataFrame
+    unparsed: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=[FILE, ROW, "reason", "text"])
+    )
+    encoding: str = ""
+    delimiter: str = ""
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.data) + len(self.unparsed)
+
+
+def read_source_table(
+    path: str | Path,
+    *,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+) -> SourceTable:
+    """Read a CSV/TSV, Excel (``.xlsx``) or Parquet file as text.
+
+    Parameters
+    ----------
+    path : path-like
+        The file. The format comes from the extension (``.csv``, ``.tsv``, ``.txt``, ``.xlsx``,
+        ``.parquet``).
+    delimiter : str, optional
+        CSV delimiter; detected from the header and first lines when not given.
+    encoding : str, optional
+        CSV encoding; detected when not given (UTF-8 with or without BOM, else Windows-1252, else
+        Latin-1).
+    sheet : str or int, optional
+        Excel sheet (default: the first).
+
+    Raises
+    ------
+    IngestError
+        When the file cannot be read at all: missing, empty, no header, duplicate column names.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise IngestError(f"{p}: file not found. Fix: check the path.")
+    suffix = p.suffix.lower()
+    if suffix in (".csv", ".tsv", ".txt"):
+        return _read_csv(p, delimiter, encoding)
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_excel(p, sheet)
+    if suffix in (".parquet", ".pq"):
+        return _read_parquet(p)
+    raise IngestError(
+        f"{p}: unsupported file type '{suffix}'. Fix: export as .csv, .tsv, .xlsx or .parquet "
+        f"(or FHIR .json/.ndjson)."
+    )
+
+
+# ------------------------------------------------------------------------------------------ CSV
+def _detect_encoding(raw: bytes, path: Path) -> str:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        raw.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        raw.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _detect_delimiter(sample: str, path: Path) -> str:
+    lines = [ln for ln in sample.splitlines()[:50] if ln.strip()]
+    if not lines:
+        return ","
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters="".join(_DELIMITERS)).delimiter
+    except csv.Error:
+        pass
+    # Fall back to the delimiter that splits the header into the most fields consistently.
+    counts = {d: lines[0].count(d) for d in _DELIMITERS}
+    best = max(counts, key=counts.get)
+    if counts[best] > 0:
+        return best
+    return "\t" if path.suffix.lower() == ".tsv" else ","
+
+
+def _read_csv(p: Path, delimiter: str | None, encoding: str | None) -> SourceTable:
+    raw = p.read_bytes()
+    if not raw.strip():
+        raise IngestError(f"{p}: the file is empty (no header row). Fix: export it again.")
+    enc = encoding or _detect_encoding(raw, p)
+    try:
+        text_head = raw[:65536].decode(enc, errors="replace")
+    except LookupError:
+        raise IngestError(
+            f"{p}: unknown encoding {enc!r}. Fix: use e.g. utf-8 or latin-1."
+        ) from None
+    delim = delimiter or _detect_delimiter(text_head, p)
+    header_line = text_head.lstrip("\ufeff").splitlines()[0]
+    header = next(csv.reader([header_line], delimiter=delim))
+    header = [h.strip() for h in header]
+    if any(h == "" for h in header):
+        blank = header.index("") + 1
+        raise IngestError(
+            f"{p}: header field {blank} is empty. Fix: give every column a name in the header row."
+        )
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise IngestError(
+            f"{p}: duplicate column name(s) {dupes} in the header. Fix: rename them so each is "
+            f"unique."
+        )
+    unparsed: list[dict] = []
+
+    def on_invalid(row) -> str:
+        text = row.text or ""
+        reason = (
+            "blank row"
+            if not text.strip()
+            else f"row has {row.actual_columns} field(s) but the header has "
+            f"{row.expected_columns} (truncated line or stray delimiter)"
+        )
+        unparsed.append({FILE: p.name, ROW: row.number, "reason": reason, "text": text[:500]})
+        return "skip"
+
+    # Pass to the reader data without a BOM, as UTF-8.
+    body = raw.decode(enc).lstrip("\ufeff").encode("utf-8") if enc != "utf-8" else raw
+    read_opts = pacsv.ReadOptions(column_names=header, skip_rows=1, use_threads=False)
+    parse_opts = pacsv.ParseOptions(
+        delimiter=delim,
+        newlines_in_values=False,
+        ignore_empty_lines=False,
+        invalid_row_handler=on_invalid,
+    )
+    convert_opts = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(header, pa.string()),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+        null_values=[],
+    )
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(body),
+            read_options=read_opts,
+            parse_options=parse_opts,
+            convert_options=convert_opts,
+        )
+    except pa.ArrowInvalid as exc:
+        raise IngestError(f"{p}: cannot be parsed as CSV ({exc}). Fix: check quoting.") from None
+    data = table.to_pandas(types_mapper=lambda t: pd.StringDtype() if t == pa.string() else None)
+    # Rows are one per line (newlines in values are not allowed), so the parsed rows are the file's
+    # lines after the header minus the unparsed ones.
+    bad_lines = {u[ROW] for u in unparsed}
+    n_lines = len(data) + len(unparsed)
+    lines = [ln for ln in range(2, n_lines + 2) if ln not in bad_lines]
+    data.insert(0, ROW, pd.array(lines[: len(data)], dtype="int64"))
+    data.insert(0, FILE, p.name)
+    blank = data[header].eq("").all(axis=1).to_numpy()
+    for line in data.loc[blank, ROW]:
+        unparsed.append({FILE: p.name, ROW: int(line), "reason": "blank row", "text": ""})
+    unparsed_df = pd.DataFrame(unparsed, columns=[FILE, ROW, "reason", "text"])
+    unparsed_df = unparsed_df.sort_values(ROW, kind="stable").reset_index(drop=True)
+    return SourceTable(p, _strip(data[~blank].reset_index(drop=True)), unparsed_df, enc, delim)
+
+
+def _strip(data: pd.DataFrame) -> pd.DataFrame:
+    """Strip surrounding white space of text cells (a common export artefact)."""
+    for col in data.columns:
+        if col not in (FILE, ROW):
+            data[col] = data[col].str.strip()
+    return data
+
+
+# ---------------------------------------------------------------------------------------- Excel
+def _read_excel(p: Path, sheet: str | int | None) -> SourceTable:
+    try:
+        frame = pd.read_excel(
+            p,
+            sheet_name=0 if sheet is None else sheet,
+            dtype=str,
+            keep_default_na=False,
+            engine="openpyxl",
+        )
+    except (ValueError, KeyError, OSError) as exc:
+        raise IngestError(f"{p}: cannot be read as an Excel workbook ({exc}).") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    data = frame.astype("string")
+    data.insert(0, ROW, pd.array(range(2, len(data) + 2), dtype="int64"))
+    data.insert(0, FILE, p.name)
+    blank = data.drop(columns=[FILE, ROW]).fillna("").eq("").all(axis=1)
+    unparsed = pd.DataFrame(
+        {FILE: p.name, ROW: data.loc[blank, ROW], "reason": "blank row", "text": ""}
+    )
+    return SourceTable(p, _strip(data.loc[~blank].reset_index(drop=True)), unparsed)
+
+
+# -------------------------------------------------------------------------------------- Parquet
+def _read_parquet(p: Path) -> SourceTable:
+    try:
+        table = pq.read_table(p)
+    except (pa.ArrowException, OSError) as exc:
+        raise IngestError(f"{p}: cannot be read as Parquet ({exc}).") from None
+    cols = {
+        name: column.cast(pa.string())
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    }
+    data = pa.table(cols).to_pandas(types_mapper=lambda t: pd.StringDtype())
+    data.insert(0, ROW, pd.array(range(2, len(data) + 2), dtype="int64"))
+    data.insert(0, FILE, p.name)
+    return SourceTable(p, data)

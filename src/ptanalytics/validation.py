@@ -1,0 +1,512 @@
+"""Validation of canonical records: every problem of every row found at once, nothing clipped.
+
+Input: for each table, a frame of *raw* records (canonical column names, values as text, missing
+as ``<NA>``) with ``_source_file`` and ``_source_row``. Output: the accepted rows in their
+canonical types and the quarantined rows with their reasons. Rows in = accepted + quarantined,
+for every table, always.
+
+Checks, in order (a row that fails an earlier stage is not checked by later ones):
+
+1. **Row checks** (all reported together): required values present; dates that parse (ISO, or
+   the source's declared formats, converted before this step) and are not in the future; whole
+   numbers that are whole (a 7.5 is quarantined, never rounded); ranges (NPRS integers 0-10, ODI
+   0-100, RMDQ integers 0-24, and the data dictionary's ranges; never clipped); closed
+   vocabularies (phase, sex, co-intervention kind); exercises in the catalogue (with the closest
+   names suggested); a category that agrees with the catalogue.
+2. **Duplicates**: a record identical to an earlier one is quarantined; so is a second record for
+   the same patient in ``patients``.
+3. **Patients and time**: records of patients absent from ``patients``; sessions before
+   enrolment; outcomes more than 30 days before enrolment; intervals that end before they start;
+   sessions whose phase contradicts the prescription covering their date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ptanalytics.catalogue import exercise_catalogue
+from ptanalytics.schema import TABLES, Column, coerce_table
+
+__all__ = ["INSTRUMENT_RANGES", "ValidationResult", "normalise_exercise", "validate_records"]
+
+FILE, ROW = "_source_file", "_source_row"
+FORMATS = "_date_formats"
+#: Problems found before validation (e.g. a FHIR unit), carried as a code and a message per row.
+PROBLEM, PROBLEM_CODE = "_problem", "_problem_code"
+#: Score range and whether scores must be whole numbers, per instrument.
+INSTRUMENT_RANGES: dict[str, tuple[float, float, bool]] = {
+    "NPRS": (0, 10, True),
+    "ODI": (0, 100, False),
+    "RMDQ": (0, 24, True),
+}
+OUTCOME_LEEWAY_DAYS = 30
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+@dataclass
+class ValidationResult:
+    """Accepted and quarantined rows of each table.
+
+    Attributes
+    ----------
+    accepted : dict of str to DataFrame
+        Canonical tables (typed as in the data dictionary); extra patient attributes kept.
+    quarantine : dict of str to DataFrame
+        Per table, the rejected rows: ``_source_file``, ``_source_row``, ``reason_code`` (short
+        codes joined by ``;``), ``reason`` (what is wrong, the value and the fix), then the raw
+        values of the canonical columns.
+    """
+
+    accepted: dict[str, pd.DataFrame] = field(default_factory=dict)
+    quarantine: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def counts(self) -> pd.DataFrame:
+        """Rows read, accepted and quarantined per table and reason code.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``table``, ``reason_code`` (``(accepted)`` for the accepted row count, else a
+            quarantine code; a row failing several checks counts under each), ``rows``.
+        """
+        rows = []
+        for name in TABLES:
+            acc = self.accepted.get(name)
+            rows.append((name, "(accepted)", 0 if acc is None else len(acc)))
+            q = self.quarantine.get(name)
+            if q is not None and len(q):
+                codes = q["reason_code"].str.split(";").explode().value_counts().sort_index()
+                rows += [(name, code, int(n)) for code, n in codes.items()]
+        return pd.DataFrame(rows, columns=["table", "reason_code", "rows"])
+
+
+class _Issues:
+    """Collects (row mask, code, message) triples for one table and joins them per row."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.codes = np.full(n, "", dtype=object)
+        self.messages = np.full(n, "", dtype=object)
+
+    def add(self, mask, code: str, message) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        idx = np.flatnonzero(mask)
+        msg = message[mask] if isinstance(message, pd.Series | np.ndarray) else message
+        msg = np.asarray(msg, dtype=object) if not isinstance(msg, str) else msg
+        sep_c = np.where(self.codes[idx] == "", "", ";")
+        sep_m = np.where(self.messages[idx] == "", "", "; ")
+        self.codes[idx] = self.codes[idx] + sep_c + code
+        self.messages[idx] = self.messages[idx] + sep_m + msg
+
+    @property
+    def bad(self) -> np.ndarray:
+        return self.codes != ""
+
+
+def _text(s: pd.Series) -> pd.Series:
+    return s.astype("string")
+
+
+def _quote(values: pd.Series) -> pd.Series:
+    return "'" + values.astype("string").fillna("") + "'"
+
+
+# ------------------------------------------------------------------------------- exercise names
+def _norm(text: pd.Series | str):
+    pat = r"[\s\-–—/]+"
+    if isinstance(text, str):
+        return re.sub(pat, "_", text.strip().lower().replace("'", ""))
+    return text.str.strip().str.lower().str.replace("'", "").str.replace(pat, "_", regex=True)
+
+
+def _exercise_lookup() -> dict[str, str]:
+    cat = exercise_catalogue()
+    lookup = {ex: ex for ex in cat["exercise"]}
+    for ex, name in zip(cat["exercise"], cat["name"], strict=True):
+        lookup[_norm(name)] = ex
+    return lookup
+
+
+def normalise_exercise(values: pd.Series) -> pd.Series:
+    """Catalogue identifiers for exercise names written as ids or display names, any case.
+
+    ``"Hamstring-Stretch"``, ``"hamstring stretch"`` and ``"Standing hamstring stretch"`` all give
+    ``hamstring_stretch``. Names that match nothing are returned unchanged (and are quarantined by
+    validation with suggestions). No fuzzy matching is applied silently.
+    """
+    lookup = _exercise_lookup()
+    normed = _norm(_text(values))
+    return normed.map(lookup).fillna(values)
+
+
+def _suggest(name: str) -> str:
+    cat = exercise_catalogue()
+    ids = list(cat["exercise"])
+    names = {_norm(n): ex for ex, n in zip(cat["exercise"], cat["name"], strict=True)}
+    close = difflib.get_close_matches(_norm(name), ids + list(names), n=6, cutoff=0.5)
+    close = list(dict.fromkeys(names.get(c, c) for c in close))[:3]
+    return f"closest: {', '.join(close)}" if close else "no close catalogue name"
+
+
+# ------------------------------------------------------------------------------------- checks
+def _check_column(df: pd.DataFrame, col: Column, table: str, issues: _Issues, today) -> pd.Series:
+    """Row checks of one column; returns the normalised text of the column."""
+    s = _text(df[col.name])
+    present = s.notna()
+    if col.required:
+        issues.add(
+            ~present, "missing_value", f"{col.name} is missing; fix: fill it in (it is required)"
+        )
+    if col.kind == "date":
+        parsed = _parse_iso_date(s)
+        bad = present & parsed.isna()
+        formats = df[FORMATS] if FORMATS in df else pd.Series("%Y-%m-%d", index=df.index)
+        issues.add(
+            bad,
+            "bad_date",
+            f"{col.name} "
+            + _quote(s)
+            + " is not a date in the form "
+            + formats.astype("string")
+            + "; fix: correct it or declare the format in "
+            "the mapping (date_formats)",
+        )
+        future = parsed.notna() & (parsed > pd.Timestamp(today))
+        issues.add(
+            future,
+            "future_date",
+            f"{col.name} " + _quote(s) + " is in the future "
+            f"(after {today}); fix: correct the date",
+        )
+        return parsed.dt.strftime("%Y-%m-%d").astype("string").where(parsed.notna(), s)
+    if col.kind in ("int", "float"):
+        num = pd.to_numeric(s, errors="coerce")
+        issues.add(
+            present & num.isna(),
+            "not_a_number",
+            f"{col.name} " + _quote(s) + " is not a number; fix: correct it",
+        )
+        if col.kind == "int":
+            issues.add(
+                num.notna() & (num != np.floor(num)),
+                "not_integer",
+                f"{col.name} " + _quote(s) + " is not a whole number; fix: correct it "
+                "(ptanalytics never rounds)",
+            )
+        if col.min is not None and not (table == "outcomes" and col.name == "score"):
+            out = num.notna() & ((num < col.min) | (num > col.max))
+            issues.add(
+                out,
+                "out_of_range",
+                f"{col.name} "
+                + _quote(s)
+                + f" is outside {col.min:g}-{col.max:g}; fix: correct it (never clipped)",
+            )
+        return s
+    if col.kind == "bool":
+        low = s.str.lower()
+        ok = low.isin(_TRUE | _FALSE) | ~present
+        issues.add(
+            ~ok,
+            "not_boolean",
+            f"{col.name} " + _quote(s) + " is not true/false; fix: use true or false",
+        )
+        return low.map(lambda v: "true" if v in _TRUE else "false", na_action="ignore").astype(
+            "string"
+        )
+    if col.kind == "category":
+        allowed = list(col.allowed or ())
+        if col.name == "exercise":
+            s = normalise_exercise(s)
+            unknown = present & ~s.isin(allowed)
+            if unknown.any():
+                hint = s[unknown].map(_suggest)
+                msg = pd.Series("", index=s.index, dtype="string")
+                msg[unknown] = (
+                    "exercise "
+                    + _quote(s[unknown])
+                    + " is not in the catalogue ("
+                    + hint
+                    + "); fix: map it in the mapping file (exercise.values)"
+                )
+                issues.add(unknown, "unknown_exercise", msg)
+            return s
+        low = s.str.strip().str.lower()
+        s = low.where(low.isin(allowed), s)
+        issues.add(
+            present & ~s.isin(allowed),
+            "unknown_value",
+            f"{col.name} " + _quote(s) + f" is not one of {', '.join(allowed)}; fix: map "
+            f"it in the mapping file ({col.name}.values)",
+        )
+        return s
+    return s
+
+
+def _parse_iso_date(s: pd.Series) -> pd.Series:
+    """ISO dates; an ISO date-time counts as its calendar day."""
+    head = s.str.slice(0, 10)
+    is_iso = s.str.fullmatch(r"\d{4}-\d{2}-\d{2}([T ].*)?").fillna(False)
+    parsed = pd.to_datetime(head.where(is_iso), format="%Y-%m-%d", errors="coerce")
+    return parsed.astype("datetime64[s]")
+
+
+def _check_scores(df: pd.DataFrame, issues: _Issues) -> pd.Series:
+    inst = _text(df["instrument"]).str.strip()
+    upper = inst.str.upper()
+    inst = upper.where(upper.isin(list(INSTRUMENT_RANGES)), inst)
+    score = pd.to_numeric(_text(df["score"]), errors="coerce")
+    raw = _quote(_text(df["score"]))
+    for name, (lo, hi, whole) in INSTRUMENT_RANGES.items():
+        mine = (inst == name) & score.notna()
+        kind = "integers " if whole else ""
+        issues.add(
+            mine & ((score < lo) | (score > hi)),
+            "out_of_range",
+            f"{name} score " + raw + f" is outside {kind}{lo:g}-{hi:g}; fix: correct it "
+            "(never clipped)",
+        )
+        if whole:
+            issues.add(
+                mine & (score != np.floor(score)),
+                "not_integer",
+                f"{name} score " + raw + " is not a whole number; fix: correct it (never rounded)",
+            )
+    other = ~inst.isin(list(INSTRUMENT_RANGES)) & score.notna()
+    issues.add(
+        other & (score < 0), "out_of_range", "score " + raw + " is negative; fix: correct it"
+    )
+    return inst
+
+
+def _row_checks(name: str, df: pd.DataFrame, today) -> tuple[pd.DataFrame, _Issues]:
+    table = TABLES[name]
+    issues = _Issues(len(df))
+    out = df.copy()
+    if PROBLEM_CODE in out:
+        code = out[PROBLEM_CODE].fillna("").astype(str)
+        for c in sorted(set(code) - {""}):
+            issues.add((code == c).to_numpy(), c, out[PROBLEM].astype("string"))
+    for col in table.columns:
+        if col.name in out:
+            out[col.name] = _check_column(out, col, name, issues, today)
+    if name == "outcomes":
+        out["instrument"] = _check_scores(out, issues)
+    if name in ("sessions", "prescriptions") and "exercise" in out:
+        cat = exercise_catalogue().set_index("exercise")["category"].astype("string")
+        expected = out["exercise"].map(cat)
+        if "category" not in out:
+            out["category"] = expected
+        given = _text(out["category"])
+        out["category"] = given.fillna(expected)
+        clash = given.notna() & expected.notna() & (given != expected)
+        issues.add(
+            clash,
+            "category_mismatch",
+            "category "
+            + _quote(given)
+            + " contradicts the catalogue ("
+            + expected.fillna("")
+            + " for "
+            + out["exercise"].astype("string")
+            + "); fix: drop the category column or correct it",
+        )
+    return out, issues
+
+
+def _dates(df: pd.DataFrame, col: str) -> pd.Series:
+    return pd.to_datetime(df[col], format="%Y-%m-%d", errors="coerce")
+
+
+def _table_checks(
+    name: str,
+    df: pd.DataFrame,
+    ok: np.ndarray,
+    issues: _Issues,
+    patients: pd.DataFrame | None,
+    prescriptions: pd.DataFrame | None,
+) -> None:
+    cols = [c for c in TABLES[name].names if c in df]
+    live = pd.Series(ok, index=df.index)
+    # Exact duplicates among rows that passed the row checks.
+    key = df.loc[live, cols].astype("string").fillna("\x00")
+    dup = key.duplicated(keep="first")
+    if dup.any():
+        first = key.reset_index().merge(
+            key[dup].drop_duplicates().reset_index(), on=cols, suffixes=("", "_d")
+        )
+        firsts = first.drop_duplicates(cols).set_index(cols)["index"]
+        idx = key[dup].index
+        origin = key.loc[idx].set_index(cols).index.map(firsts)
+        msg = pd.Series("", index=df.index, dtype="string")
+        msg[idx] = (
+            "duplicate of "
+            + df.loc[origin, FILE].astype("string").to_numpy()
+            + " row "
+            + df.loc[origin, ROW].astype("string").to_numpy()
+            + "; fix: remove the repeated row"
+        )
+        mask = pd.Series(False, index=df.index)
+        mask[idx] = True
+        issues.add(mask.to_numpy(), "duplicate_row", msg)
+        live &= ~mask
+    if name == "patients":
+        again = (
+            live & df["patient_id"].where(live).duplicated(keep="first") & df["patient_id"].notna()
+        )
+        issues.add(
+            again.to_numpy(),
+            "duplicate_patient",
+            "patient_id " + _quote(df["patient_id"]) + " appears again with other "
+            "values; fix: keep one row per patient",
+        )
+        return
+    if patients is None:
+        return
+    enrolled = patients.set_index("patient_id")["enrolled_on"]
+    pid = df["patient_id"].astype("string")
+    unknown = live & ~pid.isin(enrolled.index)
+    issues.add(
+        unknown.to_numpy(),
+        "unknown_patient",
+        "patient_id " + _quote(pid) + " is not in patients; fix: add the patient or correct the id",
+    )
+    live &= ~unknown
+    start = pid.map(enrolled)
+    start_txt = start.dt.strftime("%Y-%m-%d").fillna("")
+    if name == "sessions":
+        day = _dates(df, "performed_on")
+        early = live & (day < start)
+        issues.add(
+            early.to_numpy(),
+            "before_enrolment",
+            "performed_on "
+            + _quote(df["performed_on"])
+            + " is before enrolment ("
+            + start_txt
+            + "); fix: correct the date or the enrolment date",
+        )
+        live &= ~early
+        if prescriptions is not None and len(prescriptions):
+            _phase_checks(df, live, issues, prescriptions)
+    elif name == "outcomes":
+        day = _dates(df, "assessed_on")
+        early = live & (day < start - pd.Timedelta(days=OUTCOME_LEEWAY_DAYS))
+        issues.add(
+            early.to_numpy(),
+            "before_enrolment",
+            "assessed_on " + _quote(df["assessed_on"]) + " is more than "
+            f"{OUTCOME_LEEWAY_DAYS} days before enrolment (" + start_txt + "); fix: "
+            "correct the date",
+        )
+    elif name in ("prescriptions", "cointerventions"):
+        backwards = live & (_dates(df, "end_on") < _dates(df, "start_on"))
+        issues.add(
+            backwards.to_numpy(),
+            "bad_interval",
+            "end_on "
+            + _quote(df["end_on"])
+            + " is before start_on "
+            + _quote(df["start_on"])
+            + "; fix: correct the dates",
+        )
+
+
+def _phase_checks(df, live, issues, prescriptions) -> None:
+    """A session dated inside one phase's prescription window must carry that phase."""
+    windows = (
+        prescriptions.groupby(["patient_id", "phase"], observed=True)
+        .agg(start=("start_on", "min"), end=("end_on", "max"))
+        .reset_index()
+    )
+    sess = df.loc[live, ["patient_id", "performed_on", "phase"]].copy()
+    sess["day"] = _dates(sess, "performed_on")
+    sess["row"] = sess.index
+    merged = sess.merge(windows, on="patient_id", suffixes=("", "_rx"))
+    inside = merged[(merged["day"] >= merged["start"]) & (merged["day"] <= merged["end"])]
+    agrees = inside["phase_rx"].astype("string") == inside["phase"].astype("string")
+    ok_rows = inside.loc[agrees.to_numpy(), "row"].unique()
+    conflict = inside[~inside["row"].isin(ok_rows)]
+    if len(conflict):
+        first = conflict.drop_duplicates("row").set_index("row")
+        mask = pd.Series(False, index=df.index)
+        mask[first.index] = True
+        msg = pd.Series("", index=df.index, dtype="string")
+        msg[first.index] = (
+            "phase "
+            + _quote(first["phase"])
+            + " but "
+            + first["performed_on"].astype("string")
+            + " falls in the "
+            + first["phase_rx"].astype("string")
+            + " prescription ("
+            + first["start"].dt.strftime("%Y-%m-%d")
+            + " to "
+            + first["end"].dt.strftime("%Y-%m-%d")
+            + "); fix: correct the phase or the date"
+        )
+        issues.add(mask.to_numpy(), "phase_mismatch", msg)
+
+
+# ------------------------------------------------------------------------------------- driver
+def validate_records(
+    records: dict[str, pd.DataFrame], *, today: dt.date | None = None
+) -> ValidationResult:
+    """Validate raw records of each canonical table (see the module docstring for the checks).
+
+    Parameters
+    ----------
+    records : dict of str to DataFrame
+        Per table name, raw records: canonical columns as text plus ``_source_file`` and
+        ``_source_row`` (and optionally ``_date_formats``, the formats the source declared, for
+        messages). Extra columns of ``patients`` are kept as attributes.
+    today : datetime.date, optional
+        Dates after it are "in the future" (default: today).
+
+    Returns
+    -------
+    ValidationResult
+    """
+    today = today or dt.date.today()
+    result = ValidationResult()
+    checked: dict[str, tuple[pd.DataFrame, _Issues]] = {}
+    for name in TABLES:
+        if name in records:
+            df = records[name].reset_index(drop=True)
+            checked[name] = _row_checks(name, df, today)
+    # Patients first: the others are checked against the accepted patients.
+    patients = prescriptions = None
+    for name in ("patients", "prescriptions", "sessions", "outcomes", "cointerventions"):
+        if name not in checked:
+            continue
+        df, issues = checked[name]
+        _table_checks(name, df, ~issues.bad, issues, patients, prescriptions)
+        accepted, quarantined = _split(name, df, issues)
+        result.accepted[name] = accepted
+        result.quarantine[name] = quarantined
+        if name == "patients":
+            patients = accepted
+        if name == "prescriptions":
+            prescriptions = accepted
+    return result
+
+
+def _split(name: str, df: pd.DataFrame, issues: _Issues) -> tuple[pd.DataFrame, pd.DataFrame]:
+    bad = issues.bad
+    canon = [c for c in TABLES[name].names if c in df]
+    extra = [c for c in df.columns if c not in canon and not c.startswith("_")]
+    keep = canon + (extra if name == "patients" else [])
+    accepted = coerce_table(name, df.loc[~bad, keep], source=f"validated {name}")
+    q = df.loc[bad, [FILE, ROW, *canon]].copy()
+    q.insert(2, "reason_code", issues.codes[bad])
+    q.insert(3, "reason", issues.messages[bad])
+    return accepted, q.reset_index(drop=True)
