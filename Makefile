@@ -45,9 +45,10 @@ data: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m ptanalytics._docgen .
 
-## bench: simulation speed and peak memory (10,000 and 100,000 patients).
+## bench: simulation and ingest speed and peak memory.
 bench: $(STAMP)
 	$(PY) benchmarks/simulate.py
+	$(PY) benchmarks/ingest.py
 
 clean:
 	rm -rf $(VENV) reports/default-cohort .pytest_cache .ruff_cache

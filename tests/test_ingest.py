@@ -460,3 +460,17 @@ def test_rows_are_conserved_for_any_mix(rows, salt):
     assert out.records + set_aside == len(rows)
     assert out.quarantined + set_aside == expect_bad
     assert out.accepted == len(rows) - expect_bad
+
+
+def test_phase_and_category_must_agree_with_prescriptions_and_catalogue():
+    r = run("prescriptions.csv", "sessions_phase_mismatch.csv")
+    q = quarantined(r, "sessions").set_index("_source_row")
+    assert q.loc[3, "reason"] == (
+        "phase 'maintenance' but 2024-01-12 falls in the guided prescription (2024-01-08 to "
+        "2024-03-03); fix: correct the phase or the date"
+    )
+    assert q.loc[4, "reason_code"] == "category_mismatch"
+    assert (
+        "category 'core_strengthening' contradicts the catalogue (flexibility" in q.loc[4, "reason"]
+    )
+    assert len(r.cohort.sessions) == 1 and conserved(r)

@@ -309,6 +309,24 @@ def _first_bad(values: pd.Series, ok: pd.Series) -> tuple[int, object]:
 
 
 def _coerce_column(s: pd.Series, col: Column, table: str, source: str) -> pd.Series:
+    """Coerce once per distinct value when the column is text (far fewer values than rows)."""
+    text = s.dtype == "string" or s.dtype == "str" or s.dtype == object
+    if col.kind in ("id", "str", "bool") or not text:
+        return _coerce_values(s, col, table, source)
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    try:
+        converted = _coerce_values(pd.Series(uniq, dtype=s.dtype), col, table, source)
+    except CohortFormatError:
+        return _coerce_values(s, col, table, source)  # again on the rows, for the row number
+    out = converted.take(np.where(codes < 0, 0, codes)) if len(converted) else converted
+    out = out.reset_index(drop=True)
+    if (codes < 0).any():
+        out = out.where(codes >= 0)
+    out.index = s.index
+    return out.astype(col.pandas_dtype) if len(converted) else s.astype(col.pandas_dtype)
+
+
+def _coerce_values(s: pd.Series, col: Column, table: str, source: str) -> pd.Series:
     target = col.pandas_dtype
     where = f"{source}: table '{table}', column '{col.name}'"
     if col.kind == "date":
@@ -395,6 +413,13 @@ def data_dictionary_markdown() -> str:
         "| `file_format` | `parquet` or `csv` |",
         "| `row_counts` | rows per table, checked when the cohort is loaded |",
         "| `seed`, `config_sha256` | simulated cohorts: the seed and a hash of the configuration |",
+        "| `ingest` | ingested cohorts: sources (rows read, used, set aside), tables (records, "
+        "accepted, quarantined), quarantine reasons, warnings, `nominal_dates` "
+        "(docs/ingest.md) |",
+        "| `deidentified` | de-identified cohorts: what was done and which columns were dropped |",
+        "",
+        "Ingested cohorts also have `quarantine/<table>.csv` (rejected records with their source "
+        "file, row and reason) and `quarantine/source_rows.csv` (rows set aside before mapping).",
         "",
     ]
     kind_names = {

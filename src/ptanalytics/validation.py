@@ -107,6 +107,17 @@ class _Issues:
         self.codes[idx] = self.codes[idx] + sep_c + code
         self.messages[idx] = self.messages[idx] + sep_m + msg
 
+    def merge(self, codes: np.ndarray, messages: np.ndarray) -> None:
+        """Append per-row codes and messages (empty strings for rows without a problem)."""
+        mask = codes != ""
+        if not mask.any():
+            return
+        idx = np.flatnonzero(mask)
+        sep_c = np.where(self.codes[idx] == "", "", ";")
+        sep_m = np.where(self.messages[idx] == "", "", "; ")
+        self.codes[idx] = self.codes[idx] + sep_c + codes[idx]
+        self.messages[idx] = self.messages[idx] + sep_m + messages[idx]
+
     @property
     def bad(self) -> np.ndarray:
         return self.codes != ""
@@ -158,9 +169,37 @@ def _suggest(name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------- checks
+def _distinct(df: pd.DataFrame, cols: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Codes of each row's distinct combination of ``cols`` and those combinations.
+
+    Row checks run once per distinct value (a million session rows hold a few thousand distinct
+    dates), then expand back to the rows.
+    """
+    key = df[cols].astype("string")
+    if len(cols) == 1:
+        codes, uniq = pd.factorize(key[cols[0]], use_na_sentinel=False)
+        return codes, pd.DataFrame({cols[0]: pd.array(uniq, dtype="string")})
+    combined = np.zeros(len(key), dtype=np.int64)
+    for c in cols:
+        part, uniq = pd.factorize(key[c], use_na_sentinel=False)
+        combined = combined * (len(uniq) + 1) + part
+    codes, _ = pd.factorize(combined)
+    first = np.unique(codes, return_index=True)[1]
+    return codes, key.iloc[first].reset_index(drop=True)
+
+
 def _check_column(df: pd.DataFrame, col: Column, table: str, issues: _Issues, today) -> pd.Series:
     """Row checks of one column; returns the normalised text of the column."""
-    s = _text(df[col.name])
+    cols = [col.name] + ([FORMATS] if col.kind == "date" and FORMATS in df else [])
+    codes, u = _distinct(df, cols)
+    local = _Issues(len(u))
+    formats = u[FORMATS] if FORMATS in u else pd.Series("%Y-%m-%d", index=u.index)
+    norm = _check_values(u[col.name], formats, col, table, local, today)
+    issues.merge(local.codes[codes], local.messages[codes])
+    return pd.Series(norm.to_numpy()[codes], index=df.index, dtype="string")
+
+
+def _check_values(s, formats, col: Column, table: str, issues: _Issues, today) -> pd.Series:
     present = s.notna()
     if col.required:
         issues.add(
@@ -169,7 +208,6 @@ def _check_column(df: pd.DataFrame, col: Column, table: str, issues: _Issues, to
     if col.kind == "date":
         parsed = _parse_iso_date(s)
         bad = present & parsed.isna()
-        formats = df[FORMATS] if FORMATS in df else pd.Series("%Y-%m-%d", index=df.index)
         issues.add(
             bad,
             "bad_date",
@@ -177,15 +215,14 @@ def _check_column(df: pd.DataFrame, col: Column, table: str, issues: _Issues, to
             + _quote(s)
             + " is not a date in the form "
             + formats.astype("string")
-            + "; fix: correct it or declare the format in "
-            "the mapping (date_formats)",
+            + "; fix: correct it or declare the format in the mapping (date_formats)",
         )
         future = parsed.notna() & (parsed > pd.Timestamp(today))
         issues.add(
             future,
             "future_date",
-            f"{col.name} " + _quote(s) + " is in the future "
-            f"(after {today}); fix: correct the date",
+            f"{col.name} " + _quote(s) + f" is in the future (after {today}); fix: correct the "
+            "date",
         )
         return parsed.dt.strftime("%Y-%m-%d").astype("string").where(parsed.notna(), s)
     if col.kind in ("int", "float"):
@@ -213,7 +250,7 @@ def _check_column(df: pd.DataFrame, col: Column, table: str, issues: _Issues, to
             )
         return s
     if col.kind == "bool":
-        low = s.str.lower()
+        low = s.str.strip().str.lower()
         ok = low.isin(_TRUE | _FALSE) | ~present
         issues.add(
             ~ok,
@@ -228,17 +265,15 @@ def _check_column(df: pd.DataFrame, col: Column, table: str, issues: _Issues, to
         if col.name == "exercise":
             s = normalise_exercise(s)
             unknown = present & ~s.isin(allowed)
-            if unknown.any():
-                hint = s[unknown].map(_suggest)
-                msg = pd.Series("", index=s.index, dtype="string")
-                msg[unknown] = (
-                    "exercise "
-                    + _quote(s[unknown])
-                    + " is not in the catalogue ("
-                    + hint
-                    + "); fix: map it in the mapping file (exercise.values)"
-                )
-                issues.add(unknown, "unknown_exercise", msg)
+            issues.add(
+                unknown,
+                "unknown_exercise",
+                "exercise "
+                + _quote(s)
+                + " is not in the catalogue ("
+                + s.map(lambda v: _suggest(v) if isinstance(v, str) else "", na_action="ignore")
+                + "); fix: map it in the mapping file (exercise.values)",
+            )
             return s
         low = s.str.strip().str.lower()
         s = low.where(low.isin(allowed), s)
@@ -261,31 +296,32 @@ def _parse_iso_date(s: pd.Series) -> pd.Series:
 
 
 def _check_scores(df: pd.DataFrame, issues: _Issues) -> pd.Series:
-    inst = _text(df["instrument"]).str.strip()
+    codes, u = _distinct(df, ["instrument", "score"])
+    local = _Issues(len(u))
+    inst = u["instrument"].str.strip()
     upper = inst.str.upper()
     inst = upper.where(upper.isin(list(INSTRUMENT_RANGES)), inst)
-    score = pd.to_numeric(_text(df["score"]), errors="coerce")
-    raw = _quote(_text(df["score"]))
+    score = pd.to_numeric(u["score"], errors="coerce")
+    raw = _quote(u["score"])
     for name, (lo, hi, whole) in INSTRUMENT_RANGES.items():
         mine = (inst == name) & score.notna()
         kind = "integers " if whole else ""
-        issues.add(
+        local.add(
             mine & ((score < lo) | (score > hi)),
             "out_of_range",
             f"{name} score " + raw + f" is outside {kind}{lo:g}-{hi:g}; fix: correct it "
             "(never clipped)",
         )
         if whole:
-            issues.add(
+            local.add(
                 mine & (score != np.floor(score)),
                 "not_integer",
                 f"{name} score " + raw + " is not a whole number; fix: correct it (never rounded)",
             )
     other = ~inst.isin(list(INSTRUMENT_RANGES)) & score.notna()
-    issues.add(
-        other & (score < 0), "out_of_range", "score " + raw + " is negative; fix: correct it"
-    )
-    return inst
+    local.add(other & (score < 0), "out_of_range", "score " + raw + " is negative; fix: correct it")
+    issues.merge(local.codes[codes], local.messages[codes])
+    return pd.Series(inst.to_numpy()[codes], index=df.index, dtype="string")
 
 
 def _row_checks(name: str, df: pd.DataFrame, today) -> tuple[pd.DataFrame, _Issues]:
@@ -302,29 +338,44 @@ def _row_checks(name: str, df: pd.DataFrame, today) -> tuple[pd.DataFrame, _Issu
     if name == "outcomes":
         out["instrument"] = _check_scores(out, issues)
     if name in ("sessions", "prescriptions") and "exercise" in out:
-        cat = exercise_catalogue().set_index("exercise")["category"].astype("string")
-        expected = out["exercise"].map(cat)
-        if "category" not in out:
-            out["category"] = expected
-        given = _text(out["category"])
-        out["category"] = given.fillna(expected)
-        clash = given.notna() & expected.notna() & (given != expected)
-        issues.add(
-            clash,
-            "category_mismatch",
-            "category "
-            + _quote(given)
-            + " contradicts the catalogue ("
-            + expected.fillna("")
-            + " for "
-            + out["exercise"].astype("string")
-            + "); fix: drop the category column or correct it",
-        )
+        out["category"] = _check_category(out, issues)
     return out, issues
 
 
+def _check_category(df: pd.DataFrame, issues: _Issues) -> pd.Series:
+    """Fill the category from the catalogue; a given category must agree with it."""
+    if "category" not in df:
+        df = df.assign(category=pd.NA)
+    codes, u = _distinct(df, ["exercise", "category"])
+    local = _Issues(len(u))
+    cat = exercise_catalogue().set_index("exercise")["category"].astype("string")
+    expected = u["exercise"].map(cat).astype("string")
+    given = u["category"]
+    clash = given.notna() & expected.notna() & (given != expected)
+    local.add(
+        clash,
+        "category_mismatch",
+        "category "
+        + _quote(given)
+        + " contradicts the catalogue ("
+        + expected.fillna("")
+        + " for "
+        + u["exercise"]
+        + "); fix: drop the category column or correct it",
+    )
+    issues.merge(local.codes[codes], local.messages[codes])
+    filled = given.fillna(expected)
+    return pd.Series(filled.to_numpy()[codes], index=df.index, dtype="string")
+
+
 def _dates(df: pd.DataFrame, col: str) -> pd.Series:
-    return pd.to_datetime(df[col], format="%Y-%m-%d", errors="coerce")
+    """ISO text to dates, parsed once per distinct value."""
+    codes, uniq = pd.factorize(df[col], use_na_sentinel=True)
+    parsed = pd.to_datetime(pd.Series(uniq, dtype="string"), format="%Y-%m-%d", errors="coerce")
+    out = np.full(len(codes), np.datetime64("NaT", "ns"))
+    ok = codes >= 0
+    out[ok] = parsed.astype("datetime64[ns]").to_numpy()[codes[ok]]
+    return pd.Series(out, index=df.index)
 
 
 def _table_checks(
@@ -423,38 +474,49 @@ def _table_checks(
 
 def _phase_checks(df, live, issues, prescriptions) -> None:
     """A session dated inside one phase's prescription window must carry that phase."""
-    windows = (
-        prescriptions.groupby(["patient_id", "phase"], observed=True)
-        .agg(start=("start_on", "min"), end=("end_on", "max"))
-        .reset_index()
+    windows = prescriptions.groupby(["patient_id", "phase"], observed=True).agg(
+        start=("start_on", "min"), end=("end_on", "max")
     )
-    sess = df.loc[live, ["patient_id", "performed_on", "phase"]].copy()
-    sess["day"] = _dates(sess, "performed_on")
-    sess["row"] = sess.index
-    merged = sess.merge(windows, on="patient_id", suffixes=("", "_rx"))
-    inside = merged[(merged["day"] >= merged["start"]) & (merged["day"] <= merged["end"])]
-    agrees = inside["phase_rx"].astype("string") == inside["phase"].astype("string")
-    ok_rows = inside.loc[agrees.to_numpy(), "row"].unique()
-    conflict = inside[~inside["row"].isin(ok_rows)]
-    if len(conflict):
-        first = conflict.drop_duplicates("row").set_index("row")
-        mask = pd.Series(False, index=df.index)
-        mask[first.index] = True
-        msg = pd.Series("", index=df.index, dtype="string")
-        msg[first.index] = (
-            "phase "
-            + _quote(first["phase"])
-            + " but "
-            + first["performed_on"].astype("string")
-            + " falls in the "
-            + first["phase_rx"].astype("string")
-            + " prescription ("
-            + first["start"].dt.strftime("%Y-%m-%d")
-            + " to "
-            + first["end"].dt.strftime("%Y-%m-%d")
-            + "); fix: correct the phase or the date"
-        )
-        issues.add(mask.to_numpy(), "phase_mismatch", msg)
+    rows = df.index[live.to_numpy()]
+    pid = df.loc[rows, "patient_id"]
+    day = _dates(df.loc[rows], "performed_on")
+    phase = df.loc[rows, "phase"].astype("string")
+    inside = {}
+    for ph in ("guided", "maintenance"):
+        w = windows.xs(ph, level="phase") if ph in windows.index.get_level_values(1) else None
+        if w is None:
+            inside[ph] = pd.Series(False, index=rows)
+            continue
+        start, end = pid.map(w["start"]), pid.map(w["end"])
+        inside[ph] = ((day >= start) & (day <= end)).fillna(False)
+        inside[ph + "_span"] = start.dt.strftime("%Y-%m-%d") + " to " + end.dt.strftime("%Y-%m-%d")
+    own = np.where(phase == "guided", inside["guided"], inside["maintenance"])
+    other = np.where(phase == "guided", inside["maintenance"], inside["guided"])
+    bad = pd.Series(other & ~own, index=rows)
+    if not bad.any():
+        return
+    b = bad[bad].index
+    other_name = np.where(phase[b] == "guided", "maintenance", "guided")
+    span = np.where(
+        other_name == "guided",
+        inside.get("guided_span", pd.Series("", index=rows))[b],
+        inside.get("maintenance_span", pd.Series("", index=rows))[b],
+    )
+    msg = pd.Series("", index=df.index, dtype="object")
+    msg[b] = (
+        "phase '"
+        + phase[b].to_numpy()
+        + "' but "
+        + df.loc[b, "performed_on"].astype("string").to_numpy()
+        + " falls in the "
+        + other_name
+        + " prescription ("
+        + span
+        + "); fix: correct the phase or the date"
+    )
+    mask = np.zeros(len(df), dtype=bool)
+    mask[df.index.get_indexer(b)] = True
+    issues.add(mask, "phase_mismatch", msg.to_numpy())
 
 
 # ------------------------------------------------------------------------------------- driver
