@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 def _child(folder: str, fmt: str) -> None:
-    from ptanalytics.ingest import ingest
+    from ptanalytics.ingestion import ingest
 
     files = [Path(folder) / fmt / f"{t}.{fmt}" for t in ("patients", "prescriptions", "sessions")]
     t0 = time.perf_counter()

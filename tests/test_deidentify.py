@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import ptanalytics as pt
-from ptanalytics import deidentify as deid
-from ptanalytics.deidentify import (
+from ptanalytics import deidentification as deid
+from ptanalytics.deidentification import (
     DeidentificationReport,
     KeyFileError,
     deidentify,

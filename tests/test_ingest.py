@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import ptanalytics as pt
 from ptanalytics.cli import main
 from ptanalytics.exceptions import IngestError, MappingError
-from ptanalytics.ingest import ingest, validate_cohort_dir
+from ptanalytics.ingestion import ingest, validate_cohort_dir
 from ptanalytics.mapping import parse_mapping
 
 DATA = Path(__file__).parent / "data"

@@ -4,7 +4,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ptanalytics.catalogue import CATEGORIES, exercise_catalogue
 from ptanalytics.cohort import Cohort, load_cohort
-from ptanalytics.deidentify import deidentify, deidentify_directory, find_identifier_columns
+from ptanalytics.deidentification import (
+    deidentify,
+    deidentify_directory,
+    find_identifier_columns,
+)
 from ptanalytics.exceptions import (
     CohortFormatError,
     ConfigError,
@@ -12,7 +16,7 @@ from ptanalytics.exceptions import (
     MappingError,
     PtAnalyticsError,
 )
-from ptanalytics.ingest import IngestResult, format_ingest_summary, ingest, validate_cohort_dir
+from ptanalytics.ingestion import IngestResult, format_ingest_summary, ingest, validate_cohort_dir
 from ptanalytics.mapping import load_mapping
 from ptanalytics.simconfig import SimulationConfig, load_config
 from ptanalytics.simulate import simulate_cohort

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ptanalytics.cohort import load_cohort
 from ptanalytics.exceptions import PtAnalyticsError
-from ptanalytics.ingest import format_ingest_summary, ingest, validate_cohort_dir
+from ptanalytics.ingestion import format_ingest_summary, ingest, validate_cohort_dir
 from ptanalytics.simconfig import SimulationConfig, load_config
 from ptanalytics.simulate import DEFAULT_PATIENTS, DEFAULT_SEED, simulate_cohort
 from ptanalytics.summary import describe_cohort
@@ -155,7 +155,7 @@ def _validate(args) -> int:
 
 
 def _deidentify(args) -> int:
-    from ptanalytics.deidentify import deidentify_directory
+    from ptanalytics.deidentification import deidentify_directory
 
     report = deidentify_directory(
         args.data, args.out, args.key_file, overwrite=args.overwrite, create_key=args.new_key

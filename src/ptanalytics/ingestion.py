@@ -332,7 +332,7 @@ def _read(path: Path, mapping: Mapping | None):
 
 def _warn_identifiers(data: pd.DataFrame, file: str, warnings: list[str]) -> None:
     try:
-        from ptanalytics.deidentify import find_identifier_columns
+        from ptanalytics.deidentification import find_identifier_columns
     except ImportError:  # pragma: no cover - deidentify is part of the package
         return
     found = find_identifier_columns(data.drop(columns=[FILE, ROW]))
