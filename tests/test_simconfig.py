@@ -14,7 +14,11 @@ def test_defaults_are_valid_and_hash_is_stable():
     assert a == b and a.sha256() == b.sha256()
     assert SimulationConfig(horizon_weeks=12).sha256() != a.sha256()
     assert 0 < a.latent_nprs_sd < a.nprs_baseline_sd
-    assert a.weekly_dropout_hazard == pytest.approx(1 - (1 - 0.27) ** (1 / 8))
+    # All weeks 1-8 guided: the closed form. Shorter programs put maintenance weeks (lower
+    # hazard) before week 8, so the guided hazard must be higher to reach the same share.
+    long = SimulationConfig(guided_weeks_mix={12: 1.0})
+    assert long.weekly_dropout_hazard == pytest.approx(1 - (1 - 0.27) ** (1 / 8))
+    assert a.weekly_dropout_hazard > long.weekly_dropout_hazard
 
 
 @pytest.mark.parametrize(

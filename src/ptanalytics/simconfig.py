@@ -241,8 +241,17 @@ class SimulationConfig:
         0.4,
         -5,
         5,
-        "Log-odds of dropping out per NPRS point less improvement than the at-risk "
-        "average (latent pain).",
+        "Log-odds of dropping out per NPRS point of latent pain change since baseline (worse "
+        "pain, more dropout). Covariates decide who leaves; the weekly rate is held at the one "
+        "dropout_by_week8 sets.",
+        _DROP,
+    )
+    dropout_idle_log_odds: float = _p(
+        0.0,
+        -5,
+        5,
+        "Log-odds of dropping out after a week without a session (positive: lapses lead to "
+        "exits; negative: exits come from engaged patients). 0: independent of lapses.",
         _DROP,
     )
     maintenance_dropout_odds_ratio: float = _p(
@@ -421,8 +430,34 @@ class SimulationConfig:
 
     @property
     def weekly_dropout_hazard(self) -> float:
-        """Baseline weekly hazard giving ``dropout_by_week8`` over weeks 1-8."""
-        return 1 - (1 - self.dropout_by_week8) ** (1 / 8)
+        """Weekly hazard of a guided week giving ``dropout_by_week8`` over weeks 1-8.
+
+        Solved over the planned-length mix, with maintenance weeks before week 8 at
+        ``maintenance_dropout_odds_ratio`` (response-driven changes of length are ignored).
+        """
+        if self.dropout_by_week8 <= 0:
+            return 0.0
+        log_or = math.log(self.maintenance_dropout_odds_ratio) if (
+            self.maintenance_dropout_odds_ratio > 0) else -math.inf
+
+        def gone_by_8(h: float) -> float:
+            total = 0.0
+            for weeks, share in self.guided_weeks_mix.items():
+                stay = 1.0
+                for w in range(1, 9):
+                    hw = h
+                    if w >= min(weeks, self.horizon_weeks):
+                        z = math.log(h / (1 - h)) + log_or
+                        hw = 0.0 if z == -math.inf else 1 / (1 + math.exp(-z))
+                    stay *= 1 - hw
+                total += share * (1 - stay)
+            return total
+
+        lo, hi = 0.0, 1.0 - 1e-12
+        for _ in range(100):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if gone_by_8(mid) < self.dropout_by_week8 else (lo, mid)
+        return (lo + hi) / 2
 
 
 def _check(f: dataclasses.Field, value: Any) -> Any:

@@ -273,16 +273,15 @@ def _run(
     dose = np.zeros(n)
     active = np.ones(n, dtype=bool)
     dropout_week = np.full(n, -1, dtype=np.int64)
+    idle_weeks = np.zeros(n, dtype=np.int64)
     for w in range(h):
         if dropout and w >= 1 and cfg.dropout_by_week8 > 0:
-            change = pain[:, w] - pain[:, 0]
-            ref = change[active].mean() if active.any() else 0.0
-            with np.errstate(invalid="ignore"):
-                logit_h = (
-                    h0
-                    + cfg.dropout_pain_log_odds * (change - ref)
-                    + np.where(w >= guided_weeks, log_or_maint, 0.0)
-                )
+            base = h0 + np.where(w >= guided_weeks, log_or_maint, 0.0)
+            # Pain not improving, and no session last week (disengagement precedes leaving).
+            risk = cfg.dropout_pain_log_odds * (pain[:, w] - pain[:, 0]) + (
+                cfg.dropout_idle_log_odds * (idle_weeks > 0)
+            )
+            logit_h = base + _calibrated_offset(base, risk, active)
             drop = active & (d.drop[:, w] < _expit(logit_h))
             dropout_week[drop] = w
             active &= ~drop
@@ -305,10 +304,32 @@ def _run(
         slot_on = np.where(guided[:, None], act_g[None, :], act_m[None, :])
         att = (d.attend[:, w, :] < prob) & slot_on & active[:, None]
         attended[:, w, :] = att
+        idle_weeks = np.where(att.any(axis=1), 0, idle_weeks + 1)
         dose = rho * dose + att.sum(axis=1) * eff
         benefit = p.benefit_max * (1.0 - np.exp(-dose / cfg.dose_scale))
         pain[:, w + 1] = p.baseline + p.slope * (w + 1) - benefit + co[:, w + 1]
     return _Run(pain, attended, guided_weeks, dropout_week)
+
+
+def _calibrated_offset(base: np.ndarray, risk: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Offset ``b`` with mean(expit(base + risk + b)) = mean(expit(base)) over those at risk.
+
+    The covariates (pain change, idleness) then decide *who* leaves, not *how many*: the weekly
+    dropout rate stays the one ``dropout_by_week8`` sets. Solved by Newton's method; the result is
+    ``b - risk`` so that it adds to ``base``.
+    """
+    if not active.any() or not np.isfinite(base).any():
+        return np.zeros_like(base)
+    b0, r = base[active], risk[active]
+    target = _expit(b0).mean()
+    shift = 0.0 - r.mean()
+    for _ in range(50):
+        p = _expit(b0 + r + shift)
+        f, slope = p.mean() - target, (p * (1 - p)).mean()
+        if abs(f) < 1e-12 or slope <= 0:
+            break
+        shift -= f / slope
+    return risk + shift
 
 
 def _review(p, d, cfg, co, pain, guided_weeks, active, w):

@@ -1,0 +1,568 @@
+"""Analysis frames: one row per patient and week (:func:`patient_weeks`), one per patient
+(:func:`patient_summary`).
+
+Definitions (all in ``docs/metrics.md``; each can be changed by an argument):
+
+* **Week** *w* of a patient covers days ``7w`` to ``7w + 6`` after enrolment (week 0 starts on the
+  enrolment day). Weeks run to the planned follow-up: ``patients.followup_weeks`` when present,
+  else the end of the last prescription. Week ``H`` (the follow-up week itself) is included so that
+  the final assessment has a row; nothing is prescribed in it.
+* **Session**: a day with at least ``min_exercises`` exercises logged (default 1).
+* **Prescribed sessions** in a week: for each phase, the prescription's ``sessions_per_week`` times
+  the share of the week's days it covers (so a prescription starting mid-week counts in part);
+  the exercises of one phase share their sessions (the largest ``sessions_per_week`` counts).
+  **Prescribed sets**: the sum over exercises of ``sets x sessions``; a logged exercise without
+  ``sets`` counts as one set.
+* **Phase** of a week: the phase whose prescriptions cover most of its days (``none`` when none).
+* **Adherence** = completed / prescribed sessions (``adherence``, uncapped, and
+  ``adherence_capped`` at 1); undefined (missing) when nothing was prescribed.
+* **Dropout** (rule ``inactivity``, default): no session during the last ``inactivity_days`` (14)
+  or more days before the planned end of the program; the dropout week is the week after the last
+  week with a session (week 0 when there was none). Rule ``missed_supervised``: ``missed_sessions``
+  (4) consecutive prescribed supervised sessions missed, counted week by week (a week with any
+  supervised session ends a run; the run's first week is the dropout week).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ptanalytics.catalogue import CATEGORIES
+from ptanalytics.cohort import Cohort
+from ptanalytics.composition import closure, ilr, replace_zeros
+from ptanalytics.exceptions import ConfigError
+from ptanalytics.schema import PHASES
+
+__all__ = ["TRAJECTORY_CLASSES", "patient_summary", "patient_weeks"]
+
+TRAJECTORY_CLASSES = ("declining", "stable", "increasing")
+_PHASE_LABELS = [*PHASES, "none"]
+_MINUTES = [f"minutes_{c}" for c in CATEGORIES]
+_SHARES = [f"share_{c}" for c in CATEGORIES]
+
+
+@dataclass
+class _Grid:
+    """Dense patient x week arrays (N patients, W = max weeks + 1)."""
+
+    ids: pd.Series
+    enrolled: np.ndarray  # datetime64[D]
+    horizon: np.ndarray  # H per patient (weeks); rows are weeks 0..H
+    has_program: bool
+    prescribed: np.ndarray | None = None  # (N, W) sessions prescribed
+    supervised_prescribed: np.ndarray | None = None
+    sets_prescribed: np.ndarray | None = None
+    phase: np.ndarray | None = None  # (N, W) int codes into _PHASE_LABELS
+    completed: np.ndarray | None = None
+    supervised: np.ndarray | None = None
+    sets_completed: np.ndarray | None = None
+    minutes: np.ndarray | None = None  # (N, W, 5)
+    last_day: np.ndarray | None = None  # last session day, -1 when none
+    planned_end: np.ndarray | None = None  # last prescribed day
+    guided_end: np.ndarray | None = None  # day after the last guided day, -1 when none
+    nprs: np.ndarray | None = None  # (N, W) mean NPRS, NaN when none
+
+
+def _days(dates: pd.Series, codes: np.ndarray, enrolled: np.ndarray) -> np.ndarray:
+    return (dates.to_numpy().astype("datetime64[D]") - enrolled[codes]).astype(np.int64)
+
+
+def _codes(ids: pd.Series, frame: pd.DataFrame) -> np.ndarray:
+    codes = pd.Index(ids).get_indexer(frame["patient_id"])
+    if (codes < 0).any():
+        raise ConfigError(
+            "records of patients missing from the patients table; validate the cohort first "
+            "('ptanalytics validate')."
+        )
+    return codes
+
+
+def _build(cohort: Cohort, min_exercises: int) -> _Grid:
+    pts = cohort.patients.reset_index(drop=True)
+    ids = pts["patient_id"].astype("string")
+    if not ids.is_unique:
+        raise ConfigError("patients.patient_id has duplicates; validate the cohort first.")
+    enrolled = pts["enrolled_on"].to_numpy().astype("datetime64[D]")
+    n = len(pts)
+    rx, ss = cohort.prescriptions, cohort.sessions
+    has_program = len(rx) > 0 or len(ss) > 0
+    horizon = np.zeros(n, dtype=np.int64)
+    if "followup_weeks" in pts:
+        horizon = pts["followup_weeks"].fillna(-1).to_numpy(dtype=np.int64)
+    planned_end = np.full(n, -1, dtype=np.int64)
+    if len(rx):
+        rc = _codes(ids, rx)
+        end = _days(rx["end_on"], rc, enrolled)
+        np.maximum.at(planned_end, rc, end)
+        horizon = np.where(horizon < 0, -(-(planned_end + 1) // 7), horizon)
+    out = cohort.outcomes
+    if len(out):
+        oc = _codes(ids, out)
+        last = np.full(n, -1, dtype=np.int64)
+        np.maximum.at(last, oc, _days(out["assessed_on"], oc, enrolled) // 7)
+        horizon = np.where(horizon < 0, last, horizon)
+    horizon = np.maximum(horizon, 0)
+    planned_end = np.where(planned_end < 0, 7 * horizon - 1, planned_end)
+    width = int(horizon.max()) + 1 if n else 1
+    g = _Grid(ids, enrolled, horizon, has_program, planned_end=planned_end)
+    if has_program:
+        _prescribed(g, rx, n, width)
+        _completed(g, ss, n, width, min_exercises)
+    g.nprs = _weekly_score(out, "NPRS", ids, enrolled, n, width)
+    return g
+
+
+def _prescribed(g: _Grid, rx: pd.DataFrame, n: int, width: int) -> None:
+    g.prescribed = np.zeros((n, width))
+    g.supervised_prescribed = np.zeros((n, width))
+    g.sets_prescribed = np.zeros((n, width))
+    cover = np.zeros((len(_PHASE_LABELS), n, width))
+    g.guided_end = np.full(n, -1, dtype=np.int64)
+    if not len(rx):
+        g.phase = np.full((n, width), _PHASE_LABELS.index("none"))
+        return
+    codes = _codes(g.ids, rx)
+    start = np.maximum(_days(rx["start_on"], codes, g.enrolled), 0)
+    end = _days(rx["end_on"], codes, g.enrolled)
+    phase = rx["phase"].astype("string").map({p: i for i, p in enumerate(PHASES)}).to_numpy()
+    spw = rx["sessions_per_week"].astype("float64").fillna(0).to_numpy()
+    sup = (
+        rx["supervised_per_week"].astype("float64").fillna(0).to_numpy()
+        if "supervised_per_week" in rx
+        else np.zeros(len(rx))
+    )
+    sets = rx["sets"].astype("float64").fillna(1).to_numpy() if "sets" in rx else np.ones(len(rx))
+    is_guided = phase == 0
+    np.maximum.at(g.guided_end, codes[is_guided], end[is_guided] + 1)
+    # One window per patient, phase and period: the largest sessions_per_week, summed sets.
+    win = pd.DataFrame(
+        {"c": codes, "p": phase, "s": start, "e": end, "spw": spw, "sup": sup, "sets": sets * spw}
+    )
+    win = (
+        win.groupby(["c", "p", "s", "e"], sort=False)
+        .agg(spw=("spw", "max"), sup=("sup", "max"), sets=("sets", "sum"))
+        .reset_index()
+    )
+    for w in range(width):
+        lo, hi = 7 * w, 7 * w + 6
+        days = np.clip(
+            np.minimum(win["e"].to_numpy(), hi) - np.maximum(win["s"].to_numpy(), lo) + 1, 0, 7
+        )
+        frac = days / 7
+        c, p = win["c"].to_numpy(), win["p"].to_numpy()
+        np.add.at(g.prescribed[:, w], c, win["spw"].to_numpy() * frac)
+        np.add.at(g.supervised_prescribed[:, w], c, win["sup"].to_numpy() * frac)
+        np.add.at(g.sets_prescribed[:, w], c, win["sets"].to_numpy() * frac)
+        np.add.at(cover[:, :, w], (p, c), days)
+    best = cover.argmax(axis=0)
+    g.phase = np.where(cover.max(axis=0) > 0, best, _PHASE_LABELS.index("none"))
+
+
+def _completed(g: _Grid, ss: pd.DataFrame, n: int, width: int, min_exercises: int) -> None:
+    g.completed = np.zeros((n, width))
+    g.supervised = np.zeros((n, width))
+    g.sets_completed = np.zeros((n, width))
+    g.minutes = np.zeros((n, width, len(CATEGORIES)))
+    g.last_day = np.full(n, -1, dtype=np.int64)
+    if not len(ss):
+        return
+    codes = _codes(g.ids, ss)
+    day = _days(ss["performed_on"], codes, g.enrolled)
+    week = day // 7
+    keep = (day >= 0) & (week < width)
+    codes, day, week = codes[keep], day[keep], week[keep]
+    sub = ss.loc[keep]
+    cell = codes * width + week
+    size = n * width
+    sets = (
+        sub["sets"].astype("float64").fillna(1).to_numpy() if "sets" in sub else np.ones(len(sub))
+    )
+    g.sets_completed = np.bincount(cell, weights=sets, minlength=size).reshape(n, width)
+    minutes = (
+        sub["duration_min"].astype("float64").fillna(0).to_numpy()
+        if "duration_min" in sub
+        else np.zeros(len(sub))
+    )
+    cat = sub["category"].astype("string").map({c: i for i, c in enumerate(CATEGORIES)})
+    cat = cat.fillna(-1).to_numpy(dtype=np.int64)
+    for j in range(len(CATEGORIES)):
+        m = cat == j
+        g.minutes[:, :, j] = np.bincount(cell[m], weights=minutes[m], minlength=size).reshape(
+            n, width
+        )
+    # Session days: days with at least min_exercises exercises logged.
+    span = int(day.max()) + 1
+    key = codes.astype(np.int64) * span + day
+    uniq, _first, count = np.unique(key, return_index=True, return_counts=True)
+    sup = sub["supervised"].to_numpy(dtype=bool)
+    any_sup = np.zeros(len(uniq), dtype=bool)
+    np.logical_or.at(any_sup, np.searchsorted(uniq, key), sup)
+    is_session = count >= min_exercises
+    sc, sd = (uniq // span)[is_session], (uniq % span)[is_session]
+    scell = sc * width + sd // 7
+    g.completed = np.bincount(scell, minlength=size).reshape(n, width).astype(float)
+    g.supervised = (
+        np.bincount(scell[any_sup[is_session]], minlength=size).reshape(n, width).astype(float)
+    )
+    np.maximum.at(g.last_day, sc, sd)
+
+
+def _weekly_score(out: pd.DataFrame, instrument: str, ids, enrolled, n, width) -> np.ndarray:
+    res = np.full((n, width), np.nan)
+    sub = out[out["instrument"] == instrument]
+    if not len(sub):
+        return res
+    codes = _codes(ids, sub)
+    week = _days(sub["assessed_on"], codes, enrolled) // 7
+    ok = (week >= 0) & (week < width)
+    cell = codes[ok] * width + week[ok]
+    total = np.bincount(cell, weights=sub["score"].to_numpy(dtype=float)[ok], minlength=n * width)
+    count = np.bincount(cell, minlength=n * width)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        res = (total / count).reshape(n, width)
+    return res
+
+
+# ------------------------------------------------------------------------------------ dropout
+def _dropout(g: _Grid, rule: str, inactivity_days: int, missed_sessions: int):
+    """Per patient: dropped (bool) and dropout week (-1 when not dropped)."""
+    n = len(g.ids)
+    if not g.has_program:
+        return np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64)
+    if rule == "inactivity":
+        gap = g.planned_end - g.last_day
+        dropped = gap >= inactivity_days
+        week = np.where(g.last_day >= 0, g.last_day // 7 + 1, 0)
+        return dropped, np.where(dropped, week, -1)
+    if rule == "missed_supervised":
+        run = np.zeros(n)
+        start = np.full(n, -1, dtype=np.int64)
+        found = np.full(n, -1, dtype=np.int64)
+        for w in range(g.prescribed.shape[1]):
+            due = g.supervised_prescribed[:, w]
+            done = g.supervised[:, w]
+            missed = np.maximum(due - done, 0)
+            broke = done > 0
+            start = np.where(broke | (run == 0) & (missed > 0) & (start < 0), -1, start)
+            run = np.where(broke, missed, run + missed)
+            start = np.where((start < 0) & (run > 0), w, start)
+            hit = (found < 0) & (run >= missed_sessions)
+            found = np.where(hit, start, found)
+        return found >= 0, found
+    raise ConfigError(
+        f"dropout_rule={rule!r} is not known; allowed: 'inactivity', 'missed_supervised'."
+    )
+
+
+# ------------------------------------------------------------------------------------ weeks
+def patient_weeks(
+    cohort: Cohort,
+    *,
+    min_exercises: int = 1,
+    dropout_rule: str = "inactivity",
+    inactivity_days: int = 14,
+    missed_sessions: int = 4,
+    truncate_at_dropout: bool = True,
+) -> pd.DataFrame:
+    """One row per patient and week since enrolment, through the follow-up or dropout.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        A validated cohort (``load_cohort``, ``ingest`` or ``simulate_cohort``).
+    min_exercises : int
+        Exercises logged on a day for it to count as a session.
+    dropout_rule : {"inactivity", "missed_supervised"}
+        How dropout is recognised (see the module docstring).
+    inactivity_days, missed_sessions : int
+        Parameters of the two rules.
+    truncate_at_dropout : bool
+        Stop each dropout's rows at the dropout week (default); ``False`` keeps every week.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted by patient (in ``patients`` order) and week. Columns:
+
+        - ``patient_id`` (str), ``week`` (int, 0 = the enrolment week).
+        - ``phase`` (category): ``guided``, ``maintenance`` or ``none``.
+        - ``sessions_prescribed`` (float), ``sessions_completed`` (int).
+        - ``adherence`` (float, completed / prescribed, uncapped; missing when nothing was
+          prescribed) and ``adherence_capped`` (at most 1).
+        - ``sets_prescribed`` (float), ``sets_completed`` (float).
+        - ``supervised_sessions``, ``home_sessions`` (int).
+        - ``minutes_total`` and ``minutes_<category>`` (float) for the five categories;
+          ``share_<category>`` (float, of the week's minutes; missing when no minutes).
+        - ``nprs`` (float): mean NPRS assessed that week; missing when none.
+        - ``dropout`` (bool): True in the dropout week (the last row of a dropout).
+
+        For a cohort without prescriptions or sessions (outcomes only), only ``patient_id``,
+        ``week`` and ``nprs`` are returned: adherence columns are absent, not zero.
+    """
+    if min_exercises < 1:
+        raise ConfigError(f"min_exercises={min_exercises}; allowed: a whole number >= 1.")
+    g = _build(cohort, min_exercises)
+    len(g.ids)
+    width = g.nprs.shape[1]
+    weeks = np.arange(width)
+    limit = g.horizon.copy()
+    dropped, dweek = _dropout(g, dropout_rule, inactivity_days, missed_sessions)
+    if truncate_at_dropout:
+        limit = np.where(dropped, np.minimum(limit, dweek), limit)
+    valid = weeks[None, :] <= limit[:, None]
+    rows, cols = np.nonzero(valid)
+    out = {
+        "patient_id": pd.array(g.ids.to_numpy()[rows], dtype="string"),
+        "week": cols.astype(np.int64),
+    }
+    if g.has_program:
+        presc = g.prescribed[rows, cols]
+        done = g.completed[rows, cols]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            adh = np.where(presc > 0, done / np.where(presc > 0, presc, 1), np.nan)
+        minutes = g.minutes[rows, cols, :]
+        total = minutes.sum(axis=1)
+        out |= {
+            "phase": pd.Categorical.from_codes(g.phase[rows, cols], categories=_PHASE_LABELS),
+            "sessions_prescribed": presc,
+            "sessions_completed": done.astype(np.int64),
+            "adherence": adh,
+            "adherence_capped": np.minimum(adh, 1.0),
+            "sets_prescribed": g.sets_prescribed[rows, cols],
+            "sets_completed": g.sets_completed[rows, cols],
+            "supervised_sessions": g.supervised[rows, cols].astype(np.int64),
+            "home_sessions": (done - g.supervised[rows, cols]).astype(np.int64),
+            "minutes_total": total,
+        }
+        for j, name in enumerate(_MINUTES):
+            out[name] = minutes[:, j]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for j, name in enumerate(_SHARES):
+                out[name] = np.where(
+                    total > 0, minutes[:, j] / np.where(total > 0, total, 1), np.nan
+                )
+    out["nprs"] = g.nprs[rows, cols]
+    if g.has_program:
+        out["dropout"] = dropped[rows] & (cols == dweek[rows])
+    return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------------------------------ summary
+def _window(
+    out: pd.DataFrame, instrument: str, ids, enrolled, target: np.ndarray, window_days: int
+) -> np.ndarray:
+    """Per patient, the score nearest to ``target`` day within +-window_days (earlier on ties)."""
+    res = np.full(len(ids), np.nan)
+    sub = out[out["instrument"] == instrument]
+    if not len(sub):
+        return res
+    codes = _codes(ids, sub)
+    day = _days(sub["assessed_on"], codes, enrolled)
+    dist = day - target[codes]
+    ok = np.isfinite(target[codes]) & (np.abs(dist) <= window_days)
+    if not ok.any():
+        return res
+    frame = pd.DataFrame(
+        {
+            "c": codes[ok],
+            "abs": np.abs(dist[ok]),
+            "d": dist[ok],
+            "s": sub["score"].to_numpy(dtype=float)[ok],
+        }
+    )
+    best = frame.sort_values(["c", "abs", "d"], kind="stable").drop_duplicates("c")
+    res[best["c"].to_numpy()] = best["s"].to_numpy()
+    return res
+
+
+def _slope(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """OLS slope of y on week over the masked weeks, per row (missing with < 3 weeks)."""
+    x = np.broadcast_to(np.arange(y.shape[1], dtype=float), y.shape)
+    m = mask & np.isfinite(y)
+    k = m.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xm = np.where(m, x, 0).sum(axis=1) / k
+        ym = np.where(m, y, 0).sum(axis=1) / k
+        sxy = np.where(m, (x - xm[:, None]) * (y - ym[:, None]), 0).sum(axis=1)
+        sxx = np.where(m, (x - xm[:, None]) ** 2, 0).sum(axis=1)
+        return np.where((k >= 3) & (sxx > 0), sxy / sxx, np.nan)
+
+
+def _longest_streak(met: np.ndarray) -> np.ndarray:
+    run = np.zeros(met.shape[0], dtype=np.int64)
+    best = np.zeros(met.shape[0], dtype=np.int64)
+    for w in range(met.shape[1]):
+        run = np.where(met[:, w], run + 1, 0)
+        best = np.maximum(best, run)
+    return best
+
+
+def patient_summary(
+    cohort: Cohort,
+    *,
+    bands: tuple[float, float] = (0.50, 0.75),
+    trajectory_threshold: float = 0.01,
+    window_days: int = 7,
+    end_of_guided_week: int | None = None,
+    followup_week: int | None = None,
+    zero_delta: float | None = None,
+    min_exercises: int = 1,
+    dropout_rule: str = "inactivity",
+    inactivity_days: int = 14,
+    missed_sessions: int = 4,
+) -> pd.DataFrame:
+    """One row per patient: adherence, dropout, exercise mix and outcomes.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        A validated cohort.
+    bands : (low, high)
+        Attendance bands on overall adherence: ``low`` below the first, ``medium`` up to the
+        second, ``high`` at or above it (default 50% and 75%).
+    trajectory_threshold : float
+        Slope of weekly capped adherence (per week) at or beyond which a patient is
+        ``increasing`` or ``declining`` (default 0.01: one percentage point a week, 26 over a
+        26-week program); ``stable`` in between.
+    window_days : int
+        An assessment counts for a target week when it lies within this many days of the target
+        day (nearest wins; the earlier on ties).
+    end_of_guided_week, followup_week : int, optional
+        Target weeks for the same for all patients. Default: the end of each patient's guided
+        prescriptions (else ``patients.guided_weeks``) and ``patients.followup_weeks`` (else the
+        end of the program).
+    zero_delta : float, optional
+        Zero replacement for the composition (see :mod:`ptanalytics.composition`).
+    min_exercises, dropout_rule, inactivity_days, missed_sessions
+        As in :func:`patient_weeks`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``patients`` columns (attributes such as a trial arm included), then:
+
+        - ``weeks_planned`` (int): follow-up weeks.
+        - ``sessions_prescribed``, ``sessions_completed``; ``adherence`` (completed / prescribed
+          over the whole planned program; weeks after dropout count as missed),
+          ``adherence_guided``, ``adherence_maintenance`` (float, uncapped).
+        - ``attendance_band`` (category ``low``/``medium``/``high``).
+        - ``adherence_slope`` (float, per week, of weekly capped adherence over the planned
+          weeks, including zeros after dropout) and ``adherence_trajectory`` (category).
+        - ``dropout`` (bool), ``dropout_week`` (Int64), ``last_active_week`` (Int64).
+        - ``longest_streak`` (int): most consecutive weeks with every prescribed session done.
+        - ``minutes_total``; ``share_<category>`` (float, of all exercise minutes; missing when
+          none) and ``ilr_1`` ... ``ilr_4`` (pivot coordinates after zero replacement).
+        - ``nprs_baseline``, ``nprs_end_guided``, ``nprs_followup`` and the same for ``odi``
+          (float; nearest assessment within ``window_days`` of week 0, the end of the guided
+          phase and the follow-up).
+        - ``nprs_change_end_guided``, ``nprs_change_followup`` (later minus baseline: negative is
+          improvement) and ``nprs_pct_change_*`` (percent of baseline; missing when the baseline
+          is 0); the same for ``odi``.
+
+        Adherence, dropout and composition columns are absent (not zero) for a cohort without
+        prescriptions or sessions.
+    """
+    if not 0 <= bands[0] <= bands[1]:
+        raise ConfigError(f"bands={bands}; allowed: (low, high) with 0 <= low <= high.")
+    g = _build(cohort, min_exercises)
+    n = len(g.ids)
+    width = g.nprs.shape[1]
+    summary = cohort.patients.reset_index(drop=True).copy()
+    summary["weeks_planned"] = g.horizon
+    if g.has_program:
+        _adherence_columns(
+            summary,
+            g,
+            bands,
+            trajectory_threshold,
+            dropout_rule,
+            inactivity_days,
+            missed_sessions,
+            zero_delta,
+        )
+    # Outcome targets (days after enrolment).
+    pts = cohort.patients.reset_index(drop=True)
+    if end_of_guided_week is not None:
+        end_guided = np.full(n, 7.0 * end_of_guided_week)
+    elif g.has_program and g.guided_end is not None and (g.guided_end >= 0).any():
+        end_guided = np.where(g.guided_end >= 0, g.guided_end, np.nan).astype(float)
+    elif "guided_weeks" in pts:
+        end_guided = 7.0 * pts["guided_weeks"].astype("float64").to_numpy()
+    else:
+        end_guided = np.full(n, np.nan)
+    follow = (
+        np.full(n, 7.0 * followup_week)
+        if followup_week is not None
+        else (7.0 * g.horizon).astype(float)
+    )
+    targets = {"baseline": np.zeros(n), "end_guided": end_guided, "followup": follow}
+    for inst in ("NPRS", "ODI"):
+        low = inst.lower()
+        for name, t in targets.items():
+            summary[f"{low}_{name}"] = _window(
+                cohort.outcomes, inst, g.ids, g.enrolled, t, window_days
+            )
+        base = summary[f"{low}_baseline"]
+        for name in ("end_guided", "followup"):
+            change = summary[f"{low}_{name}"] - base
+            summary[f"{low}_change_{name}"] = change
+            summary[f"{low}_pct_change_{name}"] = 100 * change / base.where(base != 0)
+    del width
+    return summary
+
+
+def _adherence_columns(
+    summary, g, bands, threshold, rule, inactivity_days, missed_sessions, zero_delta
+) -> None:
+    _n, width = g.prescribed.shape
+    weeks = np.arange(width)
+    planned = weeks[None, :] < g.horizon[:, None]
+    presc = np.where(planned, g.prescribed, 0)
+    done = np.where(planned, g.completed, 0)
+    phase = g.phase
+
+    def ratio(mask):
+        p = (presc * mask).sum(axis=1)
+        d = (done * mask).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(p > 0, d / np.where(p > 0, p, 1), np.nan)
+
+    summary["sessions_prescribed"] = presc.sum(axis=1)
+    summary["sessions_completed"] = done.sum(axis=1).astype(np.int64)
+    summary["adherence"] = ratio(np.ones_like(presc))
+    summary["adherence_guided"] = ratio(phase == 0)
+    summary["adherence_maintenance"] = ratio(phase == 1)
+    adh = summary["adherence"]
+    band = np.select([adh >= bands[1], adh >= bands[0]], ["high", "medium"], "low")
+    summary["attendance_band"] = pd.Categorical(
+        np.where(adh.isna(), None, band), categories=["low", "medium", "high"], ordered=True
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weekly = np.where(presc > 0, np.minimum(done / np.where(presc > 0, presc, 1), 1), np.nan)
+    slope = _slope(weekly, presc > 0)
+    summary["adherence_slope"] = slope
+    traj = np.select(
+        [slope <= -threshold, slope >= threshold], ["declining", "increasing"], "stable"
+    )
+    summary["adherence_trajectory"] = pd.Categorical(
+        np.where(np.isnan(slope), None, traj), categories=list(TRAJECTORY_CLASSES)
+    )
+    dropped, dweek = _dropout(g, rule, inactivity_days, missed_sessions)
+    summary["dropout"] = dropped
+    summary["dropout_week"] = pd.array(np.where(dropped, dweek, 0), dtype="Int64")
+    summary.loc[~dropped, "dropout_week"] = pd.NA
+    last = np.where(g.last_day >= 0, g.last_day // 7, 0)
+    summary["last_active_week"] = pd.array(last, dtype="Int64")
+    summary.loc[g.last_day < 0, "last_active_week"] = pd.NA
+    summary["longest_streak"] = _longest_streak((presc > 0) & (done >= presc - 1e-9))
+    minutes = pd.DataFrame(g.minutes.sum(axis=1), columns=_SHARES)
+    summary["minutes_total"] = minutes.sum(axis=1).to_numpy()
+    shares = closure(minutes)
+    for col in _SHARES:
+        summary[col] = shares[col].to_numpy()
+    coords = ilr(replace_zeros(shares, delta=zero_delta))
+    for col in coords:
+        summary[col] = coords[col].to_numpy()

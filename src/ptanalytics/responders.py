@@ -1,0 +1,206 @@
+"""Responder definitions (MCID presets) and responder tables with Wilson confidence intervals.
+
+Presets (improvement = baseline - later score, so positive is better):
+
+* ``ostelo`` (Ostelo et al. 2008, the usual MCID for low back pain): NPRS improvement >= 2 points
+  or >= 30%; ODI >= 10 points or >= 30%.
+* ``immpact`` (Dworkin et al. 2008): ``moderate`` >= 30%, ``substantial`` >= 50% improvement.
+* ``pain_free``: a later score at or below ``cutoff`` (default 1).
+* ``custom``: ``points`` and/or ``percent`` thresholds of your own.
+
+Missing follow-up is an explicit choice: ``itt`` keeps every patient in the denominator and counts
+a missing later score as non-response; ``completers`` drops patients without it. Every result
+says which was used.
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from ptanalytics.exceptions import ConfigError
+
+__all__ = ["PRESETS", "responder_table", "responders", "wilson_interval"]
+
+PRESETS = ("ostelo", "immpact", "pain_free", "custom")
+_OSTELO = {"nprs": (2.0, 30.0), "odi": (10.0, 30.0)}
+_IMMPACT = {"moderate": 30.0, "substantial": 50.0}
+
+
+def wilson_interval(successes, n, *, confidence: float = 0.95):
+    """Wilson score interval for a proportion (arrays allowed); missing where ``n`` is 0."""
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+        low, high = np.where(n > 0, centre - half, np.nan), np.where(n > 0, centre + half, np.nan)
+    return np.clip(low, 0, 1), np.clip(high, 0, 1)
+
+
+def _definition(preset, instrument, level, points, percent, cutoff) -> tuple[str, callable]:
+    if preset == "ostelo":
+        if instrument not in _OSTELO:
+            raise ConfigError(f"instrument={instrument!r}; the ostelo preset has nprs and odi.")
+        pts, pct = _OSTELO[instrument]
+        return (
+            f"{instrument.upper()} improvement >= {pts:g} points or >= {pct:g}%",
+            lambda imp, rel, later: (imp >= pts) | (rel >= pct),
+        )
+    if preset == "immpact":
+        if level not in _IMMPACT:
+            raise ConfigError(f"level={level!r}; allowed for immpact: moderate, substantial.")
+        pct = _IMMPACT[level]
+        return (
+            f"{instrument.upper()} improvement >= {pct:g}% (IMMPACT {level})",
+            lambda imp, rel, later: rel >= pct,
+        )
+    if preset == "pain_free":
+        return (
+            f"{instrument.upper()} at or below {cutoff:g}",
+            lambda imp, rel, later: later <= cutoff,
+        )
+    if preset == "custom":
+        if points is None and percent is None:
+            raise ConfigError("the custom preset needs points= and/or percent=.")
+        parts = [
+            f">= {points:g} points" if points is not None else None,
+            f">= {percent:g}%" if percent is not None else None,
+        ]
+        text = f"{instrument.upper()} improvement " + " or ".join(p for p in parts if p)
+
+        def rule(imp, rel, later):
+            hit = pd.Series(False, index=imp.index)
+            if points is not None:
+                hit |= imp >= points
+            if percent is not None:
+                hit |= rel >= percent
+            return hit
+
+        return text, rule
+    raise ConfigError(f"preset={preset!r}; allowed: {', '.join(PRESETS)}.")
+
+
+def responders(
+    summary: pd.DataFrame,
+    *,
+    preset: str = "ostelo",
+    instrument: str = "nprs",
+    timepoint: str = "followup",
+    analysis: str = "itt",
+    level: str = "moderate",
+    points: float | None = None,
+    percent: float | None = None,
+    cutoff: float = 1.0,
+) -> pd.DataFrame:
+    """Flag responders in a patient summary (see the module docstring for presets).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        From :func:`ptanalytics.frames.patient_summary` (needs ``<instrument>_baseline`` and
+        ``<instrument>_<timepoint>``).
+    preset, level, points, percent, cutoff
+        The definition.
+    instrument : {"nprs", "odi"}
+    timepoint : {"end_guided", "followup"}
+    analysis : {"itt", "completers"}
+        ``itt``: missing later score counts as non-response, everyone stays; ``completers``:
+        patients without a baseline or later score are dropped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``summary`` (the rows kept) plus ``improvement`` (baseline - later, points),
+        ``improvement_pct`` (percent of baseline), ``observed`` (both scores present),
+        ``responder`` (bool), and the constant columns ``definition``, ``timepoint`` and
+        ``analysis``. The input is not modified.
+    """
+    if analysis not in ("itt", "completers"):
+        raise ConfigError(f"analysis={analysis!r}; allowed: 'itt' or 'completers'.")
+    base_col, later_col = f"{instrument}_baseline", f"{instrument}_{timepoint}"
+    for col in (base_col, later_col):
+        if col not in summary:
+            raise ConfigError(
+                f"summary has no column {col!r}; use patient_summary() output and an instrument "
+                f"(nprs, odi) and timepoint (end_guided, followup) it has."
+            )
+    text, rule = _definition(preset, instrument, level, points, percent, cutoff)
+    out = summary.copy()
+    base, later = out[base_col].astype(float), out[later_col].astype(float)
+    out["improvement"] = base - later
+    out["improvement_pct"] = 100 * (base - later) / base.where(base != 0)
+    out["observed"] = base.notna() & later.notna()
+    hit = rule(out["improvement"], out["improvement_pct"], later)
+    out["responder"] = (hit.fillna(False) & out["observed"]).astype(bool)
+    if analysis == "completers":
+        out = out[out["observed"]].reset_index(drop=True)
+    out["definition"] = text
+    out["timepoint"] = timepoint
+    out["analysis"] = analysis
+    return out
+
+
+def responder_table(
+    flags: pd.DataFrame, *, by: str | list[str] | None = None, confidence: float = 0.95
+) -> pd.DataFrame:
+    """Responders per group with Wilson confidence intervals.
+
+    Parameters
+    ----------
+    flags : DataFrame
+        Output of :func:`responders`.
+    by : str or list of str, optional
+        Grouping column(s) (arm, attendance band, category emphasis...); all patients when None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: the ``by`` columns, ``n`` (denominator), ``responders``,
+        ``proportion``, ``ci_low``, ``ci_high`` (Wilson), ``missing_followup`` (patients without
+        the later score: counted as non-responders under ITT, excluded under completers),
+        ``definition``, ``timepoint``, ``analysis``.
+    """
+    if "responder" not in flags:
+        raise ConfigError("flags has no 'responder' column; pass the output of responders().")
+    keys = [by] if isinstance(by, str) else list(by or [])
+    frame = flags.assign(_missing=~flags["observed"])
+    if keys:
+        grouped = frame.groupby(keys, observed=True, dropna=False)
+        table = grouped.agg(
+            n=("responder", "size"),
+            responders=("responder", "sum"),
+            missing_followup=("_missing", "sum"),
+        ).reset_index()
+    else:
+        table = pd.DataFrame(
+            {
+                "n": [len(frame)],
+                "responders": [int(frame["responder"].sum())],
+                "missing_followup": [int(frame["_missing"].sum())],
+            }
+        )
+    table["proportion"] = table["responders"] / table["n"].where(table["n"] > 0)
+    table["ci_low"], table["ci_high"] = wilson_interval(
+        table["responders"], table["n"], confidence=confidence
+    )
+    for col in ("definition", "timepoint", "analysis"):
+        table[col] = flags[col].iloc[0] if len(flags) else None
+    cols = [
+        *keys,
+        "n",
+        "responders",
+        "proportion",
+        "ci_low",
+        "ci_high",
+        "missing_followup",
+        "definition",
+        "timepoint",
+        "analysis",
+    ]
+    return table[cols]
