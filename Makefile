@@ -49,6 +49,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/frames.py
 
 clean:
 	rm -rf $(VENV) reports/default-cohort .pytest_cache .ruff_cache

@@ -322,3 +322,19 @@ def test_extension_and_shortening_follow_response(large_cohort):
     ext = tp.loc[tp["guided_adjustment"] == "extended", "guided_weeks_actual"]
     planned = tp.loc[tp["guided_adjustment"] == "extended", "planned_guided_weeks"]
     assert (ext > planned).all()
+
+
+def test_shortening_never_lengthens_the_guided_phase():
+    # Planned length capped at a 3-week horizon, below min_guided_weeks = 4: found by hypothesis.
+    c = pt.simulate_cohort(
+        300,
+        seed=1,
+        horizon_weeks=3,
+        review_week=2,
+        guided_weeks_mix={6: 0.5, 8: 0.5},
+        shorten_at_improvement=-1.0,
+        shorten_probability=1.0,
+    )
+    tp = c.truth_patients
+    assert (tp["guided_weeks_actual"] <= 3).all()
+    _check_invariants(c, horizon=3)

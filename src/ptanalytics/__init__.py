@@ -16,8 +16,10 @@ from ptanalytics.exceptions import (
     MappingError,
     PtAnalyticsError,
 )
+from ptanalytics.frames import patient_summary, patient_weeks
 from ptanalytics.ingestion import IngestResult, format_ingest_summary, ingest, validate_cohort_dir
 from ptanalytics.mapping import load_mapping
+from ptanalytics.responders import flag_responders, responder_table
 from ptanalytics.simconfig import SimulationConfig, load_config
 from ptanalytics.simulate import simulate_cohort
 
@@ -41,11 +43,15 @@ __all__ = [
     "deidentify_directory",
     "exercise_catalogue",
     "find_identifier_columns",
+    "flag_responders",
     "format_ingest_summary",
     "ingest",
     "load_cohort",
     "load_config",
     "load_mapping",
+    "patient_summary",
+    "patient_weeks",
+    "responder_table",
     "simulate_cohort",
     "validate_cohort_dir",
 ]

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ptanalytics.catalogue import CATEGORIES
 from ptanalytics.cohort import Cohort
@@ -71,13 +73,21 @@ def _days(dates: pd.Series, codes: np.ndarray, enrolled: np.ndarray) -> np.ndarr
 
 
 def _codes(ids: pd.Series, frame: pd.DataFrame) -> np.ndarray:
-    codes = pd.Index(ids).get_indexer(frame["patient_id"])
+    """Row positions in ``patients`` of each record's patient (hash lookup in Arrow, no objects)."""
+    values = pa.array(frame["patient_id"].astype("string").array, type=pa.large_string())
+    lookup = pa.array(ids.array, type=pa.large_string())
+    codes = pc.index_in(values, value_set=lookup).fill_null(-1).to_numpy(zero_copy_only=False)
     if (codes < 0).any():
         raise ConfigError(
             "records of patients missing from the patients table; validate the cohort first "
             "('ptanalytics validate')."
         )
-    return codes
+    return codes.astype(np.int64)
+
+
+def _category_codes(values: pd.Series, labels) -> np.ndarray:
+    """Codes of ``values`` in ``labels`` (-1 for anything else)."""
+    return pd.Categorical(values, categories=list(labels)).codes.astype(np.int64)
 
 
 def _build(cohort: Cohort, min_exercises: int) -> _Grid:
@@ -127,7 +137,7 @@ def _prescribed(g: _Grid, rx: pd.DataFrame, n: int, width: int) -> None:
     codes = _codes(g.ids, rx)
     start = np.maximum(_days(rx["start_on"], codes, g.enrolled), 0)
     end = _days(rx["end_on"], codes, g.enrolled)
-    phase = rx["phase"].astype("string").map({p: i for i, p in enumerate(PHASES)}).to_numpy()
+    phase = _category_codes(rx["phase"], PHASES)
     spw = rx["sessions_per_week"].astype("float64").fillna(0).to_numpy()
     sup = (
         rx["supervised_per_week"].astype("float64").fillna(0).to_numpy()
@@ -174,20 +184,18 @@ def _completed(g: _Grid, ss: pd.DataFrame, n: int, width: int, min_exercises: in
     week = day // 7
     keep = (day >= 0) & (week < width)
     codes, day, week = codes[keep], day[keep], week[keep]
-    sub = ss.loc[keep]
+
+    def column(name: str, fill: float) -> np.ndarray:
+        if name not in ss:
+            return np.full(int(keep.sum()), fill)
+        return ss[name].to_numpy(dtype="float64", na_value=fill)[keep]
+
     cell = codes * width + week
     size = n * width
-    sets = (
-        sub["sets"].astype("float64").fillna(1).to_numpy() if "sets" in sub else np.ones(len(sub))
-    )
+    sets = column("sets", 1.0)
     g.sets_completed = np.bincount(cell, weights=sets, minlength=size).reshape(n, width)
-    minutes = (
-        sub["duration_min"].astype("float64").fillna(0).to_numpy()
-        if "duration_min" in sub
-        else np.zeros(len(sub))
-    )
-    cat = sub["category"].astype("string").map({c: i for i, c in enumerate(CATEGORIES)})
-    cat = cat.fillna(-1).to_numpy(dtype=np.int64)
+    minutes = column("duration_min", 0.0)
+    cat = _category_codes(ss["category"], CATEGORIES)[keep]
     for j in range(len(CATEGORIES)):
         m = cat == j
         g.minutes[:, :, j] = np.bincount(cell[m], weights=minutes[m], minlength=size).reshape(
@@ -196,10 +204,9 @@ def _completed(g: _Grid, ss: pd.DataFrame, n: int, width: int, min_exercises: in
     # Session days: days with at least min_exercises exercises logged.
     span = int(day.max()) + 1
     key = codes.astype(np.int64) * span + day
-    uniq, _first, count = np.unique(key, return_index=True, return_counts=True)
-    sup = sub["supervised"].to_numpy(dtype=bool)
-    any_sup = np.zeros(len(uniq), dtype=bool)
-    np.logical_or.at(any_sup, np.searchsorted(uniq, key), sup)
+    uniq, inverse, count = np.unique(key, return_inverse=True, return_counts=True)
+    sup = ss["supervised"].to_numpy(dtype=bool)[keep]
+    any_sup = np.bincount(inverse, weights=sup, minlength=len(uniq)) > 0
     is_session = count >= min_exercises
     sc, sd = (uniq // span)[is_session], (uniq % span)[is_session]
     scell = sc * width + sd // 7
@@ -207,7 +214,8 @@ def _completed(g: _Grid, ss: pd.DataFrame, n: int, width: int, min_exercises: in
     g.supervised = (
         np.bincount(scell[any_sup[is_session]], minlength=size).reshape(n, width).astype(float)
     )
-    np.maximum.at(g.last_day, sc, sd)
+    last = np.flatnonzero(np.diff(sc, append=-1) != 0)  # sorted by patient, then day
+    g.last_day[sc[last]] = sd[last]
 
 
 def _weekly_score(out: pd.DataFrame, instrument: str, ids, enrolled, n, width) -> np.ndarray:
@@ -405,6 +413,7 @@ def patient_summary(
     *,
     bands: tuple[float, float] = (0.50, 0.75),
     trajectory_threshold: float = 0.01,
+    trajectory_weeks: str = "planned",
     window_days: int = 7,
     end_of_guided_week: int | None = None,
     followup_week: int | None = None,
@@ -427,6 +436,9 @@ def patient_summary(
         Slope of weekly capped adherence (per week) at or beyond which a patient is
         ``increasing`` or ``declining`` (default 0.01: one percentage point a week, 26 over a
         26-week program); ``stable`` in between.
+    trajectory_weeks : {"planned", "active"}
+        Weeks the slope is fitted over: every planned week with sessions prescribed (zeros after
+        dropout included, the default), or only the weeks before dropout.
     window_days : int
         An assessment counts for a target week when it lies within this many days of the target
         day (nearest wins; the earlier on ties).
@@ -478,6 +490,7 @@ def patient_summary(
             g,
             bands,
             trajectory_threshold,
+            trajectory_weeks,
             dropout_rule,
             inactivity_days,
             missed_sessions,
@@ -515,7 +528,7 @@ def patient_summary(
 
 
 def _adherence_columns(
-    summary, g, bands, threshold, rule, inactivity_days, missed_sessions, zero_delta
+    summary, g, bands, threshold, traj_weeks, rule, inactivity_days, missed_sessions, zero_delta
 ) -> None:
     _n, width = g.prescribed.shape
     weeks = np.arange(width)
@@ -542,7 +555,13 @@ def _adherence_columns(
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         weekly = np.where(presc > 0, np.minimum(done / np.where(presc > 0, presc, 1), 1), np.nan)
-    slope = _slope(weekly, presc > 0)
+    dropped, dweek = _dropout(g, rule, inactivity_days, missed_sessions)
+    fit = presc > 0
+    if traj_weeks == "active":
+        fit &= ~dropped[:, None] | (weeks[None, :] < dweek[:, None])
+    elif traj_weeks != "planned":
+        raise ConfigError(f"trajectory_weeks={traj_weeks!r}; allowed: 'planned' or 'active'.")
+    slope = _slope(weekly, fit)
     summary["adherence_slope"] = slope
     traj = np.select(
         [slope <= -threshold, slope >= threshold], ["declining", "increasing"], "stable"
@@ -550,7 +569,6 @@ def _adherence_columns(
     summary["adherence_trajectory"] = pd.Categorical(
         np.where(np.isnan(slope), None, traj), categories=list(TRAJECTORY_CLASSES)
     )
-    dropped, dweek = _dropout(g, rule, inactivity_days, missed_sessions)
     summary["dropout"] = dropped
     summary["dropout_week"] = pd.array(np.where(dropped, dweek, 0), dtype="Int64")
     summary.loc[~dropped, "dropout_week"] = pd.NA

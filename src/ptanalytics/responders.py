@@ -22,7 +22,7 @@ import pandas as pd
 
 from ptanalytics.exceptions import ConfigError
 
-__all__ = ["PRESETS", "responder_table", "responders", "wilson_interval"]
+__all__ = ["PRESETS", "flag_responders", "responder_table", "wilson_interval"]
 
 PRESETS = ("ostelo", "immpact", "pain_free", "custom")
 _OSTELO = {"nprs": (2.0, 30.0), "odi": (10.0, 30.0)}
@@ -86,7 +86,7 @@ def _definition(preset, instrument, level, points, percent, cutoff) -> tuple[str
     raise ConfigError(f"preset={preset!r}; allowed: {', '.join(PRESETS)}.")
 
 
-def responders(
+def flag_responders(
     summary: pd.DataFrame,
     *,
     preset: str = "ostelo",
@@ -154,7 +154,7 @@ def responder_table(
     Parameters
     ----------
     flags : DataFrame
-        Output of :func:`responders`.
+        Output of :func:`flag_responders`.
     by : str or list of str, optional
         Grouping column(s) (arm, attendance band, category emphasis...); all patients when None.
 
@@ -167,7 +167,7 @@ def responder_table(
         ``definition``, ``timepoint``, ``analysis``.
     """
     if "responder" not in flags:
-        raise ConfigError("flags has no 'responder' column; pass the output of responders().")
+        raise ConfigError("flags has no 'responder' column; pass the output of flag_responders().")
     keys = [by] if isinstance(by, str) else list(by or [])
     frame = flags.assign(_missing=~flags["observed"])
     if keys:

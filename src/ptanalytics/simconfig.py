@@ -437,8 +437,11 @@ class SimulationConfig:
         """
         if self.dropout_by_week8 <= 0:
             return 0.0
-        log_or = math.log(self.maintenance_dropout_odds_ratio) if (
-            self.maintenance_dropout_odds_ratio > 0) else -math.inf
+        log_or = (
+            math.log(self.maintenance_dropout_odds_ratio)
+            if (self.maintenance_dropout_odds_ratio > 0)
+            else -math.inf
+        )
 
         def gone_by_8(h: float) -> float:
             total = 0.0

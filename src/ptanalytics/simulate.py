@@ -344,7 +344,8 @@ def _review(p, d, cfg, co, pain, guided_weeks, active, w):
         extend, np.minimum(guided_weeks + cfg.extend_weeks, cfg.horizon_weeks), guided_weeks
     )
     floor = max(cfg.min_guided_weeks, w)
-    return np.where(shorten, np.maximum(guided_weeks - cfg.shorten_weeks, floor), out)
+    shorter = np.minimum(guided_weeks, np.maximum(guided_weeks - cfg.shorten_weeks, floor))
+    return np.where(shorten, shorter, out)  # shortening never lengthens
 
 
 # ---------------------------------------------------------------------------------------- tables
