@@ -8,12 +8,11 @@ Targets on the project's 2-core machine: patient_weeks <= 30 s and <= 8 GB peak.
 
 from __future__ import annotations
 
-import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
+
+from _harness import in_child, peak_mb, report
 
 
 def _child(folder: str) -> None:
@@ -27,18 +26,16 @@ def _child(folder: str) -> None:
     t2 = time.perf_counter()
     summary = patient_summary(cohort)
     t3 = time.perf_counter()
-    print(
-        json.dumps(
-            {
-                "session_rows": len(cohort.sessions),
-                "patient_week_rows": len(weeks),
-                "patients": len(summary),
-                "load_s": t1 - t0,
-                "patient_weeks_s": t2 - t1,
-                "patient_summary_s": t3 - t2,
-                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            }
-        )
+    report(
+        {
+            "session_rows": len(cohort.sessions),
+            "patient_week_rows": len(weeks),
+            "patients": len(summary),
+            "load_s": t1 - t0,
+            "patient_weeks_s": t2 - t1,
+            "patient_summary_s": t3 - t2,
+            "peak_mb": peak_mb(),
+        }
     )
 
 
@@ -47,13 +44,7 @@ def main(patients: int) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         pt.simulate_cohort(patients, seed=1).write(f"{tmp}/cohort", format="parquet")
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", f"{tmp}/cohort"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    r = json.loads(out.strip().splitlines()[-1])
+        r = in_child(__file__, f"{tmp}/cohort")
     print(
         f"patients {r['patients']:,}; session rows {r['session_rows']:,}; "
         f"patient-week rows {r['patient_week_rows']:,}"

@@ -9,13 +9,12 @@ Targets on the project's 2-core machine: <= 15 s and <= 4 GB per format.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _harness import in_child, peak_mb, report
 
 
 def _child(folder: str, fmt: str) -> None:
@@ -25,19 +24,17 @@ def _child(folder: str, fmt: str) -> None:
     t0 = time.perf_counter()
     result = ingest(files, today=dt.date(2030, 1, 1))
     seconds = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mb()
     t = result.tables.set_index("table")
-    print(
-        json.dumps(
-            {
-                "format": fmt,
-                "seconds": seconds,
-                "peak_mb": peak_mb,
-                "session_rows": int(t.loc["sessions", "records"]),
-                "accepted": int(t.loc["sessions", "accepted"]),
-                "quarantined": int(t["quarantined"].sum()),
-            }
-        )
+    report(
+        {
+            "format": fmt,
+            "seconds": seconds,
+            "peak_mb": peak,
+            "session_rows": int(t.loc["sessions", "records"]),
+            "accepted": int(t.loc["sessions", "accepted"]),
+            "quarantined": int(t["quarantined"].sum()),
+        }
     )
 
 
@@ -50,13 +47,7 @@ def main(patients: int) -> None:
             cohort.write(Path(tmp) / fmt, format=fmt)
         print(f"{'format':>8} {'session rows':>13} {'accepted':>10} {'seconds':>8} {'peak MB':>8}")
         for fmt in ("csv", "parquet"):
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", tmp, fmt],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            r = json.loads(out.strip().splitlines()[-1])
+            r = in_child(__file__, tmp, fmt)
             print(
                 f"{fmt:>8} {r['session_rows']:>13,} {r['accepted']:>10,} {r['seconds']:>8.1f} "
                 f"{r['peak_mb']:>8.0f}",

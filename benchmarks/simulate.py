@@ -8,12 +8,11 @@ with peak memory <= 6 GB.
 
 from __future__ import annotations
 
-import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
+
+from _harness import in_child, peak_mb, report
 
 
 def _child(n: int) -> None:
@@ -25,18 +24,16 @@ def _child(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cohort.write(f"{tmp}/cohort", format="parquet")
         t2 = time.perf_counter()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        json.dumps(
-            {
-                "patients": n,
-                "simulate_s": t1 - t0,
-                "write_s": t2 - t1,
-                "total_s": t2 - t0,
-                "peak_mb": peak_mb,
-                "session_rows": len(cohort.sessions),
-            }
-        )
+    peak = peak_mb()
+    report(
+        {
+            "patients": n,
+            "simulate_s": t1 - t0,
+            "write_s": t2 - t1,
+            "total_s": t2 - t0,
+            "peak_mb": peak,
+            "session_rows": len(cohort.sessions),
+        }
     )
 
 
@@ -46,13 +43,7 @@ def main(sizes: list[int]) -> None:
         f"{'total s':>8} {'peak MB':>8}"
     )
     for n in sizes:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(n)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        r = json.loads(out.strip().splitlines()[-1])
+        r = in_child(__file__, str(n))
         print(
             f"{r['patients']:>10,} {r['session_rows']:>13,} {r['simulate_s']:>11.1f} "
             f"{r['write_s']:>8.1f} {r['total_s']:>8.1f} {r['peak_mb']:>8.0f}",
