@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
 import numpy as np
 import pytest
 
@@ -21,3 +25,13 @@ def small_cohort():
 def large_cohort():
     """A 20,000-patient default cohort for calibration statistics (about 3 s)."""
     return pt.simulate_cohort(20_000, seed=11)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Figures made by a test are closed after it (matplotlib is only imported if used)."""
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")

@@ -71,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("data", type=Path, help="cohort folder")
     val.add_argument("--today", type=_date, help="reference date for 'in the future' checks")
 
+    rec = sub.add_parser(
+        "recovery", help="simulate, fit the pain model and compare with the truth, R times"
+    )
+    rec.add_argument("--patients", type=int, default=300, help="patients per cohort (300)")
+    rec.add_argument("--replications", type=int, default=200, help="replications (200)")
+    rec.add_argument("--seed", type=int, default=0, help="seed of the replication seeds (0)")
+    rec.add_argument("--config", type=Path, help="TOML or JSON file of simulation parameters")
+    rec.add_argument("--out", type=Path, help="write the summary (CSV) and the fits beside it")
+
     de = sub.add_parser(
         "deidentify", help="keyed pseudonyms, date shifts, identifier columns dropped"
     )
@@ -113,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "deidentify":
             return _deidentify(args)
+        if args.command == "recovery":
+            return _recovery(args)
     except PtAnalyticsError as exc:
         print(f"ptanalytics {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -162,6 +173,23 @@ def _deidentify(args) -> int:
     )
     print(report.summary())
     print(f"wrote {args.out}")
+    return 0
+
+
+def _recovery(args) -> int:
+    from ptanalytics.models.recovery import recovery
+
+    cfg = load_config(args.config) if args.config else None
+    summary, fits = recovery(args.patients, args.replications, seed=args.seed, config=cfg)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(summary.round(4).to_string(index=False))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        summary.to_csv(args.out, index=False, float_format="%.6g")
+        fits.to_csv(
+            args.out.with_name(args.out.stem + "_fits.csv"), index=False, float_format="%.6g"
+        )
+        print(f"wrote {args.out}")
     return 0
 
 

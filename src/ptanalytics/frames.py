@@ -457,6 +457,8 @@ def patient_summary(
         The ``patients`` columns (attributes such as a trial arm included), then:
 
         - ``weeks_planned`` (int): follow-up weeks.
+        - ``guided_weeks_actual`` (Int64): weeks of guided prescriptions (after any extension or
+          shortening; compare with the planned ``guided_weeks``).
         - ``sessions_prescribed``, ``sessions_completed``; ``adherence`` (completed / prescribed
           over the whole planned program; weeks after dropout count as missed),
           ``adherence_guided``, ``adherence_maintenance`` (float, uncapped).
@@ -484,6 +486,12 @@ def patient_summary(
     width = g.nprs.shape[1]
     summary = cohort.patients.reset_index(drop=True).copy()
     summary["weeks_planned"] = g.horizon
+    if g.has_program and g.guided_end is not None:
+        actual = np.where(g.guided_end >= 0, np.ceil(g.guided_end / 7), np.nan)
+        summary["guided_weeks_actual"] = pd.array(
+            np.where(np.isnan(actual), 0, actual).astype(np.int64), dtype="Int64"
+        )
+        summary.loc[np.isnan(actual), "guided_weeks_actual"] = pd.NA
     if g.has_program:
         _adherence_columns(
             summary,

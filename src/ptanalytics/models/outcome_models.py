@@ -1,0 +1,405 @@
+"""Patient-level outcome models: dose-response of adherence, exercise-mix substitutions, program
+length, and responder models (logistic regression and GEE).
+
+All use one row per patient from :func:`ptanalytics.frames.patient_summary` (or, for the GEE, the
+repeated assessments) and ordinary statsmodels fits; every result is a tidy table. They are
+associations: neither adherence, nor the exercise mix, nor the actual program length was
+randomised, and the actual length is partly decided by early response (see
+:func:`program_length`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+from scipy import stats
+
+from ptanalytics.catalogue import CATEGORIES
+from ptanalytics.composition import ilr, replace_zeros
+from ptanalytics.exceptions import ConfigError
+from ptanalytics.models._tidy import linear_contrast, tidy
+from ptanalytics.models.trajectory import design_matrix
+from ptanalytics.responders import flag_responders
+
+__all__ = [
+    "DEFAULT_COVARIATES",
+    "category_substitution",
+    "dose_response",
+    "plot_dose_response",
+    "plot_substitutions",
+    "program_length",
+    "responder_gee",
+    "responder_logistic",
+]
+
+DEFAULT_COVARIATES = ("nprs_baseline", "age", "C(sex)", "C(chronicity)")
+_SHARES = [f"share_{c}" for c in CATEGORIES]
+
+
+def _usable_covariates(data: pd.DataFrame, covariates) -> list[str]:
+    """Covariates present and not constant (a constant column cannot be estimated)."""
+    keep = []
+    for term in covariates:
+        col = term[2:-1] if term.startswith("C(") else term
+        if col in data and data[col].nunique(dropna=True) > 1:
+            keep.append(term)
+    return keep
+
+
+def _complete(data: pd.DataFrame, cols: list[str], covs: list[str]) -> pd.DataFrame:
+    """Complete cases; categorical covariates as text so that unused levels disappear."""
+    out = data.dropna(subset=cols).reset_index(drop=True)
+    for term in covs:
+        if term.startswith("C("):
+            out[term[2:-1]] = out[term[2:-1]].astype(str)
+    return out
+
+
+def _change(timepoint: str) -> str:
+    if timepoint not in ("end_guided", "followup"):
+        raise ConfigError(f"timepoint={timepoint!r}; allowed: 'end_guided' or 'followup'.")
+    return f"nprs_change_{timepoint}"
+
+
+# ---------------------------------------------------------------------------------- dose-response
+@dataclass
+class DoseResponse:
+    """A fitted dose-response model.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Tidy coefficients (spline terms are not interpretable one by one; read ``curve``).
+    curve : DataFrame
+        ``adherence`` (0-1), ``estimate`` (difference in NPRS change against adherence 0: negative
+        = more improvement), ``ci_low``, ``ci_high``.
+    linear : DataFrame
+        The same model with adherence linear, per 10 percentage points: one tidy row.
+    n : int
+        Patients used (complete cases of outcome, adherence and covariates).
+    """
+
+    table: pd.DataFrame
+    curve: pd.DataFrame
+    linear: pd.DataFrame
+    n: int
+    result: object = None
+    notes: list[str] = field(default_factory=list)
+
+
+def dose_response(
+    summary: pd.DataFrame,
+    *,
+    timepoint: str = "end_guided",
+    adherence: str | None = None,
+    df: int = 3,
+    covariates=DEFAULT_COVARIATES,
+    alpha: float = 0.05,
+) -> DoseResponse:
+    """Change in NPRS against adherence, as a natural cubic spline, adjusted.
+
+    ``nprs_change_<timepoint> ~ cr(adherence, df) + covariates`` by OLS (complete cases). The
+    adherence is ``adherence_guided`` for the end of the guided phase and the overall
+    ``adherence`` for the follow-up unless given. The curve is the predicted difference in change
+    against a patient with the same covariates and no adherence, with pointwise intervals.
+    """
+    outcome = _change(timepoint)
+    adh = adherence or ("adherence_guided" if timepoint == "end_guided" else "adherence")
+    for col in (outcome, adh):
+        if col not in summary:
+            raise ConfigError(f"summary has no column {col!r}; use patient_summary() output.")
+    covs = _usable_covariates(summary, covariates)
+    data = summary.assign(adh=summary[adh].clip(upper=1.0))
+    cols = [outcome, "adh", *(c[2:-1] if c.startswith("C(") else c for c in covs)]
+    data = _complete(data, cols, covs)
+    rhs = " + ".join([f"cr(adh, df={df}, constraints='center')", *covs])
+    result = smf.ols(f"{outcome} ~ {rhs}", data).fit()
+    linear = smf.ols(f"{outcome} ~ I(10 * adh) + {' + '.join(covs) or '1'}", data).fit()
+    lin = (
+        tidy(linear, alpha=alpha)
+        .query("term == 'I(10 * adh)'")
+        .assign(term="adherence (per 10 points)", model="dose_response_linear", timepoint=timepoint)
+    )
+    grid = np.linspace(0, float(data["adh"].quantile(0.99)), 41)
+    template = data.iloc[[0] * len(grid)].reset_index(drop=True).assign(adh=grid)
+    x = design_matrix(result, template).to_numpy()
+    x0 = design_matrix(result, template.assign(adh=0.0)).to_numpy()
+    diff = x - x0
+    est = diff @ result.params.to_numpy()
+    se = np.sqrt(np.einsum("ij,jk,ik->i", diff, result.cov_params().to_numpy(), diff))
+    z = stats.norm.ppf(1 - alpha / 2)
+    curve = pd.DataFrame(
+        {
+            "adherence": grid,
+            "estimate": est,
+            "ci_low": est - z * se,
+            "ci_high": est + z * se,
+            "timepoint": timepoint,
+        }
+    )
+    table = tidy(result, alpha=alpha, extra={"model": "dose_response", "timepoint": timepoint})
+    return DoseResponse(table, curve, lin.reset_index(drop=True), len(data), result)
+
+
+def plot_dose_response(dr: DoseResponse, *, ax=None):
+    """The dose-response curve with its confidence band; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4)) if ax is None else (ax.figure, ax)
+    c = dr.curve
+    ax.plot(100 * c["adherence"], c["estimate"], color="C0")
+    ax.fill_between(100 * c["adherence"], c["ci_low"], c["ci_high"], alpha=0.25, color="C0")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("Adherence (% of prescribed sessions)")
+    ax.set_ylabel("Difference in NPRS change vs 0% (points)")
+    label = "end of guided phase" if c["timepoint"].iloc[0] == "end_guided" else "follow-up"
+    ax.set_title(f"Dose-response at the {label} (n = {dr.n}; association)")
+    return fig
+
+
+# ---------------------------------------------------------------------------------- composition
+def category_substitution(
+    summary: pd.DataFrame,
+    *,
+    timepoint: str = "end_guided",
+    amount: float = 0.10,
+    pairs: list[tuple[str, str]] | None = None,
+    covariates=("adherence", *DEFAULT_COVARIATES),
+    zero_delta: float | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Substitution effects of the exercise-time composition on the change in NPRS.
+
+    Fits ``nprs_change ~ ilr_1 + ... + ilr_4 + covariates`` (OLS; the ilr coordinates carry the
+    composition, so no category is left out) and, for each (from, to) pair, moves ``amount`` of
+    exercise time from one category to the other for every patient who has at least that much in
+    the first; the effect is the mean change in the model's prediction, with a delta-method
+    interval (the prediction is linear in the coefficients).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair: ``term`` (e.g. ``flexibility->core_strengthening``), ``estimate``
+        (NPRS points; negative = more improvement), ``std_error``, ``ci_low``, ``ci_high``,
+        ``p_value``, ``amount``, ``n_patients`` (patients who could make the move), ``timepoint``.
+    """
+    outcome = _change(timepoint)
+    if not set(_SHARES) <= set(summary.columns):
+        raise ConfigError("summary has no composition (share_*) columns: it needs sessions.")
+    covs = _usable_covariates(summary, covariates)
+    cols = [outcome, *_SHARES, *(c[2:-1] if c.startswith("C(") else c for c in covs)]
+    data = _complete(summary, cols, covs)
+    shares = data[_SHARES]
+    positive = shares.to_numpy()[shares.to_numpy() > 0]
+    delta = zero_delta if zero_delta is not None else 0.65 * positive.min()
+    coords = ilr(replace_zeros(shares, delta=delta))
+    data[coords.columns] = coords.to_numpy()
+    rhs = " + ".join([*coords.columns, *covs])
+    result = smf.ols(f"{outcome} ~ {rhs}", data).fit()
+    pairs = pairs or [(a, b) for a in CATEGORIES for b in CATEGORIES if a != b]
+    rows = []
+    for source, target in pairs:
+        if source not in CATEGORIES or target not in CATEGORIES:
+            raise ConfigError(f"pair ({source!r}, {target!r}); categories are {CATEGORIES}.")
+        ok = shares[f"share_{source}"] >= amount
+        if not ok.any():
+            continue
+        moved = shares[ok].copy()
+        moved[f"share_{source}"] -= amount
+        moved[f"share_{target}"] += amount
+        new = ilr(replace_zeros(moved, delta=delta))
+        old = coords[ok.to_numpy()]
+        weights = pd.Series((new.to_numpy() - old.to_numpy()).mean(axis=0), index=coords.columns)
+        rows.append(
+            {
+                "term": f"{source}->{target}",
+                **linear_contrast(result, weights, alpha=alpha),
+                "amount": amount,
+                "n_patients": int(ok.sum()),
+                "timepoint": timepoint,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_substitutions(subs: pd.DataFrame, *, ax=None):
+    """Substitution effects as a from x to grid of estimates; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5)) if ax is None else (ax.figure, ax)
+    grid = pd.DataFrame(np.nan, index=list(CATEGORIES), columns=list(CATEGORIES))
+    for row in subs.itertuples():
+        a, b = row.term.split("->")
+        grid.loc[a, b] = row.estimate
+    limit = np.nanmax(np.abs(grid.to_numpy())) or 1.0
+    image = ax.imshow(grid.to_numpy(), cmap="RdBu", vmin=-limit, vmax=limit)
+    labels = [c.replace("_", " ") for c in CATEGORIES]
+    ax.set_xticks(range(len(labels)), labels, rotation=40, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("time moved to")
+    ax.set_ylabel("time moved from")
+    amount = subs["amount"].iloc[0] if len(subs) else 0.1
+    ax.set_title(f"Change in NPRS when {amount:.0%} of exercise time moves")
+    fig.colorbar(image, ax=ax, label="NPRS points (negative = less pain)")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------- length
+def program_length(
+    summary: pd.DataFrame,
+    *,
+    outcome: str = "nprs_change_followup",
+    reference: int = 8,
+    covariates=DEFAULT_COVARIATES,
+    alpha: float = 0.05,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Outcome at a fixed follow-up by *planned* guided length, adjusted; planned vs actual.
+
+    The planned length (``guided_weeks``) is decided at enrolment, so it is the right exposure;
+    the *actual* length is extended for non-responders and shortened for early responders, so it
+    is a consequence of the outcome and must not be used as an exposure (doing so makes longer
+    programs look worse).
+
+    Returns
+    -------
+    (table, lengths)
+        ``table``: tidy OLS rows for ``C(guided_weeks)[T.w]`` (difference from ``reference``
+        weeks) and covariates. ``lengths``: per planned length, ``n``, mean actual length,
+        shares extended and shortened, mean outcome (unadjusted).
+    """
+    for col in (outcome, "guided_weeks"):
+        if col not in summary:
+            raise ConfigError(f"summary has no column {col!r}.")
+    covs = _usable_covariates(summary, covariates)
+    cols = [outcome, "guided_weeks", *(c[2:-1] if c.startswith("C(") else c for c in covs)]
+    data = _complete(summary, cols, covs)
+    data["guided_weeks"] = data["guided_weeks"].astype(int)
+    levels = sorted(data["guided_weeks"].unique())
+    if reference not in levels:
+        reference = levels[0]
+    rhs = " + ".join([f"C(guided_weeks, Treatment({reference}))", *covs])
+    result = smf.ols(f"{outcome} ~ {rhs}", data).fit()
+    table = tidy(result, alpha=alpha, extra={"model": "program_length", "outcome": outcome})
+    table["term"] = table["term"].str.replace(
+        f"C(guided_weeks, Treatment({reference}))", "C(guided_weeks)", regex=False
+    )
+    lengths = None
+    if "guided_weeks_actual" in summary:
+        s = summary.dropna(subset=["guided_weeks", "guided_weeks_actual"])
+        planned = s["guided_weeks"].astype(int)
+        actual = s["guided_weeks_actual"].astype(int)
+        lengths = pd.DataFrame({"planned": planned, "actual": actual, "outcome": s[outcome]})
+        lengths = (
+            lengths.groupby("planned")
+            .agg(
+                n=("actual", "size"),
+                mean_actual=("actual", "mean"),
+                extended=("actual", lambda a: float(np.mean(a > planned.loc[a.index]))),
+                shortened=("actual", lambda a: float(np.mean(a < planned.loc[a.index]))),
+                mean_outcome=("outcome", "mean"),
+            )
+            .reset_index()
+        )
+    return table, lengths
+
+
+# ---------------------------------------------------------------------------------- responders
+def responder_logistic(
+    summary: pd.DataFrame,
+    *,
+    timepoint: str = "followup",
+    preset: str = "ostelo",
+    instrument: str = "nprs",
+    adherence: str = "adherence",
+    covariates=DEFAULT_COVARIATES,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Logistic regression of MCID response (completers) on adherence (per 10 points), adjusted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy odds ratios (``estimate``, ``ci_low``, ``ci_high`` exponentiated; ``std_error`` on
+        the log-odds scale), ``scale`` = ``odds ratio``, ``definition``, ``timepoint``, ``n``.
+    """
+    flags = flag_responders(
+        summary, preset=preset, instrument=instrument, timepoint=timepoint, analysis="completers"
+    )
+    covs = _usable_covariates(flags, covariates)
+    cols = ["responder", adherence, *(c[2:-1] if c.startswith("C(") else c for c in covs)]
+    data = _complete(flags, cols, covs)
+    data["responder"] = data["responder"].astype(int)
+    data["adh10"] = 10 * data[adherence].clip(upper=1.0)
+    rhs = " + ".join(["adh10", *covs])
+    result = smf.glm(f"responder ~ {rhs}", data, family=sm.families.Binomial()).fit()
+    out = tidy(
+        result,
+        exponentiate=True,
+        alpha=alpha,
+        extra={
+            "scale": "odds ratio",
+            "model": "responder_logistic",
+            "definition": flags["definition"].iloc[0],
+            "timepoint": timepoint,
+            "n": len(data),
+        },
+    )
+    out["term"] = out["term"].replace({"adh10": "adherence (per 10 points)"})
+    return out
+
+
+def responder_gee(
+    frame: pd.DataFrame,
+    *,
+    points: float = 2.0,
+    percent: float = 30.0,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """GEE logistic model of response at every assessment after baseline.
+
+    ``frame`` is :func:`ptanalytics.models.trajectory.pain_model_frame` output. Response at an
+    assessment: NPRS improved by at least ``points`` or ``percent`` from the patient's week-0
+    score. Model: response ~ adherence_between + months (since enrolment) + baseline NPRS,
+    exchangeable working correlation within patient; robust (sandwich) standard errors.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy odds ratios as in :func:`responder_logistic`, with ``n_assessments`` and
+        ``n_patients``.
+    """
+    base = frame[frame["week"] == 0].groupby("patient_id")["nprs"].first()
+    data = frame[frame["week"] > 0].copy()
+    data["nprs_baseline"] = data["patient_id"].map(base)
+    data = data.dropna(subset=["nprs_baseline", "adherence_between"])
+    improvement = data["nprs_baseline"] - data["nprs"]
+    pct = 100 * improvement / data["nprs_baseline"].where(data["nprs_baseline"] > 0)
+    data["responder"] = ((improvement >= points) | (pct >= percent)).astype(int)
+    data["months"] = data["week"] / 4
+    model = smf.gee(
+        "responder ~ adherence_between + months + nprs_baseline",
+        "patient_id",
+        data,
+        family=sm.families.Binomial(),
+        cov_struct=sm.cov_struct.Exchangeable(),
+    )
+    result = model.fit()
+    out = tidy(
+        result,
+        exponentiate=True,
+        alpha=alpha,
+        extra={
+            "scale": "odds ratio",
+            "model": "responder_gee",
+            "definition": f"NPRS improvement >= {points:g} points or >= {percent:g}%",
+            "n_assessments": len(data),
+            "n_patients": data["patient_id"].nunique(),
+        },
+    )
+    out["term"] = out["term"].replace({"adherence_between": "adherence (per 10 points)"})
+    return out

@@ -1,0 +1,371 @@
+"""Pain trajectories: a linear mixed model of weekly NPRS (statsmodels ``MixedLM``, REML).
+
+The model frame (:func:`pain_model_frame`) has one row per NPRS assessment:
+
+* ``months_guided`` = min(week, G) / 4 and ``months_maintenance`` = max(week - G, 0) / 4, where G is
+  the patient's guided-phase length in weeks (from the prescriptions; else the planned length):
+  piecewise time in 4-week units, so that slope variances are of the order of the intercept
+  variance and the optimiser does not hit the boundary;
+* ``maintenance_step`` (1 after the guided phase; in the formula only with ``step=True``);
+* ``adherence_between``: the patient's mean weekly adherence (capped at 1) over the planned
+  program, centred on the cohort mean, per 10 percentage points;
+* ``adherence_within``: last week's adherence minus the patient's mean, per 10 points (0 in
+  week 0);
+* ``ilr_1`` ... ``ilr_4``: the exercise-time composition (see :mod:`ptanalytics.composition`),
+  centred;
+* ``planned_weeks_c``: planned guided length minus 8 weeks;
+* ``age_c`` (per 10 years, centred), ``sex``, ``chronicity``;
+* ``co_<kind>``: 1 when a co-intervention episode covers the assessment day.
+
+Default formula::
+
+    nprs ~ months_guided + months_maintenance
+           + adherence_between + adherence_between:months_guided
+           + adherence_between:months_maintenance + adherence_within
+           + ilr_1 + ilr_2 + ilr_3 + ilr_4 + planned_weeks_c + age_c + C(sex) + C(chronicity)
+           + co_heat_cold + co_massage + co_manual_therapy + co_acupuncture
+           + co_epidural_injection + co_analgesic
+
+with a random intercept and random slopes for both time pieces per patient. Terms of covariates
+that do not vary in the cohort are dropped (and listed in the result's notes).
+
+Reading it: ``adherence_between:months_guided`` is how much faster (NPRS points per 4 weeks) pain
+falls in the guided phase for patients whose adherence is 10 points higher — an association
+between patients, confounded by whatever makes patients adhere; ``adherence_within`` is the
+within-patient association of a better-than-usual week with next week's pain. Neither is a causal
+effect: adherence is not randomised.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from ptanalytics.cohort import Cohort
+from ptanalytics.exceptions import ConfigError
+from ptanalytics.frames import patient_summary, patient_weeks
+from ptanalytics.models._tidy import tidy
+from ptanalytics.schema import COINTERVENTION_KINDS
+
+__all__ = [
+    "DEFAULT_FORMULA",
+    "PainModel",
+    "design_matrix",
+    "fit_pain_model",
+    "pain_model_frame",
+    "plot_trajectories",
+    "predicted_trajectories",
+]
+
+COINTERVENTION_TERMS = [f"co_{k}" for k in COINTERVENTION_KINDS]
+DEFAULT_FORMULA = (
+    "nprs ~ months_guided + months_maintenance + adherence_between"
+    " + adherence_between:months_guided + adherence_between:months_maintenance"
+    " + adherence_within + ilr_1 + ilr_2 + ilr_3 + ilr_4 + planned_weeks_c + age_c"
+    " + C(sex) + C(chronicity) + " + " + ".join(COINTERVENTION_TERMS)
+)
+DEFAULT_RE = "~ months_guided + months_maintenance"
+
+
+def pain_model_frame(cohort: Cohort, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per NPRS assessment with the model's covariates (see the module docstring).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``patient_id``, ``week``, ``nprs``, ``months_guided``, ``months_maintenance``,
+        ``maintenance_step``, ``adherence_between``, ``adherence_within``, ``ilr_1`` ...
+        ``ilr_4``, ``planned_weeks_c``, ``age_c``, ``sex``, ``chronicity``, ``co_<kind>`` for the
+        six co-interventions, and ``attendance_band``.
+    """
+    if len(cohort.sessions) == 0 and len(cohort.prescriptions) == 0:
+        raise ConfigError(
+            "the pain-trajectory model needs sessions and prescriptions; this "
+            "cohort has outcomes only."
+        )
+    s = summary if summary is not None else patient_summary(cohort)
+    s = s.set_index("patient_id")
+    weeks = patient_weeks(cohort, truncate_at_dropout=False)
+    pts = cohort.patients.set_index("patient_id")
+    out = cohort.outcomes[cohort.outcomes["instrument"] == "NPRS"][
+        ["patient_id", "assessed_on", "score"]
+    ].rename(columns={"score": "nprs"})
+    out = out.merge(pts[["enrolled_on"]], left_on="patient_id", right_index=True)
+    day = (out["assessed_on"] - out["enrolled_on"]).dt.days.to_numpy()
+    out["week"] = day // 7
+    # Guided length: the first week whose phase is not guided (else the planned length).
+    guided = weeks[weeks["phase"] == "guided"].groupby("patient_id")["week"].max() + 1
+    g = out["patient_id"].map(guided).astype(float)
+    if "guided_weeks" in pts:
+        g = g.fillna(out["patient_id"].map(pts["guided_weeks"]).astype(float))
+    g = g.fillna(0.0)
+    week = out["week"].to_numpy(dtype=float)
+    out["months_guided"] = np.minimum(week, g) / 4
+    out["months_maintenance"] = np.maximum(week - g, 0) / 4
+    out["maintenance_step"] = (week > g).astype(float)
+    # Adherence: person mean over planned weeks, and last week's deviation from it.
+    planned = weeks[weeks["sessions_prescribed"] > 0]
+    mean_adh = planned.groupby("patient_id")["adherence_capped"].mean()
+    centre = mean_adh.mean()
+    out["adherence_between"] = 10 * (out["patient_id"].map(mean_adh) - centre)
+    lag = weeks[["patient_id", "week", "adherence_capped"]].copy()
+    lag["week"] += 1
+    out = out.merge(lag, on=["patient_id", "week"], how="left")
+    dev = out["adherence_capped"] - out["patient_id"].map(mean_adh)
+    out["adherence_within"] = (10 * dev).fillna(0.0)
+    out = out.drop(columns="adherence_capped")
+    for k in range(1, 5):
+        col = s[f"ilr_{k}"]
+        out[f"ilr_{k}"] = out["patient_id"].map(col - col.mean())
+    planned_w = pts["guided_weeks"].astype(float) if "guided_weeks" in pts else None
+    out["planned_weeks_c"] = out["patient_id"].map(planned_w - 8) if planned_w is not None else 0
+    age = pts["age"].astype(float) if "age" in pts else pd.Series(0.0, index=pts.index)
+    out["age_c"] = out["patient_id"].map((age - age.mean()) / 10)
+    for col in ("sex", "chronicity"):
+        out[col] = out["patient_id"].map(pts[col].astype("string")) if col in pts else "unknown"
+    co = cohort.cointerventions.merge(
+        out[["patient_id", "assessed_on"]].drop_duplicates(), on="patient_id"
+    )
+    active = co[(co["start_on"] <= co["assessed_on"]) & (co["assessed_on"] <= co["end_on"])]
+    for kind, name in zip(COINTERVENTION_KINDS, COINTERVENTION_TERMS, strict=True):
+        on = active[active["kind"] == kind][["patient_id", "assessed_on"]].drop_duplicates()
+        on[name] = 1.0
+        out = out.merge(on, on=["patient_id", "assessed_on"], how="left")
+        out[name] = out[name].fillna(0.0)
+    out["attendance_band"] = out["patient_id"].map(s["attendance_band"].astype("string"))
+    out = out.drop(columns=["enrolled_on"]).sort_values(["patient_id", "week", "assessed_on"])
+    out = out.dropna(subset=["adherence_between", "ilr_1", "age_c"]).reset_index(drop=True)
+    out.attrs["adherence_centre"] = float(centre)
+    return out
+
+
+@dataclass
+class PainModel:
+    """A fitted pain-trajectory model.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Fixed effects, tidy (``term``, ``estimate``, ``std_error``, ``ci_low``, ``ci_high``,
+        ``p_value``, ``model``).
+    variance : DataFrame
+        Variance components: ``component`` (e.g. ``sd(Intercept)``, ``cor(...)``,
+        ``residual_sd``) and ``estimate``.
+    result : statsmodels MixedLMResults
+    frame : DataFrame
+        The model frame used.
+    notes : list of str
+        Convergence and other messages, in plain words.
+    """
+
+    table: pd.DataFrame
+    variance: pd.DataFrame
+    result: object
+    frame: pd.DataFrame
+    formula: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def converged(self) -> bool:
+        return bool(getattr(self.result, "converged", False))
+
+
+def _drop_constant_terms(formula: str, frame: pd.DataFrame, notes: list[str]) -> str:
+    lhs, rhs = formula.split("~", 1)
+    keep = []
+    for term in (t.strip() for t in rhs.split("+")):
+        names = [n.strip() for n in term.replace("C(", "").replace(")", "").split(":")]
+        cols = [n for n in names if n in frame]
+        if cols and any(frame[c].nunique(dropna=True) < 2 for c in cols):
+            notes.append(f"term {term} dropped: it does not vary in this cohort")
+            continue
+        keep.append(term)
+    return f"{lhs.strip()} ~ " + " + ".join(keep)
+
+
+def fit_pain_model(
+    cohort: Cohort | None = None,
+    *,
+    frame: pd.DataFrame | None = None,
+    formula: str = DEFAULT_FORMULA,
+    re_formula: str = DEFAULT_RE,
+    step: bool = False,
+    reml: bool = True,
+) -> PainModel:
+    """Fit the pain-trajectory linear mixed model (see the module docstring).
+
+    Parameters
+    ----------
+    cohort : Cohort, optional
+        The cohort (or give ``frame`` from :func:`pain_model_frame`).
+    formula, re_formula : str
+        Fixed-effects formula (patsy) and random-effects formula (default: intercept and both
+        time pieces).
+    step : bool
+        Add a level change at the phase change (``maintenance_step``).
+    reml : bool
+        REML (default) or maximum likelihood.
+
+    Returns
+    -------
+    PainModel
+        Convergence problems are not raised: they are listed in ``notes`` and ``converged``.
+    """
+    if frame is None:
+        if cohort is None:
+            raise ConfigError("give a cohort or a model frame.")
+        frame = pain_model_frame(cohort)
+    notes: list[str] = []
+    if step:
+        formula = formula + " + maintenance_step"
+    formula = _drop_constant_terms(formula, frame, notes)
+    model = smf.mixedlm(formula, frame, groups=frame["patient_id"], re_formula=re_formula)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = None
+        for method in (["lbfgs"], ["bfgs"], ["powell", "lbfgs"]):
+            result = model.fit(reml=reml, method=method)
+            if result.converged:
+                break
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning | RuntimeWarning | UserWarning):
+            text = str(w.message).split("\n")[0]
+            if text not in notes:
+                notes.append(f"optimiser: {text}")
+    if not result.converged:
+        notes.append("the optimiser did not converge; estimates are not reliable")
+    fe = result.fe_params.index
+    table = tidy(_FixedOnly(result, fe), extra={"model": "pain_lmm"})
+    return PainModel(table, _variance(result), result, frame, formula, notes)
+
+
+class _FixedOnly:
+    """The fixed-effect part of a MixedLM result, for :func:`tidy`."""
+
+    def __init__(self, result, names):
+        self._r, self._n = result, names
+        self.params = result.fe_params
+        self.bse = result.bse_fe
+        self.pvalues = result.pvalues[names]
+
+    def conf_int(self, alpha=0.05):
+        return self._r.conf_int(alpha=alpha).loc[self._n]
+
+
+def _variance(result) -> pd.DataFrame:
+    cov = result.cov_re
+    rows = []
+    names = list(cov.index)
+    sd = np.sqrt(np.diag(cov.to_numpy()))
+    for name, value in zip(names, sd, strict=True):
+        rows.append((f"sd({name})", float(value)))
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            denom = sd[i] * sd[j]
+            rows.append(
+                (
+                    f"cor({names[i]},{names[j]})",
+                    float(cov.iloc[i, j] / denom) if denom > 0 else float("nan"),
+                )
+            )
+    rows.append(("residual_sd", float(np.sqrt(result.scale))))
+    rows.append(("log_likelihood", float(result.llf)))
+    return pd.DataFrame(rows, columns=["component", "estimate"])
+
+
+def predicted_trajectories(
+    model: PainModel, *, weeks: int = 26, guided_weeks: int = 8, alpha: float = 0.05
+) -> pd.DataFrame:
+    """Model-predicted mean NPRS by attendance band, with confidence intervals.
+
+    Each band's curve uses the band's mean ``adherence_between``; every other covariate is at its
+    reference (centred covariates 0, reference categories, no co-intervention), the within-patient
+    deviation 0. Intervals reflect the fixed effects' uncertainty only.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``attendance_band``, ``week``, ``estimate``, ``ci_low``, ``ci_high``.
+    """
+    from scipy import stats
+
+    frame = model.frame
+    band_adh = frame.groupby("attendance_band")["adherence_between"].mean()
+    week = np.arange(weeks + 1, dtype=float)
+    z = stats.norm.ppf(1 - alpha / 2)
+    fe = model.result.fe_params
+    cov = model.result.cov_params().loc[fe.index, fe.index].to_numpy()
+    template = frame.iloc[[0] * len(week)].reset_index(drop=True).copy()
+    for col in template.columns:
+        if col.startswith(("co_", "ilr_")) or col in (
+            "adherence_within",
+            "planned_weeks_c",
+            "age_c",
+            "maintenance_step",
+        ):
+            template[col] = 0.0
+    template["sex"] = frame["sex"].mode().iloc[0]
+    template["chronicity"] = frame["chronicity"].mode().iloc[0]
+    template["months_guided"] = np.minimum(week, guided_weeks) / 4
+    template["months_maintenance"] = np.maximum(week - guided_weeks, 0) / 4
+    template["maintenance_step"] = (week > guided_weeks).astype(float)
+    rows = []
+    for band in ("low", "medium", "high"):
+        if band not in band_adh:
+            continue
+        data = template.assign(adherence_between=band_adh[band])
+        x = design_matrix(model.result, data)[fe.index].to_numpy()
+        est = x @ fe.to_numpy()
+        se = np.sqrt(np.einsum("ij,jk,ik->i", x, cov, x))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "attendance_band": band,
+                    "week": week.astype(int),
+                    "estimate": est,
+                    "ci_low": est - z * se,
+                    "ci_high": est + z * se,
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def design_matrix(result, data: pd.DataFrame) -> pd.DataFrame:
+    """Fixed-effects design matrix of new ``data`` for a formula-fitted statsmodels result.
+
+    statsmodels keeps the formula's specification (patsy or formulaic, by version) on
+    ``model.data.model_spec``; both are handled.
+    """
+    spec = result.model.data.model_spec
+    if hasattr(spec, "get_model_matrix"):  # formulaic
+        return pd.DataFrame(spec.get_model_matrix(data))
+    from patsy import build_design_matrices
+
+    (x,) = build_design_matrices([spec], data, return_type="dataframe")
+    return x
+
+
+def plot_trajectories(pred: pd.DataFrame, *, ax=None):
+    """Predicted mean NPRS by attendance band with confidence bands; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+    else:
+        fig = ax.figure
+    for band, part in pred.groupby("attendance_band", sort=False):
+        line = ax.plot(part["week"], part["estimate"], label=f"{band} attendance")[0]
+        ax.fill_between(
+            part["week"], part["ci_low"], part["ci_high"], alpha=0.2, color=line.get_color()
+        )
+    ax.set_xlabel("Weeks since enrolment")
+    ax.set_ylabel("Predicted mean NPRS (0-10)")
+    ax.set_title("Pain trajectories by attendance band (association, not effect)")
+    ax.legend(frameon=False)
+    return fig
