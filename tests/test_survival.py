@@ -1,0 +1,333 @@
+"""Time to dropout: Kaplan-Meier, log-rank, landmark, counting-process rows and the Cox model."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+import ptanalytics as pt
+from ptanalytics.exceptions import ConfigError
+from ptanalytics.models.survival import (
+    _fit_cox,
+    category_emphasis,
+    cox_dropout,
+    dropout_intervals,
+    early_adherence_band,
+    kaplan_meier,
+    plot_kaplan_meier,
+)
+
+D = pd.Timestamp
+
+
+def _summary(times, events, **extra) -> pd.DataFrame:
+    """A hand-made summary: dropouts at their time, the others censored at weeks_planned."""
+    n = len(times)
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(n)],
+            "dropout": [bool(e) for e in events],
+            "dropout_week": pd.array(
+                [t if e else None for t, e in zip(times, events, strict=True)], dtype="Int64"
+            ),
+            "weeks_planned": [t if not e else 26 for t, e in zip(times, events, strict=True)],
+            **extra,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def sim():
+    cohort = pt.simulate_cohort(3000, seed=5)
+    return cohort, pt.patient_weeks(cohort), pt.patient_summary(cohort)
+
+
+@pytest.fixture
+def close_figures():
+    yield
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------------------ Kaplan-Meier
+def test_kaplan_meier_known_answer():
+    # Times 2, 3, 3+, 5, 6+ (+ = censored). At risk / events / survival:
+    #   week 2: 5 at risk, 1 event -> S = 4/5 = 0.8
+    #   week 3: 4 at risk, 1 event, 1 censored -> S = 0.8 * 3/4 = 0.6
+    #   week 5: 2 at risk, 1 event -> S = 0.6 * 1/2 = 0.3
+    #   week 6: 1 at risk, censored -> S stays 0.3
+    # Log-log 95% interval at week 2: Greenwood sum 1/(5*4) = 0.05, v = sqrt(0.05)/|log 0.8|,
+    #   S^exp(+-1.96 v) = (0.2038, 0.9692); at week 3 the sum adds 1/(4*3): (0.1257, 0.8818).
+    km = kaplan_meier(_summary([2, 3, 3, 5, 6], [1, 1, 0, 1, 0]))
+    assert list(km["group"]) == ["all"] * 5
+    assert list(km["week"]) == [0, 2, 3, 5, 6]
+    assert list(km["n_at_risk"]) == [5, 5, 4, 2, 1]
+    assert list(km["events"]) == [0, 1, 1, 1, 0]
+    assert list(km["censored"]) == [0, 0, 1, 0, 1]
+    np.testing.assert_allclose(km["survival"], [1, 0.8, 0.6, 0.3, 0.3])
+    np.testing.assert_allclose(km["ci_low"].iloc[:3], [1, 0.2038, 0.1257], atol=1e-4)
+    np.testing.assert_allclose(km["ci_high"].iloc[:3], [1, 0.9692, 0.8818], atol=1e-4)
+    assert (km["ci_low"] <= km["survival"]).all() and (km["survival"] <= km["ci_high"]).all()
+    assert "logrank_p" not in km and "logrank_p" not in km.attrs
+
+
+def test_kaplan_meier_week_zero_dropouts_follow_the_origin_row():
+    # Two of four never started (dropout week 0): origin S = 1, then S(0) = 2/4.
+    km = kaplan_meier(_summary([0, 0, 4, 8], [1, 1, 1, 0]))
+    assert list(km["week"]) == [0, 0, 4, 8]
+    np.testing.assert_allclose(km["survival"], [1, 0.5, 0.25, 0.25])
+    assert list(km["n_at_risk"]) == [4, 4, 2, 1]
+
+
+def test_logrank_separates_different_groups_and_not_identical_ones(rng):
+    early = np.minimum(rng.geometric(0.3, 60), 26)
+    late = np.minimum(rng.geometric(0.03, 60), 26)
+    times = np.concatenate([early, late])
+    s = _summary(list(times), list(times < 26), arm=["a"] * 60 + ["b"] * 60)
+    km = kaplan_meier(s, by="arm")
+    assert set(km["group"]) == {"a", "b"}
+    assert km.attrs["logrank_p"] < 0.05
+    assert (km["logrank_p"] == km.attrs["logrank_p"]).all()
+    same = _summary(list(early) * 2, list(early < 26) * 2, arm=["a"] * 60 + ["b"] * 60)
+    assert kaplan_meier(same, by="arm").attrs["logrank_p"] > 0.5
+
+
+def test_kaplan_meier_by_keeps_category_order_and_drops_missing_groups():
+    s = _summary(
+        [1, 2, 3, 4, 5],
+        [1, 1, 1, 1, 0],
+        band=pd.Categorical(["high", "low", None, "low", "high"], categories=["low", "high"]),
+    )
+    km = kaplan_meier(s, by="band")
+    assert list(dict.fromkeys(km["group"])) == ["low", "high"]
+    assert km.groupby("group", sort=False)["n_at_risk"].first().to_dict() == {"low": 2, "high": 2}
+
+
+def test_landmark_excludes_early_dropouts_and_counts_from_the_landmark():
+    # Dropouts at 1, 3 (before week 4: excluded), 4 (kept, time 0), 6 (time 2); two completers
+    # censored at 10 (time 6); one completer planned for 3 weeks (censored before: excluded).
+    s = _summary([1, 3, 4, 6, 10, 10, 3], [1, 1, 1, 1, 0, 0, 0])
+    km = kaplan_meier(s, landmark_week=4)
+    assert km["n_at_risk"].iloc[0] == 4
+    assert list(km["week"]) == [0, 0, 2, 6]
+    assert list(km["events"]) == [0, 1, 1, 0]
+    np.testing.assert_allclose(km["survival"], [1, 0.75, 0.5, 0.5])
+    assert km.attrs["landmark_week"] == 4
+
+
+def test_landmark_on_a_simulated_cohort(sim):
+    _cohort, weeks, summary = sim
+    early = early_adherence_band(weeks)
+    merged = summary.merge(early, on="patient_id")
+    km = kaplan_meier(merged, by="early_band", landmark_week=4)
+    still_in = (~summary["dropout"]) | (summary["dropout_week"] >= 4)
+    assert km.loc[km["week"].eq(0) & km["events"].eq(0), "n_at_risk"].sum() == still_in.sum()
+    assert km.attrs["logrank_p"] < 0.05  # low early adherence: more dropout later
+    last = km.groupby("group", sort=False)["survival"].last()
+    assert last["low"] < last["high"]
+
+
+def test_early_adherence_band_by_hand():
+    weeks = pd.DataFrame(
+        {
+            "patient_id": ["A"] * 6 + ["B"] * 2 + ["C"] * 2,
+            "week": [0, 1, 2, 3, 4, 5, 0, 1, 0, 1],
+            "sessions_prescribed": [2, 2, 2, 2, 2, 2, 2, 2, 0, 0],
+            "sessions_completed": [2, 2, 1, 1, 0, 0, 1, 0, 0, 0],
+        }
+    )
+    out = early_adherence_band(weeks)
+    assert list(out.columns) == ["patient_id", "early_adherence", "early_band"]
+    # A: (2+2+1+1)/8 = 0.75 over weeks 0-3 (weeks 4-5 ignored); B: 1/4; C: nothing prescribed.
+    np.testing.assert_allclose(out["early_adherence"], [0.75, 0.25, np.nan])
+    assert list(out["early_band"].astype("object").fillna("?")) == ["high", "low", "?"]
+    assert early_adherence_band(weeks, landmark_week=2)["early_band"].iloc[0] == "high"
+    assert early_adherence_band(weeks, bands=(0.7, 0.8))["early_band"].iloc[0] == "medium"
+
+
+def test_category_emphasis():
+    shares = {f"share_{c}": [0.0, 0.1, np.nan] for c in pt.CATEGORIES}
+    shares["share_aerobic"] = [0.0, 0.6, np.nan]
+    out = category_emphasis(pd.DataFrame(shares, index=[5, 6, 7]))
+    assert out.name == "category_emphasis"
+    assert out.to_dict() == {5: "none", 6: "aerobic", 7: "none"}
+
+
+# ------------------------------------------------------------------------------------ intervals
+@pytest.fixture
+def two_patients():
+    """A: a session every week of weeks 0-4 (completer, 5 weeks planned), NPRS in weeks 0, 1, 3.
+    B: sessions in weeks 0-1 only, program to week 4: dropout in week 2; NPRS in weeks 0, 1."""
+    patients = pd.DataFrame(
+        {
+            "patient_id": ["A", "B"],
+            "enrolled_on": [D("2024-01-01"), D("2024-01-01")],
+            "guided_weeks": [5, 5],
+            "followup_weeks": [5, 5],
+            "age": [40, 60],
+        }
+    )
+    rx = pd.DataFrame(
+        {
+            "patient_id": ["A", "B"],
+            "phase": ["guided", "guided"],
+            "exercise": ["cat_cow", "cat_cow"],
+            "category": ["flexibility", "flexibility"],
+            "sessions_per_week": [1, 1],
+            "supervised_per_week": [0, 0],
+            "sets": [1, 1],
+            "start_on": [D("2024-01-01"), D("2024-01-01")],
+            "end_on": [D("2024-02-04"), D("2024-02-04")],
+        }
+    )
+    days = [0, 7, 14, 21, 28, 0, 7]
+    sessions = pd.DataFrame(
+        {
+            "patient_id": ["A"] * 5 + ["B"] * 2,
+            "performed_on": [D("2024-01-01") + pd.Timedelta(days=d) for d in days],
+            "phase": ["guided"] * 7,
+            "exercise": ["cat_cow"] * 7,
+            "category": ["flexibility"] * 7,
+            "supervised": [False] * 7,
+            "sets": [1] * 7,
+            "reps": [10] * 7,
+            "hold_s": [0] * 7,
+            "duration_min": [2.0] * 7,
+        }
+    )
+    outcomes = pd.DataFrame(
+        {
+            "patient_id": ["A", "A", "A", "A", "B", "B"],
+            "assessed_on": [D("2024-01-01") + pd.Timedelta(days=d) for d in (0, 8, 22, 35, 0, 9)],
+            "instrument": ["NPRS"] * 6,
+            "score": [6.0, 5.0, 2.0, 1.0, 8.0, 9.0],
+        }
+    )
+    return pt.Cohort(patients=patients, prescriptions=rx, sessions=sessions, outcomes=outcomes)
+
+
+def test_dropout_intervals_by_hand(two_patients):
+    weeks, summary = pt.patient_weeks(two_patients), pt.patient_summary(two_patients)
+    assert list(summary["dropout"]) == [False, True] and summary["dropout_week"].iloc[1] == 2
+    iv = dropout_intervals(weeks, summary)
+    assert list(iv.columns[:6]) == [
+        "patient_id",
+        "start",
+        "stop",
+        "event",
+        "pain_change",
+        "nprs_locf",
+    ]
+    # A: weeks 0-4 (censored at weeks_planned = 5). Interval w uses NPRS of weeks 1 .. w-1:
+    #   w=0,1: none yet -> 0; w=2: week 1 (5) - 6 = -1; w=3: carried forward -1;
+    #   w=4: week 3 (2) - 6 = -4. The follow-up score (week 5) is outside the rows.
+    a = iv[iv["patient_id"] == "A"]
+    assert list(a["start"]) == [0, 1, 2, 3, 4] and list(a["stop"]) == [1, 2, 3, 4, 5]
+    assert list(a["event"]) == [0, 0, 0, 0, 0]
+    assert list(a["pain_change"]) == [0, 0, -1, -1, -4]
+    # B: weeks 0-2, the event in the dropout week's interval [2, 3); w=2: week 1 (9) - 8 = +1.
+    b = iv[iv["patient_id"] == "B"]
+    assert list(b["start"]) == [0, 1, 2] and list(b["event"]) == [0, 0, 1]
+    assert list(b["pain_change"]) == [0, 0, 1]
+    assert (iv["nprs_baseline"] == iv["patient_id"].map({"A": 6.0, "B": 8.0})).all()
+    # The same rows from an untruncated weeks frame.
+    full = pt.patient_weeks(two_patients, truncate_at_dropout=False)
+    pd.testing.assert_frame_equal(dropout_intervals(full, summary), iv)
+
+
+def test_dropout_intervals_on_a_simulated_cohort(sim):
+    _cohort, weeks, summary = sim
+    iv = dropout_intervals(weeks, summary, covariates=("age", "sex"))
+    events = iv.groupby("patient_id", sort=False)["event"].sum()
+    dropped = summary.set_index("patient_id")["dropout"]
+    assert (events[dropped[dropped].index] == 1).all()
+    assert (events.reindex(dropped[~dropped].index, fill_value=0) == 0).all()
+    ev = iv[iv["event"] == 1].set_index("patient_id")["start"]
+    assert (ev == summary.set_index("patient_id").loc[ev.index, "dropout_week"]).all()
+    last = iv.groupby("patient_id", sort=False)["stop"].max()
+    completers = summary.loc[~summary["dropout"]].set_index("patient_id")["weeks_planned"]
+    assert (last[completers.index] == completers).all()
+    assert iv["pain_change"].notna().all() and iv["sex"].dtype == summary["sex"].dtype
+
+
+# ------------------------------------------------------------------------------------ Cox
+def test_cox_dropout_recovers_a_pain_effect(sim):
+    cohort, weeks, summary = sim
+    truth = {e["term"]: e["value"] for e in cohort.truth["effects"]}
+    assert truth["pain_change_from_baseline"] == 0.4
+    before = (weeks.copy(), summary.copy())
+    table = cox_dropout(weeks, summary)
+    pd.testing.assert_frame_equal(weeks, before[0])
+    pd.testing.assert_frame_equal(summary, before[1])
+    assert list(table["term"]) == ["pain_change", "nprs_baseline", "age"]
+    assert set(table["scale"]) == {"hazard ratio"} and set(table["model"]) == {"cox_dropout"}
+    assert table["n_events"].iloc[0] == summary["dropout"].sum()
+    pain = table.set_index("term").loc["pain_change"]
+    assert pain["ci_low"] > 1  # worse pain, more dropout
+    assert pain["estimate"] < np.exp(0.4) * 1.2  # observed pain attenuates the latent effect
+
+
+def test_cox_dropout_categorical_and_time_varying_covariates(sim):
+    _cohort, weeks, summary = sim
+    table = cox_dropout(weeks, summary, covariates=("sex", "maintenance"), alpha=0.1)
+    assert list(table["term"]) == ["pain_change", "sex[T.male]", "maintenance"]
+    assert table.set_index("term").loc["maintenance", "ci_high"] < 1  # odds ratio 0.35
+
+
+def test_cox_known_answer_hazard_ratio_two():
+    rng = np.random.default_rng(2024)
+    n = 2000
+    x = rng.integers(0, 2, n)
+    t = rng.exponential(1 / np.where(x == 1, 2.0, 1.0))  # hazard 1 or 2: HR 2, no censoring
+    intervals = pd.DataFrame({"start": 0.0, "stop": t, "event": 1, "x": x})
+    table, _ = _fit_cox(intervals, ["x"])
+    assert table["estimate"].iloc[0] == pytest.approx(2.0, rel=0.10)
+    assert table["ci_low"].iloc[0] < 2 < table["ci_high"].iloc[0]
+
+
+# ------------------------------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda s, w: kaplan_meier(s, by="nope"), "by='nope'"),
+        (lambda s, w: kaplan_meier(s, landmark_week=-1), "landmark_week=-1"),
+        (lambda s, w: kaplan_meier(s, landmark_week=2.5), "landmark_week=2.5"),
+        (lambda s, w: kaplan_meier(s, alpha=1.5), "alpha=1.5"),
+        (lambda s, w: kaplan_meier(s.drop(columns="dropout")), "dropout"),
+        (lambda s, w: early_adherence_band(w, landmark_week=0), "landmark_week=0"),
+        (lambda s, w: early_adherence_band(w, bands=(0.8, 0.5)), "bands="),
+        (lambda s, w: cox_dropout(w, s, covariates=("nope",)), "covariates="),
+        (lambda s, w: dropout_intervals(w.drop(columns="nprs"), s), "nprs"),
+        (lambda s, w: category_emphasis(s.drop(columns="share_aerobic")), "share_aerobic"),
+    ],
+)
+def test_bad_arguments_raise_config_error(two_patients, call, match):
+    summary, weeks = pt.patient_summary(two_patients), pt.patient_weeks(two_patients)
+    with pytest.raises(ConfigError, match=match):
+        call(summary, weeks)
+
+
+# ------------------------------------------------------------------------------------ plot
+def test_plot_kaplan_meier(close_figures):
+    s = _summary([2, 3, 3, 5, 6, 1, 1, 2], [1, 1, 0, 1, 0, 1, 1, 1], arm=list("aaaaabbb"))
+    km = kaplan_meier(s, by="arm")
+    fig = plot_kaplan_meier(km)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) >= 2
+    assert ax.get_xlabel() == "Weeks since enrolment"
+    assert ax.get_ylabel() == "Still in the program"
+    assert "log-rank p" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    fig.canvas.draw()
+
+
+def test_plot_kaplan_meier_on_given_axes(close_figures):
+    fig, ax = plt.subplots()
+    out = plot_kaplan_meier(kaplan_meier(_summary([2, 3, 5], [1, 0, 1])), ax=ax)
+    assert out is fig and len(ax.get_lines()) == 1 and "log-rank" not in ax.get_title()
+    assert plt.fignum_exists(fig.number)
