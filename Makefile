@@ -19,10 +19,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## report: simulate the default cohort and print its summary (the HTML report comes later).
+## report: render the default synthetic cohort's HTML report (reports/report.html).
 report: $(STAMP)
-	$(VENV)/bin/ptanalytics simulate --out reports/default-cohort --format csv --overwrite
-	$(VENV)/bin/ptanalytics summary reports/default-cohort
+	$(VENV)/bin/ptanalytics report --out reports/report.html
 
 ## test: lint, then the whole test suite.
 test: $(STAMP) lint

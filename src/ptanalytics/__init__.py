@@ -21,7 +21,7 @@ from ptanalytics.ingestion import IngestResult, format_ingest_summary, ingest, v
 from ptanalytics.mapping import load_mapping
 from ptanalytics.responders import flag_responders, responder_table
 from ptanalytics.simconfig import SimulationConfig, load_config
-from ptanalytics.simulate import simulate_cohort
+from ptanalytics.simulate import default_cohort, simulate_cohort
 
 try:
     __version__ = version("ptanalytics")
@@ -39,6 +39,7 @@ __all__ = [
     "PtAnalyticsError",
     "SimulationConfig",
     "__version__",
+    "default_cohort",
     "deidentify",
     "deidentify_directory",
     "exercise_catalogue",

@@ -71,6 +71,20 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("data", type=Path, help="cohort folder")
     val.add_argument("--today", type=_date, help="reference date for 'in the future' checks")
 
+    rep = sub.add_parser("report", help="render the self-contained HTML report of a cohort")
+    rep.add_argument("--data", type=Path, help="cohort folder (default: the default cohort)")
+    rep.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports") / "report.html",
+        help="HTML file to write (default reports/report.html)",
+    )
+    rep.add_argument("--title", default="ptanalytics report", help="report title")
+    rep.add_argument(
+        "--min-cell", type=int, default=11, help="counts below this are shown as <N (default 11)"
+    )
+    rep.add_argument("--show-code", action="store_true", help="keep the code in the HTML")
+
     rec = sub.add_parser(
         "recovery", help="simulate, fit the pain model and compare with the truth, R times"
     )
@@ -124,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             return _deidentify(args)
         if args.command == "recovery":
             return _recovery(args)
+        if args.command == "report":
+            return _report(args)
     except PtAnalyticsError as exc:
         print(f"ptanalytics {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -173,6 +189,16 @@ def _deidentify(args) -> int:
     )
     print(report.summary())
     print(f"wrote {args.out}")
+    return 0
+
+
+def _report(args) -> int:
+    from ptanalytics.report import render_report
+
+    path = render_report(
+        args.data, args.out, title=args.title, min_cell=args.min_cell, show_code=args.show_code
+    )
+    print(path.resolve())
     return 0
 
 

@@ -37,7 +37,7 @@ from ptanalytics.exceptions import ConfigError
 from ptanalytics.schema import CHRONICITIES, COINTERVENTION_KINDS, PHASES
 from ptanalytics.simconfig import TRAJECTORIES, SimulationConfig
 
-__all__ = ["DEFAULT_PATIENTS", "DEFAULT_SEED", "simulate_cohort"]
+__all__ = ["DEFAULT_PATIENTS", "DEFAULT_SEED", "default_cohort", "simulate_cohort"]
 
 TRUTH_FORMAT_VERSION = 1
 #: Size and seed of the default synthetic cohort shipped in data/synthetic/default.
@@ -855,3 +855,12 @@ def simulate_cohort(
         ],
     }
     return cohort
+
+
+def default_cohort() -> Cohort:
+    """The default synthetic cohort (300 patients, seed 20240108, default parameters).
+
+    Identical to ``data/synthetic/default`` in the repository (a test checks it), so notebooks and
+    the report work from an installed package without the repository's data folder.
+    """
+    return simulate_cohort(DEFAULT_PATIENTS, seed=DEFAULT_SEED)

@@ -1,0 +1,125 @@
+"""The HTML report: content, privacy, self-containment, and a real browser."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import ptanalytics as pt
+from ptanalytics.cli import main
+from ptanalytics.report import render_report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    render_report(None, out, progress=False)
+    return out, out.read_text(encoding="utf-8")
+
+
+def test_report_has_every_section_and_a_table_of_contents(report):
+    _, text = report
+    assert '<nav id="toc"' in text
+    for section in (
+        "1. Cohort summary",
+        "2. Data quality",
+        "3. Adherence",
+        "4. Outcomes and responders",
+        "5. Models",
+        "6. Dropout",
+        "7. Methods and limitations",
+        "8. Software and data",
+    ):
+        assert section in text
+    assert "associations" in text and "Pain-trajectory mixed model" in text
+    assert text.count("data:image/png;base64,") >= 6  # figures embedded
+    assert "suppress_small_counts" not in text  # code hidden by default
+
+
+def test_report_is_self_contained(report):
+    _, text = report
+    assert not re.search(r'(src|href)="https?://', text)
+    assert "<script src=" not in text
+
+
+def test_report_leaks_no_patient_identifier_or_date(report):
+    _, text = report
+    cohort = pt.default_cohort()
+    for pid in cohort.patients["patient_id"]:
+        assert pid not in text
+    assert not re.search(r"\b(19|20)\d{2}-\d{2}-\d{2}\b", text)
+
+
+def test_small_counts_are_suppressed_everywhere(tmp_path):
+    out = render_report(None, tmp_path / "r.html", min_cell=100, progress=False)
+    text = out.read_text(encoding="utf-8")
+    assert "&lt;100" in text
+    # The medium attendance band (46 patients) is hidden, the low band (165) shown.
+    assert ">46<" not in text and ">165<" in text
+
+
+def test_outcomes_only_cohort_report(tmp_path):
+    ex = ROOT / "examples" / "ashar2022"
+    result = pt.ingest([ex / "Ashar2022_outcomes_demographics.csv"], mapping=ex / "mapping.toml")
+    folder = result.cohort.write(tmp_path / "ashar", format="csv")
+    out = render_report(
+        folder, tmp_path / "ashar.html", title="Ashar 2022", show_code=True, progress=False
+    )
+    text = out.read_text(encoding="utf-8")
+    assert "no session data" in text and "<title>Ashar 2022</title>" in text
+    assert "suppress_small_counts" in text  # --show-code keeps the code
+
+
+def test_cli_report_errors(tmp_path, capsys):
+    assert main(["report", "--data", str(tmp_path), "--out", str(tmp_path / "x.html")]) == 2
+    assert "not a cohort folder" in capsys.readouterr().err
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (Debian package 'chromium'; .ci/run installs it)",
+)
+def test_report_in_a_real_browser(report, tmp_path):
+    path, _ = report
+    shot = tmp_path / "report.png"
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1200,2400",
+            f"--screenshot={shot}",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    log = done.stderr
+    console = [
+        ln for ln in log.splitlines() if "CONSOLE" in ln and ("rror" in ln or "Uncaught" in ln)
+    ]
+    failed = [ln for ln in log.splitlines() if "net::ERR" in ln]
+    assert console == [], console
+    assert failed == [], failed
+    assert shot.exists() and shot.stat().st_size > 20_000
+    keep = ROOT / "reports" / "screenshot.png"
+    if keep.parent.exists():
+        shutil.copy(shot, keep)  # the latest screenshot, for a look (reports/ is not committed)
