@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/frames.py
+	$(PY) benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) reports/default-cohort .pytest_cache .ruff_cache
