@@ -23,17 +23,17 @@ setup: $(STAMP)
 report: $(STAMP)
 	$(VENV)/bin/ptanalytics report --out reports/report.html
 
-## test: lint, then the whole test suite.
+## test: lint, then the whole test suite and every notebook (nbval, in-cell asserts).
 test: $(STAMP) lint
-	MPLBACKEND=Agg $(PY) -m pytest
+	MPLBACKEND=Agg $(PY) -m pytest tests notebooks --nbval-lax
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks notebooks
+	$(VENV)/bin/ruff format --check src tests benchmarks notebooks
 
 format: $(STAMP)
-	$(VENV)/bin/ruff check --fix src tests benchmarks
-	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks notebooks
+	$(VENV)/bin/ruff format src tests benchmarks notebooks
 
 ## data: regenerate the committed default synthetic cohort (300 patients, seed 20240108, CSV).
 data: $(STAMP)
