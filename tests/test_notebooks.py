@@ -81,3 +81,19 @@ def test_figures_are_closed(notebook):
     for cell in _code(notebook):
         opened = cell.source.count("fig = ") + cell.source.count("fig, ")
         assert cell.source.count("plt.close(fig)") == opened, cell.source
+
+
+def test_papermill_sees_every_parameter():
+    """A parameters cell papermill cannot parse silently drops the injected value's default."""
+    import json
+
+    from papermill.translators import PythonTranslator
+
+    report = NOTEBOOKS_DIR.parent / "src" / "ptanalytics" / "data" / "report.ipynb"
+    paths = [*NOTEBOOKS, report]
+    for path in paths:
+        cell = json.loads(path.read_text())["cells"][0]
+        source = cell["source"]
+        cell = {**cell, "source": "".join(source) if isinstance(source, list) else source}
+        names = {p.name for p in PythonTranslator.inspect(cell)}
+        assert "data_dir" in names, path.name
