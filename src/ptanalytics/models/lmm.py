@@ -1,0 +1,698 @@
+"""A fast linear mixed model for one grouping factor: profiled REML/ML vectorised over groups.
+
+Model: ``y = X beta + Z b + e`` with ``b_g ~ N(0, sigma^2 Lambda Lambda')`` independently per group
+(``q`` random effects per group, ``Lambda`` lower triangular with parameters ``theta``) and
+``e ~ N(0, sigma^2 I)``. As in lme4, ``beta`` and ``sigma^2`` are profiled out and the criterion
+is minimised over ``theta`` alone (3 numbers for a random intercept and slope, 6 for two slopes).
+
+Everything the criterion needs reduces to per-group cross-products computed once (``Z_g'Z_g``,
+``Z_g'X_g``, ``Z_g'y_g``, by one sparse product), so each evaluation is batched ``q x q`` algebra
+over the groups — O(G q^2 p) array work, no Python loop over groups. With ``M_g = I + Lambda'
+Z_g'Z_g Lambda`` (Woodbury):
+
+* ``X'V^-1 X = X'X - sum_g C_g' M_g^-1 C_g`` with ``C_g = Lambda' Z_g'X_g`` (likewise
+  ``X'V^-1 y`` and ``y'V^-1 y``), and ``log|V| = sum_g log|M_g|``;
+* REML: ``-2 l = log|V| + log|X'V^-1 X| + (n-p) (1 + log(2 pi r^2 / (n-p)))`` with ``r^2 =
+  y'V^-1 y - beta' X'V^-1 y``; ML: ``log|V| + n (1 + log(2 pi r^2 / n))``. These are lme4's
+  criteria exactly, with no constant between them (docs/models.md, tests/test_lmm.py).
+
+The gradient is analytic. With ``D = Lambda Lambda'``, ``K_g = I - T_g Lambda M_g^-1 Lambda'``
+(``T_g = Z_g'Z_g``), ``P_g = K_g Z_g'X_g`` and ``u_g = K_g Z_g'(y_g - X_g beta)``:
+
+    d(-2 l)/dD = sum_g [K_g T_g - P_g (X'V^-1 X)^-1 P_g' - (nu / r^2) u_g u_g']
+
+(the middle term only for REML; ``nu`` = n - p for REML, n for ML), and ``d/dLambda = 2 G
+Lambda``. L-BFGS-B with the diagonal of ``Lambda`` bounded at 0 (a variance may sit on the
+boundary) finds the optimum; a few Newton steps on the free parameters, with the Hessian
+differenced from the analytic gradient, then polish it to the precision lme4's tightest settings
+reach.
+
+Standard errors of ``beta`` are ``sigma^2 (X'V^-1 X)^-1`` (lme4's ``vcov``; statsmodels' are from
+the joint information matrix and a little larger). Random effects (BLUPs, lme4's conditional
+modes) are ``Lambda M_g^-1 Lambda' Z_g'(y_g - X_g beta)`` with conditional covariance
+``sigma^2 Lambda M_g^-1 Lambda'``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, sparse, stats
+
+from ptanalytics.exceptions import ConfigError
+
+__all__ = ["LMMResult", "fit_lmm", "lmm_design"]
+
+_SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on theta
+
+
+def _lambda(theta: np.ndarray, q: int) -> np.ndarray:
+    lam = np.zeros((q, q))
+    lam[np.tril_indices(q)] = theta
+    return lam
+
+
+def _diag_positions(q: int) -> list[int]:
+    """Positions of Lambda's diagonal in theta (row-major lower triangle)."""
+    rows, cols = np.tril_indices(q)
+    return [k for k in range(len(rows)) if rows[k] == cols[k]]
+
+
+def _cholesky(m: np.ndarray) -> np.ndarray:
+    """Cholesky factors of a batch of small SPD matrices stored as (q, q, G), vectorised over G."""
+    q = m.shape[0]
+    chol = np.zeros_like(m)
+    for j in range(q):
+        s = m[j, j] - (chol[j, :j] ** 2).sum(axis=0)
+        if not np.all(s > 0):
+            raise np.linalg.LinAlgError("matrix not positive definite")
+        chol[j, j] = np.sqrt(s)
+        for i in range(j + 1, q):
+            chol[i, j] = (m[i, j] - (chol[i, :j] * chol[j, :j]).sum(axis=0)) / chol[j, j]
+    return chol
+
+
+def _forward(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve L W = C for a batch: L (q, q, G), C (q, r, G) -> W (q, r, G)."""
+    out = np.empty_like(rhs)
+    for i in range(chol.shape[0]):
+        acc = rhs[i].copy()
+        for k in range(i):
+            acc -= chol[i, k][None, :] * out[k]
+        out[i] = acc / chol[i, i][None, :]
+    return out
+
+
+def _backward(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve L' x = c for a batch: L (q, q, G), c (q, G) -> x (q, G)."""
+    q = chol.shape[0]
+    out = np.empty_like(rhs)
+    for i in reversed(range(q)):
+        acc = rhs[i].copy()
+        for k in range(i + 1, q):
+            acc -= chol[k, i] * out[k]
+        out[i] = acc / chol[i, i]
+    return out
+
+
+class _Problem:
+    """Per-group cross-products and the profiled criterion with its gradient.
+
+    Per-group arrays are stored group-last, ``(q, r, G)``, so that every step of the batched
+    ``q x q`` algebra is an operation on contiguous vectors of length G.
+    """
+
+    def __init__(self, y: np.ndarray, x: np.ndarray, z: np.ndarray, codes: np.ndarray, g: int):
+        n, q = z.shape
+        p = x.shape[1]
+        self.n, self.p, self.q, self.g = n, p, q, g
+        order = None if np.all(codes[1:] >= codes[:-1]) else np.argsort(codes, kind="stable")
+        if order is not None:
+            y, x, z, codes = y[order], x[order], z[order], codes[order]
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        both = np.column_stack([z, x, y])
+        # B[i, :, g] = sum over the rows of group g of Z[:, i] * [Z | X | y].
+        b = np.stack([np.add.reduceat(z[:, [i]] * both, starts, axis=0).T for i in range(q)])
+        self.b = np.ascontiguousarray(b)  # (q, q + p + 1, G)
+        self.t_sum = b[:, :q].sum(axis=2)
+        self.xtx, self.xty, self.yty = x.T @ x, x.T @ y, float(y @ y)
+        self.evaluations = 0
+
+    @property
+    def ztz(self) -> np.ndarray:
+        return self.b[:, : self.q]
+
+    @property
+    def ztx(self) -> np.ndarray:
+        return self.b[:, self.q : self.q + self.p]
+
+    @property
+    def zty(self) -> np.ndarray:
+        return self.b[:, -1]
+
+    # -- the criterion -----------------------------------------------------------------------
+    def state(self, theta: np.ndarray) -> dict:
+        """Everything at ``theta``: M's Cholesky factor, X'V^-1X, beta, r^2, log-determinants."""
+        q, p = self.q, self.p
+        lam = _lambda(theta, q)
+        c = np.tensordot(lam.T, self.b, axes=1)  # Lambda' [T | Z'X | Z'y], (q, q+p+1, G)
+        m = np.tensordot(c[:, :q], lam, axes=([1], [0])).transpose(0, 2, 1)  # Lambda'T Lambda
+        m = m + np.eye(q)[:, :, None]
+        chol = _cholesky(m)
+        logdet_v = 2.0 * float(np.log(chol[np.arange(q), np.arange(q)]).sum())
+        w = _forward(chol, c)  # L^-1 Lambda' [T | Z'X | Z'y]
+        wx = w[:, q:]
+        corr = sum(wx[i] @ wx[i].T for i in range(q))  # sum_g C' M^-1 C, (p+1, p+1)
+        xtvx = self.xtx - corr[:p, :p]
+        xtvy = self.xty - corr[:p, p]
+        ytvy = self.yty - corr[p, p]
+        chol_x = np.linalg.cholesky(xtvx)
+        beta = np.linalg.solve(xtvx, xtvy)
+        r2 = float(ytvy - beta @ xtvy)
+        logdet_x = 2.0 * float(np.log(np.diag(chol_x)).sum())
+        return {
+            "lam": lam,
+            "chol": chol,
+            "w": w,
+            "xtvx": xtvx,
+            "beta": beta,
+            "r2": r2,
+            "logdet_v": logdet_v,
+            "logdet_x": logdet_x,
+        }
+
+    def _nu(self, reml: bool) -> int:
+        return self.n - self.p if reml else self.n
+
+    def deviance_from(self, s: dict, reml: bool) -> float:
+        nu = self._nu(reml)
+        dev = s["logdet_v"] + nu * (1.0 + np.log(2.0 * np.pi * s["r2"] / nu))
+        return float(dev + s["logdet_x"]) if reml else float(dev)
+
+    def deviance(self, theta: np.ndarray, reml: bool) -> float:
+        self.evaluations += 1
+        try:
+            s = self.state(theta)
+        except np.linalg.LinAlgError:
+            return np.inf
+        if not s["r2"] > 0:
+            return np.inf
+        return self.deviance_from(s, reml)
+
+    def gradient_from(self, s: dict, reml: bool) -> np.ndarray:
+        """d(deviance)/d(theta), analytic (see the module docstring)."""
+        grad_lam = 2.0 * self.d_gradient(s, reml) @ s["lam"]
+        return grad_lam[np.tril_indices(self.q)]
+
+    def w_residual(self, s: dict) -> np.ndarray:
+        """``L^-1 Lambda' Z'(y - X beta)`` per group, (q, G)."""
+        q, p = self.q, self.p
+        w = s["w"]
+        return w[:, -1] - np.tensordot(w[:, q : q + p], s["beta"], axes=([1], [0]))
+
+    def d_gradient(self, s: dict, reml: bool) -> np.ndarray:
+        """d(deviance)/dD for D = Lambda Lambda' (symmetric q x q)."""
+        q, p = self.q, self.p
+        w, beta = s["w"], s["beta"]
+        u_mat = w[:, :q]  # U = L^-1 Lambda' T; T Lambda M^-1 Lambda' T = U'U
+        kt_sum = self.t_sum - sum(u_mat[i] @ u_mat[i].T for i in range(q))
+        we = self.w_residual(s)
+        zte = self.zty - np.tensordot(self.ztx, beta, axes=([1], [0]))  # Z'(y - X beta)
+        u = zte - np.einsum("ijg,ig->jg", u_mat, we)  # Z'V^-1 (y - X beta)
+        nu = self._nu(reml)
+        grad_d = kt_sum - (nu / s["r2"]) * (u @ u.T)
+        if reml:
+            pg = self.ztx - np.einsum("ijg,iag->jag", u_mat, w[:, q : q + p])  # Z'V^-1 X
+            pa = np.tensordot(pg, np.linalg.inv(s["xtvx"]), axes=([1], [0])).transpose(0, 2, 1)
+            grad_d -= pa.reshape(q, -1) @ pg.reshape(q, -1).T
+        return 0.5 * (grad_d + grad_d.T)
+
+    def fun_and_grad(self, theta: np.ndarray, reml: bool) -> tuple[float, np.ndarray]:
+        self.evaluations += 1
+        try:
+            s = self.state(theta)
+        except np.linalg.LinAlgError:
+            return np.inf, np.zeros_like(theta)
+        if not s["r2"] > 0:
+            return np.inf, np.zeros_like(theta)
+        return self.deviance_from(s, reml), self.gradient_from(s, reml)
+
+
+@dataclass
+class LMMResult:
+    """A fitted linear mixed model with one grouping factor.
+
+    The attribute names follow statsmodels' ``MixedLMResults`` where they mean the same thing
+    (``fe_params``, ``bse_fe``, ``cov_re``, ``scale``, ``llf``, ``converged``,
+    ``random_effects``), so code written for either reads both.
+
+    Attributes
+    ----------
+    fe_params : Series
+        Fixed effects, by term name.
+    bse_fe : Series
+        Their standard errors, ``sqrt(diag(sigma^2 (X'V^-1 X)^-1))`` (lme4's ``vcov``).
+    cov_re : DataFrame
+        Covariance of the random effects, ``sigma^2 Lambda Lambda'``.
+    scale : float
+        Residual variance ``sigma^2``.
+    llf : float
+        Log-likelihood (REML or ML, as fitted); equals lme4's ``logLik``.
+    theta : ndarray
+        Relative Cholesky factor of ``cov_re`` (lower triangle, row-major), lme4's ``theta`` up
+        to the order of its entries.
+    reml : bool
+    converged : bool
+        The optimiser stopped with a small projected gradient and a positive definite Hessian on
+        the free parameters.
+    singular : bool
+        A variance component is (numerically) zero, as lme4's ``isSingular()``: some diagonal
+        entry of ``Lambda`` below 1e-4.
+    diagnostics : dict
+        Optimiser message, evaluations, iterations, projected gradient, Hessian eigenvalues on
+        the free parameters, Newton polishing steps, and timings.
+    random_effects : DataFrame
+        BLUPs (conditional modes), one row per group, one column per random effect.
+    random_effects_cov : ndarray
+        Conditional covariances of the BLUPs, (groups, q, q).
+    notes : list of str
+        Plain-language messages (boundary, convergence).
+    """
+
+    fe_params: pd.Series
+    cov_fe: pd.DataFrame
+    cov_re: pd.DataFrame
+    scale: float
+    llf: float
+    theta: np.ndarray
+    reml: bool
+    converged: bool
+    singular: bool
+    diagnostics: dict
+    random_effects: pd.DataFrame
+    random_effects_cov: np.ndarray
+    nobs: int
+    n_groups: int
+    formula: str | None = None
+    re_formula: str | None = None
+    group_name: str | None = None
+    design_info: object = None
+    re_design_info: object = None
+    fittedvalues: np.ndarray | None = None
+    resid: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bse_fe(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.cov_fe.to_numpy())), index=self.fe_params.index)
+
+    # statsmodels-compatible views on the fixed part (for tidy tables).
+    @property
+    def params(self) -> pd.Series:
+        return self.fe_params
+
+    @property
+    def bse(self) -> pd.Series:
+        return self.bse_fe
+
+    @property
+    def tvalues(self) -> pd.Series:
+        return self.fe_params / self.bse_fe
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided Wald p-values from the normal distribution (as statsmodels' MixedLM)."""
+        return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues)), index=self.fe_params.index)
+
+    def cov_params(self) -> pd.DataFrame:
+        return self.cov_fe
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald intervals for the fixed effects (columns 0 and 1, as statsmodels)."""
+        z = stats.norm.ppf(1 - alpha / 2)
+        se = self.bse_fe
+        return pd.DataFrame({0: self.fe_params - z * se, 1: self.fe_params + z * se})
+
+    @property
+    def aic(self) -> float:
+        k = len(self.fe_params) + len(self.theta) + 1
+        return float(-2 * self.llf + 2 * k)
+
+    @property
+    def bic(self) -> float:
+        k = len(self.fe_params) + len(self.theta) + 1
+        return float(-2 * self.llf + np.log(self.nobs) * k)
+
+    def variance_components(self) -> pd.DataFrame:
+        """SDs and correlations of the random effects and the residual SD, tidy."""
+        cov = self.cov_re.to_numpy()
+        names = list(self.cov_re.index)
+        sd = np.sqrt(np.diag(cov))
+        rows = [(f"sd({name})", float(v)) for name, v in zip(names, sd, strict=True)]
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                denom = sd[i] * sd[j]
+                value = float(cov[i, j] / denom) if denom > 0 else float("nan")
+                rows.append((f"cor({names[i]},{names[j]})", value))
+        rows.append(("residual_sd", float(np.sqrt(self.scale))))
+        return pd.DataFrame(rows, columns=["component", "estimate"])
+
+    def predict(self, data: pd.DataFrame, *, include_random: bool = True) -> np.ndarray:
+        """Predictions for new ``data``: ``X beta``, plus ``Z b_g`` for groups seen in the fit.
+
+        Groups not in the fit get the population prediction (their random effects are 0).
+        """
+        if self.design_info is None:
+            raise ConfigError("predict() needs a model fitted from a formula (fit_lmm).")
+        x = _build(self.design_info, data)
+        out = x @ self.fe_params.to_numpy()
+        if include_random:
+            if self.group_name not in data:
+                raise ConfigError(
+                    f"predict(include_random=True) needs the grouping column "
+                    f"{self.group_name!r} in data; add it or pass include_random=False."
+                )
+            z = _build(self.re_design_info, data)
+            b = self.random_effects.reindex(pd.Index(data[self.group_name])).to_numpy()
+            b = np.nan_to_num(b, nan=0.0)
+            out = out + np.einsum("ij,ij->i", z, b)
+        return out
+
+
+def _build(design_info, data: pd.DataFrame) -> np.ndarray:
+    from patsy import build_design_matrices
+
+    (m,) = build_design_matrices([design_info], data, NA_action="raise")
+    return np.asarray(m, dtype=float)
+
+
+def lmm_design(
+    formula: str, data: pd.DataFrame, group: str, re_formula: str = "1"
+) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame, np.ndarray, tuple]:
+    """Response, fixed and random designs and group codes from patsy formulas.
+
+    Returns ``(y, X, Z, codes, (design_info, re_design_info, groups))``; rows with a missing value
+    in a used column raise :class:`ConfigError` naming the column (drop or impute them first).
+    """
+    from patsy import PatsyError, dmatrices, dmatrix
+
+    if group not in data:
+        raise ConfigError(f"grouping column {group!r} is not in the data; columns: {list(data)}.")
+    try:
+        yd, xd = dmatrices(formula, data, NA_action="raise", return_type="dataframe")
+        re = re_formula.strip()
+        re = re[1:] if re.startswith("~") else re
+        zd = dmatrix(re, data, NA_action="raise", return_type="dataframe")
+    except PatsyError as exc:
+        raise ConfigError(
+            f"cannot build the model matrices: {exc}. Fix: drop or impute rows with missing "
+            "values in the model's columns, and check the column names in the formula."
+        ) from exc
+    if yd.shape[1] != 1:
+        raise ConfigError(f"the response of {formula!r} must be one numeric column.")
+    grp = data[group]
+    if grp.isna().any():
+        row = int(np.flatnonzero(grp.isna().to_numpy())[0])
+        raise ConfigError(
+            f"grouping column {group!r} is missing in row {row}; every row needs a group."
+        )
+    codes, groups = pd.factorize(grp, sort=True)
+    return (
+        yd.iloc[:, 0].to_numpy(dtype=float),
+        xd,
+        zd,
+        codes.astype(np.int64),
+        (xd.design_info, zd.design_info, groups),
+    )
+
+
+def fit_lmm(
+    formula: str,
+    data: pd.DataFrame,
+    group: str,
+    re_formula: str = "1",
+    *,
+    reml: bool = True,
+    theta0: np.ndarray | None = None,
+) -> LMMResult:
+    """Fit a linear mixed model with one grouping factor by profiled REML (or ML).
+
+    Parameters
+    ----------
+    formula : str
+        Fixed effects, patsy syntax, e.g. ``"nprs ~ week + C(sex)"``.
+    data : DataFrame
+        One row per observation, no missing values in the used columns.
+    group : str
+        Column of the grouping factor (patients).
+    re_formula : str
+        Random effects, e.g. ``"1"`` (intercept) or ``"~ week"`` (intercept and slope), as
+        statsmodels' ``re_formula``; the covariance of the random effects is unstructured.
+    reml : bool
+        REML (default) or maximum likelihood.
+    theta0 : array, optional
+        Start for the relative Cholesky factor (lower triangle, row-major); default identity,
+        as lme4.
+
+    Returns
+    -------
+    LMMResult
+    """
+    import time
+
+    t0 = time.perf_counter()
+    y, xd, zd, codes, (xinfo, zinfo, groups) = lmm_design(formula, data, group, re_formula)
+    t1 = time.perf_counter()
+    res = fit_lmm_arrays(
+        y,
+        xd.to_numpy(dtype=float),
+        zd.to_numpy(dtype=float),
+        codes,
+        reml=reml,
+        theta0=theta0,
+        x_names=list(xd.columns),
+        z_names=list(zd.columns),
+        group_labels=groups,
+    )
+    res.formula, res.re_formula, res.group_name = formula, re_formula, group
+    res.design_info, res.re_design_info = xinfo, zinfo
+    res.diagnostics["seconds_design"] = t1 - t0
+    return res
+
+
+def fit_lmm_arrays(
+    y: np.ndarray,
+    x: np.ndarray,
+    z: np.ndarray,
+    codes: np.ndarray,
+    *,
+    reml: bool = True,
+    theta0: np.ndarray | None = None,
+    x_names: list[str] | None = None,
+    z_names: list[str] | None = None,
+    group_labels=None,
+) -> LMMResult:
+    """:func:`fit_lmm` on arrays: ``codes`` are group indices 0..G-1 for each row."""
+    import time
+
+    t0 = time.perf_counter()
+    y = np.asarray(y, dtype=float)
+    x = np.asarray(x, dtype=float)
+    z = np.asarray(z, dtype=float)
+    codes = np.asarray(codes, dtype=np.int64)
+    n, p = x.shape
+    q = z.shape[1]
+    if not (len(y) == n == z.shape[0] == len(codes)):
+        raise ConfigError("y, X, Z and the group codes must have the same number of rows.")
+    for name, arr in (("response", y), ("fixed-effects design", x), ("random design", z)):
+        if not np.isfinite(arr).all():
+            raise ConfigError(f"the {name} has missing or infinite values; drop those rows.")
+    if n <= p:
+        raise ConfigError(f"{n} observations cannot identify {p} fixed effects.")
+    if np.linalg.matrix_rank(x) < p:
+        raise ConfigError(
+            "the fixed-effects design is rank deficient (a term is a combination of others); "
+            "drop the redundant term."
+        )
+    g = int(codes.max()) + 1 if n else 0
+    prob = _Problem(y, x, z, codes, g)
+    t1 = time.perf_counter()
+
+    diag = _diag_positions(q)
+    npar = q * (q + 1) // 2
+    start = np.asarray(theta0, dtype=float) if theta0 is not None else np.eye(q)[np.tril_indices(q)]
+    if start.shape != (npar,):
+        raise ConfigError(f"theta0 must have {npar} entries (lower triangle of a {q}x{q} matrix).")
+    bounds = [(0.0, None) if k in diag else (None, None) for k in range(npar)]
+
+    def fg(theta):
+        return prob.fun_and_grad(theta, reml)
+
+    escapes = 0
+    while True:
+        opt = optimize.minimize(
+            fg,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            # Stop when the criterion no longer changes beyond its rounding; Newton polishes.
+            options={"ftol": 1e-12, "gtol": 1e-10, "maxiter": 2000, "maxcor": 20},
+        )
+        escape = _escape_zero_column(prob, opt.x, reml)
+        if escape is None or escapes >= 2 * q:
+            break
+        start, escapes = escape, escapes + 1
+    theta, polish = _newton_polish(prob, opt.x, reml, diag)
+    t2 = time.perf_counter()
+
+    s = prob.state(theta)
+    dev = prob.deviance_from(s, reml)
+    grad = prob.gradient_from(s, reml)
+    free = _free(theta, grad, diag)
+    hess = _hessian(prob, theta, reml, free) if free.any() else np.zeros((0, 0))
+    eig = np.linalg.eigvalsh(hess) if hess.size else np.zeros(0)
+    pgrad = np.where(free, grad, np.minimum(grad, 0.0))
+    scale_g = max(1.0, abs(dev))
+    converged = bool(np.all(np.abs(pgrad) <= 1e-4 * scale_g / prob.n + 1e-6) and np.all(eig > 0))
+    singular = bool(np.any(theta[diag] < _SINGULAR_TOL))
+
+    nu = prob.n - prob.p if reml else prob.n
+    scale = s["r2"] / nu
+    lam = s["lam"]
+    cov_fe = scale * np.linalg.inv(s["xtvx"])
+    xn = x_names or [f"x{i}" for i in range(p)]
+    zn = z_names or [f"z{i}" for i in range(q)]
+    # BLUPs: Lambda M^-1 Lambda' Z'(y - X beta) = Lambda L^-T w_e; conditional covariance
+    # sigma^2 Lambda M^-1 Lambda' = sigma^2 (Lambda L^-T)(Lambda L^-T)'.
+    chol = s["chol"]
+    blup = (lam @ _backward(chol, prob.w_residual(s))).T  # (G, q)
+    linv = _forward(chol, np.broadcast_to(np.eye(q)[:, :, None], (q, q, g)).copy())
+    a_mat = np.einsum("ij,kjg->gik", lam, linv)  # Lambda L^-T, per group (G, q, q)
+    cond_cov = scale * a_mat @ a_mat.transpose(0, 2, 1)
+    labels = pd.Index(group_labels) if group_labels is not None else pd.RangeIndex(g)
+    fitted = x @ s["beta"] + np.einsum("ij,ij->i", z, blup[codes])
+    notes = []
+    if singular:
+        zero = [zn[k] for k, pos in enumerate(diag) if theta[pos] < _SINGULAR_TOL]
+        notes.append(
+            "boundary (singular) fit: the random-effect covariance is degenerate in the "
+            f"direction of {', '.join(zero)} (a variance or a correlation at its limit); "
+            "consider a simpler random part"
+        )
+    if not converged:
+        notes.append(f"the optimiser did not converge ({opt.message}); estimates are not reliable")
+    diagnostics = {
+        "optimizer": "L-BFGS-B + Newton polish",
+        "message": str(opt.message),
+        "lbfgs_iterations": int(opt.nit),
+        "evaluations": int(prob.evaluations),
+        "newton_steps": polish,
+        "boundary_escapes": escapes,
+        "deviance": dev,
+        "gradient": grad.tolist(),
+        "projected_gradient_max": float(np.max(np.abs(pgrad))) if len(pgrad) else 0.0,
+        "hessian_eigenvalues": eig.tolist(),
+        "seconds_crossproducts": t1 - t0,
+        "seconds_optimise": t2 - t1,
+    }
+    return LMMResult(
+        fe_params=pd.Series(s["beta"], index=xn),
+        cov_fe=pd.DataFrame(cov_fe, index=xn, columns=xn),
+        cov_re=pd.DataFrame(scale * lam @ lam.T, index=zn, columns=zn),
+        scale=float(scale),
+        llf=-0.5 * dev,
+        theta=theta,
+        reml=reml,
+        converged=converged,
+        singular=singular,
+        diagnostics=diagnostics,
+        random_effects=pd.DataFrame(blup, index=labels, columns=zn),
+        random_effects_cov=cond_cov,
+        nobs=prob.n,
+        n_groups=g,
+        fittedvalues=fitted,
+        resid=y - fitted,
+        notes=notes,
+    )
+
+
+def _escape_zero_column(prob: _Problem, theta: np.ndarray, reml: bool) -> np.ndarray | None:
+    """A start off the boundary when a zero column of Lambda is a saddle, else None.
+
+    A column of Lambda that is entirely zero is a stationary point whatever the data (the
+    criterion is even in each column), so a gradient method can stop there. Along a column
+    ``t v`` the criterion changes by ``t^2 v' G v`` (``G`` = d(deviance)/dD): if ``G`` restricted to
+    the rows the column can use has a negative eigenvalue, the boundary is not the optimum and
+    the search restarts a little way along that eigenvector.
+    """
+    q = prob.q
+    lam = _lambda(theta, q)
+    s = prob.state(theta)
+    dev = prob.deviance_from(s, reml)
+    gmat = prob.d_gradient(s, reml)
+    for k in range(q):
+        if np.any(np.abs(lam[k:, k]) > 1e-10):
+            continue
+        vals, vecs = np.linalg.eigh(gmat[k:, k:])
+        if vals[0] >= -1e-8 * max(1.0, abs(dev)) / prob.n:
+            continue
+        v = vecs[:, 0] * (1.0 if vecs[0, 0] >= 0 else -1.0)
+        for t in (0.5, 0.1, 0.02):
+            cand = lam.copy()
+            cand[k:, k] = t * v
+            cand[k, k] = abs(cand[k, k])
+            theta_c = cand[np.tril_indices(q)]
+            if prob.deviance(theta_c, reml) < dev:
+                return theta_c
+    return None
+
+
+def _free(theta: np.ndarray, grad: np.ndarray, diag: list[int]) -> np.ndarray:
+    """Parameters not held at the boundary (a zero diagonal entry pushed outwards)."""
+    free = np.ones(len(theta), dtype=bool)
+    for k in diag:
+        if theta[k] <= 1e-10 and grad[k] >= 0:
+            free[k] = False
+    return free
+
+
+def _hessian(prob: _Problem, theta: np.ndarray, reml: bool, free: np.ndarray) -> np.ndarray:
+    """Hessian of the deviance on the free parameters, central differences of the gradient."""
+    idx = np.flatnonzero(free)
+    h = np.empty((len(idx), len(idx)))
+    for a, k in enumerate(idx):
+        step = 1e-5 * max(1.0, abs(theta[k]))
+        up, dn = theta.copy(), theta.copy()
+        up[k] += step
+        dn[k] -= step
+        gu = prob.gradient_from(prob.state(up), reml)
+        gd = prob.gradient_from(prob.state(dn), reml)
+        prob.evaluations += 2
+        h[:, a] = (gu - gd)[idx] / (2 * step)
+    return 0.5 * (h + h.T)
+
+
+def _newton_polish(
+    prob: _Problem, theta: np.ndarray, reml: bool, diag: list[int], steps: int = 8
+) -> tuple[np.ndarray, int]:
+    """Safeguarded Newton steps on the free parameters; returns (theta, steps taken).
+
+    Near the optimum the criterion is flat to within its rounding (about 1e-13 relative on a
+    million observations), so a step is judged by the gradient, which stays accurate: it is
+    taken when the criterion does not rise beyond rounding and the gradient shrinks.
+    """
+    theta = theta.copy()
+    s = prob.state(theta)
+    dev, grad = prob.deviance_from(s, reml), prob.gradient_from(s, reml)
+    taken = 0
+    for _ in range(steps):
+        free = _free(theta, grad, diag)
+        if not free.any():
+            break
+        h = _hessian(prob, theta, reml, free)
+        try:
+            if np.any(np.linalg.eigvalsh(h) <= 0):
+                break
+            step = np.linalg.solve(h, grad[free])
+        except np.linalg.LinAlgError:
+            break
+        cand = theta.copy()
+        cand[free] -= step
+        for k in diag:  # stay inside the bounds
+            cand[k] = max(cand[k], 0.0)
+        try:
+            s_new = prob.state(cand)
+        except np.linalg.LinAlgError:
+            break
+        new, g_new = prob.deviance_from(s_new, reml), prob.gradient_from(s_new, reml)
+        worse = new > dev + 1e-11 * max(1.0, abs(dev))
+        if worse or np.max(np.abs(g_new[free])) >= np.max(np.abs(grad[free])):
+            break
+        theta, dev, grad = cand, new, g_new
+        taken += 1
+        if np.max(np.abs(step)) < 1e-10 * max(1.0, float(np.max(np.abs(theta)))):
+            break
+    return theta, taken
