@@ -583,22 +583,25 @@ def _mean(x: np.ndarray) -> float | None:
     return float(np.mean(x)) if len(x) else None
 
 
-def _effects(p, d, cfg, co, r) -> list[dict[str, Any]]:
-    """True effects, each named by the model term it corresponds to."""
-    h = cfg.horizon_weeks
-    effects: list[dict[str, Any]] = []
+def _effects(p, d, cfg, co, r) -> list[tuple[dict[str, Any], int | None]]:
+    """True effects, each named by the model term it corresponds to.
 
-    def add(term, model, value, scale, kind, definition):
-        effects.append(
-            {
-                "term": term,
-                "model": model,
-                "value": value,
-                "scale": scale,
-                "kind": kind,
-                "definition": definition,
-            }
-        )
+    Each effect comes with the number of patients a cohort-average contrast averages over (None
+    for generating parameters), so that chunks of a large cohort can be pooled (``_pool_effects``).
+    """
+    h = cfg.horizon_weeks
+    effects: list[tuple[dict[str, Any], int | None]] = []
+
+    def add(term, model, value, scale, kind, definition, weight=None):
+        effect = {
+            "term": term,
+            "model": model,
+            "value": value,
+            "scale": scale,
+            "kind": kind,
+            "definition": definition,
+        }
+        effects.append((effect, weight))
 
     add(
         "sd(Intercept|patient_id)",
@@ -667,6 +670,7 @@ def _effects(p, d, cfg, co, r) -> list[dict[str, Any]]:
             "cohort_average",
             f"Mean latent NPRS at week {week} if every prescribed session were done minus if "
             f"none were, for these patients with no dropout (negative = less pain).",
+            p.n,
         )
     natural = _run(p, d, cfg, co, dropout=False)
     shares = p.shares
@@ -688,6 +692,7 @@ def _effects(p, d, cfg, co, r) -> list[dict[str, Any]]:
             f"Mean latent NPRS change at week {week} when 10% of exercise time moves from "
             f"flexibility to core strengthening, among patients with >= 10% flexibility time, at "
             f"their own attendance, no dropout.",
+            int(eligible.sum()),
         )
     ref = 8
     for weeks in sorted(set(cfg.guided_weeks_mix) | {ref}):
@@ -703,6 +708,7 @@ def _effects(p, d, cfg, co, r) -> list[dict[str, Any]]:
             "cohort_average",
             f"Mean latent NPRS at the follow-up (week {h}) if every patient were planned {weeks} "
             f"rather than {ref} guided weeks, own adherence and review rule, no dropout.",
+            p.n,
         )
     return effects
 

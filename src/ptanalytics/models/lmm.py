@@ -6,7 +6,7 @@ Model: ``y = X beta + Z b + e`` with ``b_g ~ N(0, sigma^2 Lambda Lambda')`` inde
 is minimised over ``theta`` alone (3 numbers for a random intercept and slope, 6 for two slopes).
 
 Everything the criterion needs reduces to per-group cross-products computed once (``Z_g'Z_g``,
-``Z_g'X_g``, ``Z_g'y_g``, by one sparse product), so each evaluation is batched ``q x q`` algebra
+``Z_g'X_g``, ``Z_g'y_g``, by one pass of ``np.add.reduceat`` over the rows sorted by group), so each evaluation is batched ``q x q`` algebra
 over the groups — O(G q^2 p) array work, no Python loop over groups. With ``M_g = I + Lambda'
 Z_g'Z_g Lambda`` (Woodbury):
 
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, sparse, stats
+from scipy import optimize, stats
 
 from ptanalytics.exceptions import ConfigError
 
