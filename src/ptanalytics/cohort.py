@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ptanalytics.exceptions import CohortFormatError
@@ -168,7 +169,18 @@ def _write_table(df: pd.DataFrame, path: Path, format: FileFormat) -> None:
     pq.write_table(table, path, compression="zstd")
 
 
+def _parts(folder: Path) -> list[Path]:
+    """The Parquet parts of a partitioned table, in part order (part-00009 before part-00010)."""
+    parts = sorted(folder.glob("*.parquet"), key=lambda p: (len(p.name), p.name))
+    if not parts:
+        raise ValueError("the folder holds no .parquet parts")
+    return parts
+
+
 def _read_table(path: Path) -> pd.DataFrame:
+    if path.is_dir():  # a table written in parts (simulate_to_disk)
+        table = ds.dataset(_parts(path), format="parquet").to_table()
+        return table.to_pandas(date_as_object=False)
     if path.suffix == ".csv":
         return pd.read_csv(
             path,
@@ -182,18 +194,23 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 def _find(folder: Path, name: str) -> Path | None:
+    """``<name>.parquet``, ``<name>.csv`` or a folder ``<name>/`` of Parquet parts."""
     found = [folder / f"{name}.{ext}" for ext in ("parquet", "csv")]
-    found = [p for p in found if p.exists()]
+    found = [p for p in found if p.exists()] + [p for p in [folder / name] if p.is_dir()]
     if len(found) > 1:
         raise CohortFormatError(
             f"{folder}: both {found[0].name} and {found[1].name} exist. "
-            f"Fix: keep one file per table."
+            f"Fix: keep one file (or one folder of parts) per table."
         )
     return found[0] if found else None
 
 
 def load_cohort(path: str | os.PathLike) -> Cohort:
     """Read a cohort folder written by :meth:`Cohort.write`, ``simulate`` or ``ingest``.
+
+    A table is ``<table>.parquet``, ``<table>.csv`` or a folder ``<table>/`` of Parquet parts
+    (``part-00000.parquet``, ... as :func:`~ptanalytics.simulate.simulate_to_disk` writes), read
+    in part order into one frame.
 
     Every known column is coerced to its canonical type; row counts are checked against
     ``cohort.json``. A table whose file is absent is empty (an outcomes-only cohort is valid) unless
@@ -230,8 +247,8 @@ def load_cohort(path: str | os.PathLike) -> Cohort:
             if counts.get(name, 0):
                 raise CohortFormatError(
                     f"{folder}: cohort.json lists {counts[name]} rows of '{name}' but there is "
-                    f"no {name}.parquet or {name}.csv. Fix: restore the file or re-create the "
-                    f"cohort."
+                    f"no {name}.parquet, {name}.csv or {name}/ folder of parts. Fix: restore it "
+                    f"or re-create the cohort."
                 )
             tables[name] = empty_table(name)
             continue
