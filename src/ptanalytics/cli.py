@@ -8,20 +8,31 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from ptanalytics.cohort import load_cohort
-from ptanalytics.exceptions import PtAnalyticsError
+from ptanalytics.cohort import TABLE_NAMES, load_cohort
+from ptanalytics.exceptions import ConfigError, PtAnalyticsError
 from ptanalytics.ingestion import format_ingest_summary, ingest, validate_cohort_dir
 from ptanalytics.simconfig import SimulationConfig, load_config
-from ptanalytics.simulate import DEFAULT_PATIENTS, DEFAULT_SEED, simulate_cohort
+from ptanalytics.simulate import (
+    DEFAULT_PATIENTS,
+    DEFAULT_SEED,
+    simulate_cohort,
+    simulate_to_disk,
+)
 from ptanalytics.summary import describe_cohort
 
 __all__ = ["main"]
+
+#: Parquet cohorts above this many patients are simulated and written in chunks.
+_STREAM_ABOVE = 100_000
+#: Patients per chunk when --chunk-patients is not given.
+_DEFAULT_CHUNK = 50_000
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    sim = sub.add_parser("simulate", help="simulate a cohort with known ground truth")
+    sim = sub.add_parser(
+        "simulate",
+        help="simulate a cohort with known ground truth",
+        description="Simulate a cohort with known ground truth and write it to a folder. Parquet "
+        f"cohorts of more than {_STREAM_ABOVE:,} patients, or any with --chunk-patients, are "
+        "simulated and written chunk by chunk (each table a folder of Parquet parts), so memory "
+        "stays bounded by the chunk; progress goes to stderr.",
+    )
     sim.add_argument(
         "--patients",
         type=int,
@@ -51,6 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--config", type=Path, help="TOML or JSON file of simulation parameters")
     sim.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    sim.add_argument(
+        "--chunk-patients",
+        type=int,
+        metavar="K",
+        help=f"simulate and write K patients at a time, each table as a folder of Parquet parts "
+        f"(Parquet only; default {_DEFAULT_CHUNK:,} when --patients exceeds {_STREAM_ABOVE:,}, "
+        f"else the whole cohort at once)",
+    )
 
     summ = sub.add_parser("summary", help="print a cohort's sizes, baseline and calibration")
     summ.add_argument("data", type=Path, help="cohort folder")
@@ -149,6 +175,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _simulate(args) -> int:
     cfg = load_config(args.config) if args.config else SimulationConfig()
+    if args.chunk_patients is not None and args.format != "parquet":
+        raise ConfigError(
+            f"--chunk-patients {args.chunk_patients} writes Parquet parts; --format "
+            f"{args.format} was given. Fix: drop --chunk-patients or use --format parquet."
+        )
+    if args.format == "parquet" and (
+        args.chunk_patients is not None or args.patients > _STREAM_ABOVE
+    ):
+        return _simulate_chunked(args, cfg)
     t0 = time.perf_counter()
     print(f"simulating {args.patients} patients (seed {args.seed})...", file=sys.stderr)
     cohort = simulate_cohort(args.patients, seed=args.seed, config=cfg)
@@ -156,6 +191,38 @@ def _simulate(args) -> int:
     cohort.write(args.out, format=args.format, overwrite=args.overwrite)
     counts = ", ".join(f"{k} {v}" for k, v in cohort.row_counts().items())
     print(f"wrote {args.out} ({counts}) in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _simulate_chunked(args, cfg: SimulationConfig) -> int:
+    chunk = _DEFAULT_CHUNK if args.chunk_patients is None else args.chunk_patients
+    print(
+        f"simulating {args.patients:,} patients (seed {args.seed}) in chunks of {chunk:,}, "
+        f"writing parquet parts to {args.out}...",
+        file=sys.stderr,
+    )
+
+    def progress(step: dict) -> None:
+        print(
+            f"  chunk {step['chunk']}/{step['n_chunks']}: {step['patients_done']:,} of "
+            f"{step['n_patients']:,} patients, {step['rows']:,} rows, {step['seconds']:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    t0 = time.perf_counter()
+    out = simulate_to_disk(
+        args.out,
+        args.patients,
+        seed=args.seed,
+        config=cfg,
+        chunk_patients=chunk,
+        overwrite=args.overwrite,
+        progress=progress,
+    )
+    meta = json.loads((out / "cohort.json").read_text(encoding="utf-8"))
+    counts = ", ".join(f"{k} {meta['row_counts'][k]}" for k in TABLE_NAMES)
+    print(f"wrote {out} ({counts}) in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
