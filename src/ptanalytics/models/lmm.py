@@ -6,9 +6,9 @@ Model: ``y = X beta + Z b + e`` with ``b_g ~ N(0, sigma^2 Lambda Lambda')`` inde
 is minimised over ``theta`` alone (3 numbers for a random intercept and slope, 6 for two slopes).
 
 Everything the criterion needs reduces to per-group cross-products computed once (``Z_g'Z_g``,
-``Z_g'X_g``, ``Z_g'y_g``, by one pass of ``np.add.reduceat`` over the rows sorted by group), so each evaluation is batched ``q x q`` algebra
-over the groups — O(G q^2 p) array work, no Python loop over groups. With ``M_g = I + Lambda'
-Z_g'Z_g Lambda`` (Woodbury):
+``Z_g'X_g``, ``Z_g'y_g``, by one ``np.add.reduceat`` pass over the rows sorted by group), so each
+evaluation is batched ``q x q`` algebra over the groups: O(G q^2 p) array work, no Python loop
+over groups. With ``M_g = I + Lambda' Z_g'Z_g Lambda`` (Woodbury):
 
 * ``X'V^-1 X = X'X - sum_g C_g' M_g^-1 C_g`` with ``C_g = Lambda' Z_g'X_g`` (likewise
   ``X'V^-1 y`` and ``y'V^-1 y``), and ``log|V| = sum_g log|M_g|``;
