@@ -338,7 +338,8 @@ def _dropout_ctes(opt: _Options) -> list[tuple[str, str]]:
 
 def _final(has_program: bool, opt: _Options) -> str:
     if not has_program:
-        return """SELECT h.patient_id, k.week, CAST(n.nprs AS DOUBLE) AS nprs
+        return """SELECT h.patient_id, CAST(k.week AS BIGINT) AS week,
+  CAST(n.nprs AS DOUBLE) AS nprs
 FROM horizons h
 JOIN weeks k ON k.week <= h.horizon
 LEFT JOIN pain n ON h.patient_id = n.patient_id AND k.week = n.week
@@ -355,7 +356,7 @@ ORDER BY h.patient_order, k.week"""
     due = "COALESCE(a.due7, 0)"
     done = "COALESCE(a.completed, 0)"
     cg, cm, co = (f"COALESCE(a.cover_{p}, 0)" for p in ("guided", "maintenance", "other"))
-    return f"""SELECT g.patient_id, g.week,
+    return f"""SELECT g.patient_id, CAST(g.week AS BIGINT) AS week,
   CASE WHEN GREATEST({cg}, {cm}, {co}) <= 0 THEN 'none'
     WHEN {cg} >= {cm} AND {cg} >= {co} THEN 'guided'
     WHEN {cm} >= {co} THEN 'maintenance' ELSE 'none' END AS phase,
