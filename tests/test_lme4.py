@@ -100,15 +100,16 @@ def lme4_name(term: str) -> str:
 
 
 def lme4_re_name(name: str) -> str:
-    """The lme4 name of a statsmodels random-effect name (``Group`` is the random intercept)."""
-    return "(Intercept)" if name == "Group" else name
+    """The lme4 name of a random-effect name (statsmodels' ``Group``, our ``Intercept``)."""
+    return "(Intercept)" if name in ("Group", "Intercept") else name
 
 
 @dataclass
 class Pair:
     label: str
-    model: PainModel
+    model: PainModel  # statsmodels engine
     r: dict
+    fast: PainModel  # the default engine (ptanalytics.models.lmm)
 
 
 # Seed 1: the first optimiser (lbfgs) of fit_pain_model fails there and bfgs takes over.
@@ -122,8 +123,10 @@ CASES = {
 @pytest.fixture(scope="module", params=list(CASES))
 def pair(request, tmp_path_factory) -> Pair:
     frame = pain_model_frame(CASES[request.param]())
-    model = fit_pain_model(frame=frame)
+    model = fit_pain_model(frame=frame, engine="statsmodels")
     assert model.converged, model.notes
+    fast = fit_pain_model(frame=frame)
+    assert fast.converged, fast.notes
     tmp = tmp_path_factory.mktemp(f"lme4-{request.param}")
     csv, out = tmp / "frame.csv", tmp / "lme4.json"
     frame.to_csv(csv, index=False)
@@ -138,7 +141,7 @@ def pair(request, tmp_path_factory) -> Pair:
     assert proc.returncode == 0, f"lme4_fit.R failed:\n{proc.stdout}\n{proc.stderr}"
     r = json.loads(out.read_text())
     assert r["optimizer_code"] == 0, r["messages"]
-    return Pair(request.param, model, r)
+    return Pair(request.param, model, r, fast)
 
 
 def _fixed(p: Pair) -> pd.DataFrame:
@@ -156,11 +159,16 @@ def _fixed(p: Pair) -> pd.DataFrame:
     )
 
 
+def _vname(name: str) -> str:
+    """The name in PainModel.variance (statsmodels' ``Group`` is reported as ``Intercept``)."""
+    return "Intercept" if name == "Group" else name
+
+
 def _sds(p: Pair) -> pd.DataFrame:
     var = p.model.variance.set_index("component")["estimate"]
     rows = {}
     for name in p.model.result.cov_re.index:
-        rows[f"sd({name})"] = (var[f"sd({name})"], p.r["sd"][lme4_re_name(name)])
+        rows[f"sd({name})"] = (var[f"sd({_vname(name)})"], p.r["sd"][lme4_re_name(name)])
     rows["residual_sd"] = (var["residual_sd"], p.r["residual_sd"])
     t = pd.DataFrame.from_dict(rows, orient="index", columns=["statsmodels", "lme4"])
     t["rel_diff"] = (t["statsmodels"] - t["lme4"]).abs() / t["lme4"].abs()
@@ -174,7 +182,7 @@ def _cors(p: Pair) -> pd.DataFrame:
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             key = f"cor({lme4_re_name(a)},{lme4_re_name(b)})"
-            rows[f"cor({a},{b})"] = (var[f"cor({a},{b})"], p.r["cor"][key])
+            rows[f"cor({a},{b})"] = (var[f"cor({_vname(a)},{_vname(b)})"], p.r["cor"][key])
     t = pd.DataFrame.from_dict(rows, orient="index", columns=["statsmodels", "lme4"])
     t["abs_diff"] = (t["statsmodels"] - t["lme4"]).abs()
     return t
@@ -274,3 +282,51 @@ def test_standard_errors(pair):
         f"statsmodels' Hessian-based bse_fe vs lme4: max rel diff {hess_diff:.2e}"
     )
     assert (t["rel_diff"] <= SE_RTOL).all(), f"[{pair.label}] SEs differ:\n{t.to_string()}"
+
+
+def test_fast_engine_agrees_with_lme4(pair):
+    """The default engine: fixed effects >= 6 significant digits (relative to max(|beta|, SE)),
+    SDs >= 4 (relative to the SD, floor the residual SD), REML logLik within 1e-4, and standard
+    errors = lme4's vcov."""
+    from ptanalytics.models.lme4_check import compare
+
+    res = pair.fast.result
+    fe = pd.Series({t: pair.r["fixed"][lme4_name(t)] for t in res.fe_params.index})
+    se = pd.Series({t: pair.r["se"][lme4_name(t)] for t in res.fe_params.index})
+    names = [lme4_re_name(n) for n in res.cov_re.index]
+    order = [pair.r["re_names"].index(n) for n in names]
+    rel = np.asarray(pair.r["relative_cov_re"], dtype=float)[np.ix_(order, order)]
+    sigma = pair.r["residual_sd"]
+    c = compare(
+        res.fe_params,
+        fe,
+        se,
+        res.cov_re.to_numpy(),
+        np.sqrt(res.scale),
+        rel * sigma**2,
+        sigma,
+        res.llf,
+        pair.r["loglik_reml"],
+    )
+    print(
+        f"\n[{pair.label}] fast engine vs lme4: fixed {c['fixed_digits']:.1f} digits, "
+        f"SDs {c['variance_digits']:.1f} digits, correlations {c['correlation_max_diff']:.1e}, "
+        f"dlogLik {c['loglik_diff']:.1e}"
+    )
+    assert c["fixed_digits"] >= 6, c
+    assert c["variance_digits"] >= 4, c
+    assert c["correlation_max_diff"] <= 1e-4, c
+    assert abs(c["loglik_diff"]) <= 1e-4, c
+    np.testing.assert_allclose(res.bse_fe.to_numpy(), se.to_numpy(), rtol=1e-5)
+
+
+def test_fast_engine_agrees_with_statsmodels(pair):
+    """Same estimates from both engines of fit_pain_model (within the 1e-4 logLik target)."""
+    a, b = pair.fast.result, pair.model.result
+    assert abs(a.llf - b.llf) <= 1e-4
+    assert a.llf >= b.llf - 1e-8
+    scale = np.maximum(b.fe_params.abs(), b.bse_fe)
+    assert ((a.fe_params - b.fe_params).abs() / scale).max() <= 1e-5
+    va = pair.fast.variance.set_index("component")["estimate"]
+    vb = pair.model.variance.set_index("component")["estimate"]
+    pd.testing.assert_series_equal(va, vb, rtol=1e-3, atol=1e-4)

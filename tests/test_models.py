@@ -69,7 +69,7 @@ def test_lmm_recovers_a_known_mixed_model(rng):
         assert abs(fe.loc[term, "estimate"] - truth) < 3 * fe.loc[term, "std_error"], term
     var = m.variance.set_index("component")["estimate"]
     assert var["residual_sd"] == pytest.approx(0.9, abs=0.05)
-    assert var["sd(Group)"] == pytest.approx(1.2, abs=0.15)
+    assert var["sd(Intercept)"] == pytest.approx(1.2, abs=0.15)
 
 
 def test_pain_model_on_the_default_cohort(default):

@@ -30,7 +30,7 @@ from ptanalytics.simulate import simulate_cohort
 __all__ = ["FIXED_TERMS", "VARIANCE_TERMS", "recovery", "summarise_recovery"]
 
 FIXED_TERMS = {f"cointervention[{k}]": f"co_{k}" for k in COINTERVENTION_KINDS}
-VARIANCE_TERMS = {"sd(Intercept|patient_id)": "sd(Group)", "residual_sd": "residual_sd"}
+VARIANCE_TERMS = {"sd(Intercept|patient_id)": "sd(Intercept)", "residual_sd": "residual_sd"}
 
 
 def _one(n_patients: int, seed: int, config) -> list[dict]:
