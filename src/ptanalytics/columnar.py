@@ -149,17 +149,18 @@ def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[st
     # has any; patients without prescriptions then get 0), else from the last assessment.
     from_rx = f"CASE WHEN fw < 0 THEN {_week('pe + 7')} ELSE fw END" if has_prescriptions else "fw"
     minutes_day = ",\n    ".join(
-        f"SUM(CASE WHEN s.category = '{c}' THEN COALESCE(s.duration_min, 0) ELSE 0 END) AS m_{c}"
-        for c in CATEGORIES
+        f"SUM(CASE WHEN category = '{c}' THEN minutes ELSE 0 END) AS m_{c}" for c in CATEGORIES
     )
     minutes_week = ", ".join(f"SUM(m_{c}) AS m_{c}" for c in CATEGORIES)
     minutes_any = ", ".join(f"COALESCE(b.m_{c}, 0) AS m_{c}" for c in CATEGORIES)
     session = f"n_exercises >= {int(opt.min_exercises)}"
     ctes = [
-        ("digits", f"SELECT n FROM (VALUES {digits}) AS t(n)"),
+        ("digits", f"SELECT CAST(n AS BIGINT) AS n FROM (VALUES {digits}) AS t(n)"),
+        # Every record is keyed by its patient's row number in ``patients`` (pk) from here on:
+        # one join per table on the text id, then integer keys only.
         (
             "rx",
-            f"""SELECT r.patient_id,
+            f"""SELECT p.patient_order AS pk,
     CASE r.phase WHEN 'guided' THEN 0 WHEN 'maintenance' THEN 1 ELSE 2 END AS phase_code,
     GREATEST({days("p.enrolled_on", "r.start_on")}, 0) AS s,
     {days("p.enrolled_on", "r.end_on")} AS e,
@@ -168,33 +169,32 @@ def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[st
     COALESCE(r.sets, 1) AS sets
   FROM prescriptions r JOIN patients p ON r.patient_id = p.patient_id""",
         ),
-        ("rx_end", "SELECT patient_id, MAX(e) AS max_end FROM rx GROUP BY patient_id"),
+        ("rx_end", "SELECT pk, MAX(e) AS max_end FROM rx GROUP BY pk"),
         (
-            "assessed",
-            f"""SELECT o.patient_id,
-    MAX({_week(days("p.enrolled_on", "o.assessed_on"))}) AS last_week
-  FROM outcomes o JOIN patients p ON o.patient_id = p.patient_id
-  GROUP BY o.patient_id""",
+            "assessments",
+            f"""SELECT p.patient_order AS pk, o.instrument, CAST(o.score AS DOUBLE) AS score,
+    {_week(days("p.enrolled_on", "o.assessed_on"))} AS week
+  FROM outcomes o JOIN patients p ON o.patient_id = p.patient_id""",
         ),
+        ("assessed", "SELECT pk, MAX(week) AS last_week FROM assessments GROUP BY pk"),
         (
             "horizon_inputs",
-            """SELECT p.patient_id, p.patient_order,
+            """SELECT p.patient_order AS pk, p.patient_id,
     COALESCE(p.followup_weeks, -1) AS fw,
     GREATEST(COALESCE(x.max_end, -1), -1) AS pe,
     GREATEST(COALESCE(a.last_week, -1), -1) AS last_assessed
   FROM patients p
-  LEFT JOIN rx_end x ON p.patient_id = x.patient_id
-  LEFT JOIN assessed a ON p.patient_id = a.patient_id""",
+  LEFT JOIN rx_end x ON p.patient_order = x.pk
+  LEFT JOIN assessed a ON p.patient_order = a.pk""",
         ),
         (
             "horizons",
-            f"""SELECT patient_id, patient_order, horizon,
+            f"""SELECT pk, patient_id, horizon,
     CASE WHEN pe < 0 THEN 7 * horizon - 1 ELSE pe END AS planned_end
   FROM (
-    SELECT patient_id, patient_order, pe,
+    SELECT pk, patient_id, pe,
       GREATEST(CASE WHEN h < 0 THEN last_assessed ELSE h END, 0) AS horizon
-    FROM (SELECT patient_id, patient_order, pe, last_assessed, {from_rx} AS h
-          FROM horizon_inputs) h1
+    FROM (SELECT pk, patient_id, pe, last_assessed, {from_rx} AS h FROM horizon_inputs) h1
   ) h2""",
         ),
         ("bounds", "SELECT COALESCE(MAX(horizon), 0) + 1 AS width FROM horizons"),
@@ -206,85 +206,77 @@ def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[st
         # The heavy step: one pass over the session rows, reduced to one row per patient and day.
         (
             "session_days",
-            f"""SELECT s.patient_id, s.performed_on,
+            f"""SELECT pk, day,
     COUNT(*) AS n_exercises,
-    MAX(CASE WHEN s.supervised THEN 1 ELSE 0 END) AS any_supervised,
-    SUM(COALESCE(s.sets, 1)) AS sets_done,
+    MAX(supervised) AS any_supervised,
+    SUM(sets) AS sets_done,
     {minutes_day}
-  FROM sessions s
-  GROUP BY s.patient_id, s.performed_on""",
-        ),
-        (
-            "kept_days",
-            f"""SELECT d.*, {_week("d.day")} AS week FROM (
-    SELECT sd.*, {days("p.enrolled_on", "sd.performed_on")} AS day
-    FROM session_days sd JOIN patients p ON sd.patient_id = p.patient_id
-  ) d CROSS JOIN bounds
-  WHERE d.day >= 0 AND d.day < 7 * bounds.width""",
+  FROM (
+    SELECT p.patient_order AS pk, {days("p.enrolled_on", "s.performed_on")} AS day,
+      CASE WHEN s.supervised THEN 1 ELSE 0 END AS supervised,
+      COALESCE(s.sets, 1) AS sets, s.category, COALESCE(s.duration_min, 0) AS minutes
+    FROM sessions s JOIN patients p ON s.patient_id = p.patient_id
+  ) x
+  GROUP BY pk, day""",
         ),
         (
             "done_weeks",
-            f"""SELECT patient_id, week,
+            f"""SELECT pk, week,
     SUM(CASE WHEN {session} THEN 1 ELSE 0 END) AS completed,
     SUM(CASE WHEN {session} AND any_supervised = 1 THEN 1 ELSE 0 END) AS supervised,
+    MAX(CASE WHEN {session} THEN day END) AS last_day,
     SUM(sets_done) AS sets_done, {minutes_week}
-  FROM kept_days GROUP BY patient_id, week""",
+  FROM (
+    SELECT d.*, {_week("d.day")} AS week
+    FROM session_days d CROSS JOIN bounds
+    WHERE d.day >= 0 AND d.day < 7 * bounds.width
+  ) k
+  GROUP BY pk, week""",
         ),
-        (
-            "last_days",
-            f"""SELECT patient_id, MAX(day) AS last_day FROM kept_days
-  WHERE {session} GROUP BY patient_id""",
-        ),
+        ("last_days", "SELECT pk, MAX(last_day) AS last_day FROM done_weeks GROUP BY pk"),
         # Prescriptions: one window per patient, phase and period (the exercises of a phase share
         # their sessions), spread over the weeks it covers; amounts in sevenths of a session.
         (
             "rx_windows",
-            """SELECT patient_id, phase_code, s, e,
+            """SELECT pk, phase_code, s, e,
     MAX(spw) AS spw, MAX(sup) AS sup, SUM(sets * spw) AS sets
-  FROM rx GROUP BY patient_id, phase_code, s, e""",
+  FROM rx GROUP BY pk, phase_code, s, e""",
         ),
         (
             "rx_window_weeks",
-            f"""SELECT w.patient_id, k.week, w.phase_code, w.spw, w.sup, w.sets,
+            f"""SELECT w.pk, k.week, w.phase_code, w.spw, w.sup, w.sets,
     GREATEST(LEAST(w.e, 7 * k.week + 6) - GREATEST(w.s, 7 * k.week) + 1, 0) AS days
   FROM rx_windows w
   JOIN weeks k ON k.week >= {_week("w.s")} AND k.week <= {_week("w.e")}""",
         ),
         (
             "due_weeks",
-            """SELECT patient_id, week,
+            """SELECT pk, week,
     SUM(spw * days) AS due7, SUM(sup * days) AS due_supervised7, SUM(sets * days) AS sets7,
     SUM(CASE WHEN phase_code = 0 THEN days ELSE 0 END) AS cover_guided,
     SUM(CASE WHEN phase_code = 1 THEN days ELSE 0 END) AS cover_maintenance,
     SUM(CASE WHEN phase_code = 2 THEN days ELSE 0 END) AS cover_other
-  FROM rx_window_weeks GROUP BY patient_id, week""",
+  FROM rx_window_weeks GROUP BY pk, week""",
         ),
         (
             "activity",
-            f"""SELECT COALESCE(a.patient_id, b.patient_id) AS patient_id,
-    COALESCE(a.week, b.week) AS week,
+            f"""SELECT COALESCE(a.pk, b.pk) AS pk, COALESCE(a.week, b.week) AS week,
     COALESCE(a.due7, 0) AS due7, COALESCE(a.due_supervised7, 0) AS due_supervised7,
     COALESCE(a.sets7, 0) AS sets7, COALESCE(a.cover_guided, 0) AS cover_guided,
     COALESCE(a.cover_maintenance, 0) AS cover_maintenance,
     COALESCE(a.cover_other, 0) AS cover_other,
     COALESCE(b.completed, 0) AS completed, COALESCE(b.supervised, 0) AS supervised,
     COALESCE(b.sets_done, 0) AS sets_done, {minutes_any}
-  FROM due_weeks a FULL OUTER JOIN done_weeks b
-    ON a.patient_id = b.patient_id AND a.week = b.week""",
+  FROM due_weeks a FULL OUTER JOIN done_weeks b ON a.pk = b.pk AND a.week = b.week""",
         ),
         *_dropout_ctes(opt),
         (
             "pain",
-            f"""SELECT patient_id, week,
+            """SELECT pk, week,
     CASE WHEN COUNT(score) = COUNT(*) THEN SUM(score) / COUNT(*) END AS nprs
-  FROM (
-    SELECT o.patient_id, o.score,
-      {_week(days("p.enrolled_on", "o.assessed_on"))} AS week
-    FROM outcomes o JOIN patients p ON o.patient_id = p.patient_id
-    WHERE o.instrument = 'NPRS'
-  ) x CROSS JOIN bounds
-  WHERE week >= 0 AND week < bounds.width
-  GROUP BY patient_id, week""",
+  FROM assessments CROSS JOIN bounds
+  WHERE instrument = 'NPRS' AND week >= 0 AND week < bounds.width
+  GROUP BY pk, week""",
         ),
     ]
     return ctes
@@ -296,11 +288,11 @@ def _dropout_ctes(opt: _Options) -> list[tuple[str, str]]:
         return [
             (
                 "dropouts",
-                f"""SELECT h.patient_id,
+                f"""SELECT h.pk,
     CASE WHEN h.planned_end - COALESCE(l.last_day, -1) >= {int(opt.inactivity_days)}
       THEN 1 ELSE 0 END AS dropped,
     CASE WHEN l.last_day IS NULL THEN 0 ELSE {_week("l.last_day")} + 1 END AS dropout_week
-  FROM horizons h LEFT JOIN last_days l ON h.patient_id = l.patient_id""",
+  FROM horizons h LEFT JOIN last_days l ON h.pk = l.pk""",
             )
         ]
     # missed_supervised: a week with a supervised session starts a new run; the run's missed
@@ -309,29 +301,29 @@ def _dropout_ctes(opt: _Options) -> list[tuple[str, str]]:
     return [
         (
             "runs",
-            f"""SELECT patient_id, week, missed7,
+            f"""SELECT pk, week, missed7,
     SUM(CASE WHEN supervised > 0 THEN 1 ELSE 0 END)
-      OVER (PARTITION BY patient_id ORDER BY week {_WINDOW}) AS run_id
-  FROM (SELECT patient_id, week, supervised,
+      OVER (PARTITION BY pk ORDER BY week {_WINDOW}) AS run_id
+  FROM (SELECT pk, week, supervised,
           GREATEST(due_supervised7 - 7 * supervised, 0) AS missed7 FROM activity) x""",
         ),
         (
             "run_totals",
-            f"""SELECT patient_id, week,
-    SUM(missed7) OVER (PARTITION BY patient_id, run_id ORDER BY week {_WINDOW}) AS run7,
+            f"""SELECT pk, week,
+    SUM(missed7) OVER (PARTITION BY pk, run_id ORDER BY week {_WINDOW}) AS run7,
     MIN(CASE WHEN missed7 > 0 THEN week END)
-      OVER (PARTITION BY patient_id, run_id ORDER BY week {_WINDOW}) AS run_start
+      OVER (PARTITION BY pk, run_id ORDER BY week {_WINDOW}) AS run_start
   FROM runs""",
         ),
         (
             "dropouts",
-            f"""SELECT h.patient_id,
+            f"""SELECT h.pk,
     CASE WHEN f.found IS NULL THEN 0 ELSE 1 END AS dropped,
     COALESCE(f.found, -1) AS dropout_week
   FROM horizons h LEFT JOIN (
-    SELECT patient_id, MIN(run_start) AS found FROM run_totals
-    WHERE run7 >= {7 * int(opt.missed_sessions)} GROUP BY patient_id
-  ) f ON h.patient_id = f.patient_id""",
+    SELECT pk, MIN(run_start) AS found FROM run_totals
+    WHERE run7 >= {7 * int(opt.missed_sessions)} GROUP BY pk
+  ) f ON h.pk = f.pk""",
         ),
     ]
 
@@ -342,8 +334,8 @@ def _final(has_program: bool, opt: _Options) -> str:
   CAST(n.nprs AS DOUBLE) AS nprs
 FROM horizons h
 JOIN weeks k ON k.week <= h.horizon
-LEFT JOIN pain n ON h.patient_id = n.patient_id AND k.week = n.week
-ORDER BY h.patient_order, k.week"""
+LEFT JOIN pain n ON h.pk = n.pk AND k.week = n.week
+ORDER BY h.pk, k.week"""
     truncate = "TRUE" if opt.truncate_at_dropout else "FALSE"
     minutes = ",\n  ".join(
         f"CAST(COALESCE(a.m_{c}, 0) AS DOUBLE) AS minutes_{c}" for c in CATEGORIES
@@ -374,17 +366,17 @@ ORDER BY h.patient_order, k.week"""
   CAST(n.nprs AS DOUBLE) AS nprs,
   CASE WHEN g.dropped = 1 AND g.week = g.dropout_week THEN TRUE ELSE FALSE END AS dropout
 FROM (
-  SELECT l.patient_id, l.patient_order, l.dropped, l.dropout_week, k.week
+  SELECT l.pk, l.patient_id, l.dropped, l.dropout_week, k.week
   FROM (
-    SELECT h.patient_id, h.patient_order, d.dropped, d.dropout_week,
+    SELECT h.pk, h.patient_id, d.dropped, d.dropout_week,
       CASE WHEN {truncate} AND d.dropped = 1 THEN LEAST(h.horizon, d.dropout_week)
         ELSE h.horizon END AS last_week
-    FROM horizons h JOIN dropouts d ON h.patient_id = d.patient_id
+    FROM horizons h JOIN dropouts d ON h.pk = d.pk
   ) l JOIN weeks k ON k.week <= l.last_week
 ) g
-LEFT JOIN activity a ON g.patient_id = a.patient_id AND g.week = a.week
-LEFT JOIN pain n ON g.patient_id = n.patient_id AND g.week = n.week
-ORDER BY g.patient_order, g.week"""
+LEFT JOIN activity a ON g.pk = a.pk AND g.week = a.week
+LEFT JOIN pain n ON g.pk = n.pk AND g.week = n.week
+ORDER BY g.pk, g.week"""
 
 
 def _with(ctes: list[tuple[str, str]], final: str) -> str:
@@ -857,4 +849,4 @@ def patient_weeks_spark(
     if out is not None:
         result.write.parquet(str(out))
         return Path(out)
-    return _finish(result.toPandas())
+    return _finish(result.toArrow().to_pandas())
