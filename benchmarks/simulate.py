@@ -81,7 +81,7 @@ def _disk_child(n: int, chunk: int) -> None:
 def _sessions_per_patient() -> float:
     import ptanalytics as pt
 
-    return len(pt.simulate_cohort(2_000, seed=1).sessions) / 2_000
+    return len(pt.simulate_cohort(20_000, seed=1).sessions) / 20_000
 
 
 def main(sizes: list[int]) -> None:
