@@ -491,7 +491,7 @@ def fit_lmm_arrays(
             raise ConfigError(f"the {name} has missing or infinite values; drop those rows.")
     if n <= p:
         raise ConfigError(f"{n} observations cannot identify {p} fixed effects.")
-    if np.linalg.matrix_rank(x) < p:
+    if _rank_deficient(x):
         raise ConfigError(
             "the fixed-effects design is rank deficient (a term is a combination of others); "
             "drop the redundant term."
@@ -597,6 +597,15 @@ def fit_lmm_arrays(
         resid=y - fitted,
         notes=notes,
     )
+
+
+def _rank_deficient(x: np.ndarray) -> bool:
+    """X'X scaled to unit diagonal has a (numerically) zero eigenvalue, or a column is all 0."""
+    xtx = x.T @ x
+    d = np.sqrt(np.diag(xtx))
+    if np.any(d == 0):
+        return True
+    return bool(np.linalg.eigvalsh(xtx / np.outer(d, d))[0] < 1e-12)
 
 
 def _escape_zero_column(prob: _Problem, theta: np.ndarray, reml: bool) -> np.ndarray | None:
