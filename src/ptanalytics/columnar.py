@@ -159,8 +159,10 @@ def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[st
     # Patients without followup_weeks take their horizon from the prescriptions (when the cohort
     # has any; patients without prescriptions then get 0), else from the last assessment.
     from_rx = f"CASE WHEN fw < 0 THEN {_week('pe + 7')} ELSE fw END" if has_prescriptions else "fw"
-    minutes_day = ",\n    ".join(
-        f"SUM(CASE WHEN category = '{c}' THEN minutes ELSE 0 END) AS m_{c}" for c in CATEGORIES
+    minutes = ", ".join(f"d.m_{c}" for c in CATEGORIES)
+    minutes_day = ",\n      ".join(
+        f"SUM(CASE WHEN category = '{c}' THEN COALESCE(duration_min, 0) ELSE 0 END) AS m_{c}"
+        for c in CATEGORIES
     )
     minutes = ", ".join(f"m_{c}" for c in CATEGORIES)
     summed = [c for c in _DUE + _DONE + _PAIN if c not in ("last_day", "nprs_total", "nprs_n")]
@@ -218,18 +220,16 @@ def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[st
         # The heavy step: one pass over the session rows, reduced to one row per patient and day.
         (
             "session_days",
-            f"""SELECT pk, day,
-    COUNT(*) AS n_exercises,
-    MAX(supervised) AS any_supervised,
-    SUM(sets) AS sets_done,
-    {minutes_day}
+            f"""SELECT p.patient_order AS pk, {days("p.enrolled_on", "d.performed_on")} AS day,
+    d.n_exercises, d.any_supervised, d.sets_done, {minutes}
   FROM (
-    SELECT p.patient_order AS pk, {days("p.enrolled_on", "s.performed_on")} AS day,
-      CASE WHEN s.supervised THEN 1 ELSE 0 END AS supervised,
-      COALESCE(s.sets, 1) AS sets, s.category, COALESCE(s.duration_min, 0) AS minutes
-    FROM sessions s JOIN patients p ON s.patient_id = p.patient_id
-  ) x
-  GROUP BY pk, day""",
+    SELECT patient_id, performed_on,
+      COUNT(*) AS n_exercises,
+      MAX(CASE WHEN supervised THEN 1 ELSE 0 END) AS any_supervised,
+      SUM(COALESCE(sets, 1)) AS sets_done,
+      {minutes_day}
+    FROM sessions GROUP BY patient_id, performed_on
+  ) d JOIN patients p ON d.patient_id = p.patient_id""",
         ),
         # Prescribed windows spread over the weeks they cover (amounts in sevenths of a session).
         (
