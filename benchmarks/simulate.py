@@ -127,9 +127,10 @@ def _cli(argv: list[str]) -> None:
         sizes = list(args.disk or [])
         if args.session_rows:
             per_patient = _sessions_per_patient()
-            n = math.ceil(args.session_rows / per_patient)
+            n = math.ceil(1.01 * args.session_rows / per_patient)  # 1% margin: rows vary by seed
             print(
-                f"{args.session_rows:,.0f} session rows ~ {n:,} patients ({per_patient:.1f} each)"
+                f"{args.session_rows:,.0f} session rows: {n:,} patients "
+                f"({per_patient:.1f} each in a pilot, plus 1%)"
             )
             sizes.append(n)
         main_disk(sizes, args.chunk)
