@@ -93,10 +93,6 @@ _MINUTES = [f"minutes_{c}" for c in CATEGORIES]
 _SHARES = [f"share_{c}" for c in CATEGORIES]
 _INT_COLUMNS = ("sessions_completed", "supervised_sessions", "home_sessions")
 _WINDOW = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
-# Columns of the per-patient-week union (see the CTE ``week_rows``), by source.
-_DUE = ("due7", "due_supervised7", "sets7", "cover_guided", "cover_maintenance", "cover_other")
-_DONE = ("completed", "supervised", "last_day", "sets_done", *(f"m_{c}" for c in CATEGORIES))
-_PAIN = ("nprs_total", "nprs_n", "nprs_missing")
 
 
 # ------------------------------------------------------------------------------------ options
@@ -137,13 +133,6 @@ def _week(expr: str) -> str:
     return f"CAST(FLOOR(CAST({expr} AS DOUBLE) / 7) AS BIGINT)"
 
 
-def _blank(columns: tuple[str, ...]) -> str:
-    """Zeros (NULL for ``last_day``) for the union columns a source does not have."""
-    return ", ".join(
-        f"CAST(NULL AS BIGINT) AS {c}" if c == "last_day" else f"0 AS {c}" for c in columns
-    )
-
-
 def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[str, str]]:
     """The common table expressions, in order (each may use the ones before it)."""
     if dialect not in DIALECTS:
@@ -164,9 +153,8 @@ def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[st
         f"SUM(CASE WHEN category = '{c}' THEN COALESCE(duration_min, 0) ELSE 0 END) AS m_{c}"
         for c in CATEGORIES
     )
-    minutes = ", ".join(f"m_{c}" for c in CATEGORIES)
-    summed = [c for c in _DUE + _DONE + _PAIN if c not in ("last_day", "nprs_total", "nprs_n")]
-    sums = ", ".join(f"SUM(CAST({c} AS DOUBLE)) AS {c}" for c in summed)
+    minutes_week = ", ".join(f"SUM(m_{c}) AS m_{c}" for c in CATEGORIES)
+    minutes_any = ", ".join(f"COALESCE(b.m_{c}, 0) AS m_{c}" for c in CATEGORIES)
     session = f"n_exercises >= {int(opt.min_exercises)}"
     ctes = [
         ("digits", f"SELECT CAST(n AS BIGINT) AS n FROM (VALUES {digits}) AS t(n)"),
@@ -231,7 +219,23 @@ def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[st
     FROM sessions GROUP BY patient_id, performed_on
   ) d JOIN patients p ON d.patient_id = p.patient_id""",
         ),
-        # Prescribed windows spread over the weeks they cover (amounts in sevenths of a session).
+        (
+            "done_weeks",
+            f"""SELECT pk, week,
+    SUM(CASE WHEN {session} THEN 1 ELSE 0 END) AS completed,
+    SUM(CASE WHEN {session} AND any_supervised = 1 THEN 1 ELSE 0 END) AS supervised,
+    MAX(CASE WHEN {session} THEN day END) AS last_day,
+    SUM(sets_done) AS sets_done, {minutes_week}
+  FROM (
+    SELECT d.*, {_week("d.day")} AS week
+    FROM session_days d CROSS JOIN bounds
+    WHERE d.day >= 0 AND d.day < 7 * bounds.width
+  ) k
+  GROUP BY pk, week""",
+        ),
+        ("last_days", "SELECT pk, MAX(last_day) AS last_day FROM done_weeks GROUP BY pk"),
+        # Prescriptions: one window per patient, phase and period (the exercises of a phase share
+        # their sessions), spread over the weeks it covers; amounts in sevenths of a session.
         (
             "rx_windows",
             """SELECT pk, phase_code, s, e,
@@ -245,44 +249,35 @@ def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[st
   FROM rx_windows w
   JOIN weeks k ON k.week >= {_week("w.s")} AND k.week <= {_week("w.e")}""",
         ),
-        # Everything per patient-week in one GROUP BY over the union of prescribed window-weeks,
-        # session days, NPRS assessments and the planned weeks (so that every week has a row).
         (
-            "week_rows",
-            f"""SELECT pk, week, spw * days AS due7, sup * days AS due_supervised7,
-    sets * days AS sets7,
-    CASE WHEN phase_code = 0 THEN days ELSE 0 END AS cover_guided,
-    CASE WHEN phase_code = 1 THEN days ELSE 0 END AS cover_maintenance,
-    CASE WHEN phase_code = 2 THEN days ELSE 0 END AS cover_other,
-    {_blank(_DONE + _PAIN)}
-  FROM rx_window_weeks
-  UNION ALL
-  SELECT pk, {_week("day")} AS week, {_blank(_DUE)},
-    CASE WHEN {session} THEN 1 ELSE 0 END AS completed,
-    CASE WHEN {session} AND any_supervised = 1 THEN 1 ELSE 0 END AS supervised,
-    CASE WHEN {session} THEN day END AS last_day,
-    sets_done, {minutes}, {_blank(_PAIN)}
-  FROM session_days CROSS JOIN bounds
-  WHERE day >= 0 AND day < 7 * bounds.width
-  UNION ALL
-  SELECT pk, week, {_blank(_DUE + _DONE)},
-    score AS nprs_total, 1 AS nprs_n, CASE WHEN score IS NULL THEN 1 ELSE 0 END AS nprs_missing
-  FROM assessments CROSS JOIN bounds
-  WHERE instrument = 'NPRS' AND week >= 0 AND week < bounds.width
-  UNION ALL
-  SELECT h.pk, k.week, {_blank(_DUE + _DONE + _PAIN)}
-  FROM horizons h JOIN weeks k ON k.week <= h.horizon""",
+            "due_weeks",
+            """SELECT pk, week,
+    SUM(spw * days) AS due7, SUM(sup * days) AS due_supervised7, SUM(sets * days) AS sets7,
+    SUM(CASE WHEN phase_code = 0 THEN days ELSE 0 END) AS cover_guided,
+    SUM(CASE WHEN phase_code = 1 THEN days ELSE 0 END) AS cover_maintenance,
+    SUM(CASE WHEN phase_code = 2 THEN days ELSE 0 END) AS cover_other
+  FROM rx_window_weeks GROUP BY pk, week""",
         ),
         (
             "activity",
-            f"""SELECT pk, week, {sums},
-    MAX(last_day) AS last_day,
-    CASE WHEN SUM(nprs_n) > 0 AND SUM(nprs_missing) = 0
-      THEN SUM(nprs_total) / SUM(nprs_n) END AS nprs
-  FROM week_rows GROUP BY pk, week""",
+            f"""SELECT COALESCE(a.pk, b.pk) AS pk, COALESCE(a.week, b.week) AS week,
+    COALESCE(a.due7, 0) AS due7, COALESCE(a.due_supervised7, 0) AS due_supervised7,
+    COALESCE(a.sets7, 0) AS sets7, COALESCE(a.cover_guided, 0) AS cover_guided,
+    COALESCE(a.cover_maintenance, 0) AS cover_maintenance,
+    COALESCE(a.cover_other, 0) AS cover_other,
+    COALESCE(b.completed, 0) AS completed, COALESCE(b.supervised, 0) AS supervised,
+    COALESCE(b.sets_done, 0) AS sets_done, {minutes_any}
+  FROM due_weeks a FULL OUTER JOIN done_weeks b ON a.pk = b.pk AND a.week = b.week""",
         ),
-        ("last_days", "SELECT pk, MAX(last_day) AS last_day FROM activity GROUP BY pk"),
         *_dropout_ctes(opt),
+        (
+            "pain",
+            """SELECT pk, week,
+    CASE WHEN COUNT(score) = COUNT(*) THEN SUM(score) / COUNT(*) END AS nprs
+  FROM assessments CROSS JOIN bounds
+  WHERE instrument = 'NPRS' AND week >= 0 AND week < bounds.width
+  GROUP BY pk, week""",
+        ),
     ]
     return ctes
 
@@ -335,42 +330,53 @@ def _dropout_ctes(opt: _Options) -> list[tuple[str, str]]:
 
 def _final(has_program: bool, opt: _Options) -> str:
     if not has_program:
-        return """SELECT h.patient_id, CAST(a.week AS BIGINT) AS week,
-  CAST(a.nprs AS DOUBLE) AS nprs
-FROM activity a JOIN horizons h ON a.pk = h.pk
-WHERE a.week <= h.horizon
-ORDER BY a.pk, a.week"""
+        return """SELECT h.patient_id, CAST(k.week AS BIGINT) AS week,
+  CAST(n.nprs AS DOUBLE) AS nprs
+FROM horizons h
+JOIN weeks k ON k.week <= h.horizon
+LEFT JOIN pain n ON h.pk = n.pk AND k.week = n.week
+ORDER BY h.pk, k.week"""
     truncate = "TRUE" if opt.truncate_at_dropout else "FALSE"
-    minutes = ",\n  ".join(f"CAST(a.m_{c} AS DOUBLE) AS minutes_{c}" for c in CATEGORIES)
-    total = " + ".join(f"a.m_{c}" for c in CATEGORIES)
-    shares = ",\n  ".join(
-        f"CASE WHEN {total} > 0 THEN a.m_{c} / ({total}) END AS share_{c}" for c in CATEGORIES
+    minutes = ",\n  ".join(
+        f"CAST(COALESCE(a.m_{c}, 0) AS DOUBLE) AS minutes_{c}" for c in CATEGORIES
     )
-    return f"""SELECT l.patient_id, CAST(a.week AS BIGINT) AS week,
-  CASE WHEN GREATEST(a.cover_guided, a.cover_maintenance, a.cover_other) <= 0 THEN 'none'
-    WHEN a.cover_guided >= a.cover_maintenance AND a.cover_guided >= a.cover_other THEN 'guided'
-    WHEN a.cover_maintenance >= a.cover_other THEN 'maintenance' ELSE 'none' END AS phase,
-  CAST(a.due7 / 7 AS DOUBLE) AS sessions_prescribed,
-  CAST(a.completed AS BIGINT) AS sessions_completed,
-  CASE WHEN a.due7 > 0 THEN a.completed / (a.due7 / 7) END AS adherence,
-  CASE WHEN a.due7 > 0 THEN LEAST(a.completed / (a.due7 / 7), 1) END AS adherence_capped,
-  CAST(a.sets7 / 7 AS DOUBLE) AS sets_prescribed,
-  CAST(a.sets_done AS DOUBLE) AS sets_completed,
-  CAST(a.supervised AS BIGINT) AS supervised_sessions,
-  CAST(a.completed - a.supervised AS BIGINT) AS home_sessions,
+    total = " + ".join(f"COALESCE(a.m_{c}, 0)" for c in CATEGORIES)
+    shares = ",\n  ".join(
+        f"CASE WHEN {total} > 0 THEN COALESCE(a.m_{c}, 0) / ({total}) END AS share_{c}"
+        for c in CATEGORIES
+    )
+    due = "COALESCE(a.due7, 0)"
+    done = "COALESCE(a.completed, 0)"
+    cg, cm, co = (f"COALESCE(a.cover_{p}, 0)" for p in ("guided", "maintenance", "other"))
+    return f"""SELECT g.patient_id, CAST(g.week AS BIGINT) AS week,
+  CASE WHEN GREATEST({cg}, {cm}, {co}) <= 0 THEN 'none'
+    WHEN {cg} >= {cm} AND {cg} >= {co} THEN 'guided'
+    WHEN {cm} >= {co} THEN 'maintenance' ELSE 'none' END AS phase,
+  CAST({due} / 7 AS DOUBLE) AS sessions_prescribed,
+  CAST({done} AS BIGINT) AS sessions_completed,
+  CASE WHEN {due} > 0 THEN {done} / ({due} / 7) END AS adherence,
+  CASE WHEN {due} > 0 THEN LEAST({done} / ({due} / 7), 1) END AS adherence_capped,
+  CAST(COALESCE(a.sets7, 0) / 7 AS DOUBLE) AS sets_prescribed,
+  CAST(COALESCE(a.sets_done, 0) AS DOUBLE) AS sets_completed,
+  CAST(COALESCE(a.supervised, 0) AS BIGINT) AS supervised_sessions,
+  CAST({done} - COALESCE(a.supervised, 0) AS BIGINT) AS home_sessions,
   CAST({total} AS DOUBLE) AS minutes_total,
   {minutes},
   {shares},
-  CAST(a.nprs AS DOUBLE) AS nprs,
-  CASE WHEN l.dropped = 1 AND a.week = l.dropout_week THEN TRUE ELSE FALSE END AS dropout
-FROM activity a JOIN (
-  SELECT h.pk, h.patient_id, d.dropped, d.dropout_week,
-    CASE WHEN {truncate} AND d.dropped = 1 THEN LEAST(h.horizon, d.dropout_week)
-      ELSE h.horizon END AS last_week
-  FROM horizons h JOIN dropouts d ON h.pk = d.pk
-) l ON a.pk = l.pk
-WHERE a.week <= l.last_week
-ORDER BY a.pk, a.week"""
+  CAST(n.nprs AS DOUBLE) AS nprs,
+  CASE WHEN g.dropped = 1 AND g.week = g.dropout_week THEN TRUE ELSE FALSE END AS dropout
+FROM (
+  SELECT l.pk, l.patient_id, l.dropped, l.dropout_week, k.week
+  FROM (
+    SELECT h.pk, h.patient_id, d.dropped, d.dropout_week,
+      CASE WHEN {truncate} AND d.dropped = 1 THEN LEAST(h.horizon, d.dropout_week)
+        ELSE h.horizon END AS last_week
+    FROM horizons h JOIN dropouts d ON h.pk = d.pk
+  ) l JOIN weeks k ON k.week <= l.last_week
+) g
+LEFT JOIN activity a ON g.pk = a.pk AND g.week = a.week
+LEFT JOIN pain n ON g.pk = n.pk AND g.week = n.week
+ORDER BY g.pk, g.week"""
 
 
 def _with(ctes: list[tuple[str, str]], final: str) -> str:
