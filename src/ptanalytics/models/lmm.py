@@ -78,10 +78,19 @@ def _forward(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """Solve L W = C for a batch: L (q, q, G), C (q, r, G) -> W (q, r, G)."""
     out = np.empty_like(rhs)
     for i in range(chol.shape[0]):
-        acc = rhs[i].copy()
+        acc = out[i]
+        acc[...] = rhs[i]
         for k in range(i):
-            acc -= chol[i, k][None, :] * out[k]
-        out[i] = acc / chol[i, i][None, :]
+            acc -= chol[i, k] * out[k]
+        acc /= chol[i, i]
+    return out
+
+
+def _minus_combination(base: np.ndarray, cols: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """``base - sum_a coef[a] * cols[:, a]`` for per-group arrays base (q, G), cols (q, p, G)."""
+    out = base.copy()
+    for a, value in enumerate(coef):
+        out -= value * cols[:, a]
     return out
 
 
@@ -137,9 +146,24 @@ class _Problem:
         """Everything at ``theta``: M's Cholesky factor, X'V^-1X, beta, r^2, log-determinants."""
         q, p = self.q, self.p
         lam = _lambda(theta, q)
-        c = np.tensordot(lam.T, self.b, axes=1)  # Lambda' [T | Z'X | Z'y], (q, q+p+1, G)
-        m = np.tensordot(c[:, :q], lam, axes=([1], [0])).transpose(0, 2, 1)  # Lambda'T Lambda
-        m = m + np.eye(q)[:, :, None]
+        b = self.b
+        # C = Lambda' [T | Z'X | Z'y], (q, q+p+1, G): Lambda' is upper triangular.
+        c = np.empty_like(b)
+        for i in range(q):
+            np.multiply(b[i], lam[i, i], out=c[i])
+            for j in range(i + 1, q):
+                if lam[j, i] != 0.0:
+                    c[i] += lam[j, i] * b[j]
+        # M = I + Lambda' T Lambda (only the lower triangle is used).
+        m = np.empty((q, q, self.g))
+        for i in range(q):
+            for k in range(i + 1):
+                acc = c[i, k] * lam[k, k]
+                for j in range(k + 1, q):
+                    if lam[j, k] != 0.0:
+                        acc += c[i, j] * lam[j, k]
+                m[i, k] = acc
+            m[i, i] += 1.0
         chol = _cholesky(m)
         logdet_v = 2.0 * float(np.log(chol[np.arange(q), np.arange(q)]).sum())
         w = _forward(chol, c)  # L^-1 Lambda' [T | Z'X | Z'y]
@@ -190,7 +214,7 @@ class _Problem:
         """``L^-1 Lambda' Z'(y - X beta)`` per group, (q, G)."""
         q, p = self.q, self.p
         w = s["w"]
-        return w[:, -1] - np.tensordot(w[:, q : q + p], s["beta"], axes=([1], [0]))
+        return _minus_combination(w[:, -1], w[:, q : q + p], s["beta"])
 
     def d_gradient(self, s: dict, reml: bool) -> np.ndarray:
         """d(deviance)/dD for D = Lambda Lambda' (symmetric q x q)."""
@@ -199,14 +223,23 @@ class _Problem:
         u_mat = w[:, :q]  # U = L^-1 Lambda' T; T Lambda M^-1 Lambda' T = U'U
         kt_sum = self.t_sum - sum(u_mat[i] @ u_mat[i].T for i in range(q))
         we = self.w_residual(s)
-        zte = self.zty - np.tensordot(self.ztx, beta, axes=([1], [0]))  # Z'(y - X beta)
-        u = zte - np.einsum("ijg,ig->jg", u_mat, we)  # Z'V^-1 (y - X beta)
+        zte = _minus_combination(self.zty, self.ztx, beta)  # Z'(y - X beta)
+        u = zte.copy()  # Z'V^-1 (y - X beta) = Z'e - U' w_e
+        for i in range(q):
+            u -= u_mat[i] * we[i]
         nu = self._nu(reml)
         grad_d = kt_sum - (nu / s["r2"]) * (u @ u.T)
         if reml:
-            pg = self.ztx - np.einsum("ijg,iag->jag", u_mat, w[:, q : q + p])  # Z'V^-1 X
-            pa = np.tensordot(pg, np.linalg.inv(s["xtvx"]), axes=([1], [0])).transpose(0, 2, 1)
-            grad_d -= pa.reshape(q, -1) @ pg.reshape(q, -1).T
+            # P = Z'V^-1 X = Z'X - U' W_X, per group; sum_g P A^-1 P'.
+            wx = w[:, q : q + p]
+            pg = self.ztx.copy()
+            for j in range(q):
+                for i in range(q):
+                    pg[j] -= u_mat[i, j] * wx[i]
+            a_inv = np.linalg.inv(s["xtvx"])
+            flat = pg.reshape(q * p, -1)
+            gram = (flat @ flat.T).reshape(q, p, q, p)  # sum_g P[i, a] P[j, b]
+            grad_d -= np.einsum("ab,iajb->ij", a_inv, gram)
         return 0.5 * (grad_d + grad_d.T)
 
     def fun_and_grad(self, theta: np.ndarray, reml: bool) -> tuple[float, np.ndarray]:
