@@ -21,7 +21,7 @@ from ptanalytics.ingestion import IngestResult, format_ingest_summary, ingest, v
 from ptanalytics.mapping import load_mapping
 from ptanalytics.responders import flag_responders, responder_table
 from ptanalytics.simconfig import SimulationConfig, load_config
-from ptanalytics.simulate import default_cohort, simulate_cohort
+from ptanalytics.simulate import default_cohort, simulate_cohort, simulate_to_disk
 
 try:
     __version__ = version("ptanalytics")
@@ -54,5 +54,6 @@ __all__ = [
     "patient_weeks",
     "responder_table",
     "simulate_cohort",
+    "simulate_to_disk",
     "validate_cohort_dir",
 ]

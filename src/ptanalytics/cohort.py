@@ -126,7 +126,8 @@ class Cohort:
                 "format_version": FORMAT_VERSION,
                 "source": "unknown",
                 "created": None,
-                **self.metadata,
+                # A loaded chunked cohort is written back as one file per table.
+                **{k: v for k, v in self.metadata.items() if k != "chunking"},
                 "ptanalytics_version": _version(),
                 "file_format": format,
                 "row_counts": self.row_counts(),

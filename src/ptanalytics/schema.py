@@ -394,7 +394,10 @@ def data_dictionary_markdown() -> str:
         "<!-- Generated from src/ptanalytics/schema.py by `make docs`; do not edit by hand. -->",
         "",
         "A cohort is one folder with one file per table (`<table>.parquet` or `<table>.csv`, "
-        "identical columns either way) and `cohort.json`. Simulated cohorts add `truth.json` "
+        "identical columns either way) and `cohort.json`. A large cohort may store a table as a "
+        "folder of Parquet parts instead (`<table>/part-00000.parquet`, ...; written by "
+        "`simulate_to_disk`, read by `load_cohort` and the DuckDB/Spark aggregation), with "
+        "`chunking` in `cohort.json`. Simulated cohorts add `truth.json` "
         "(generating parameters and true effects) and `truth_patients` (per-patient latent "
         "values). Dates are ISO 8601 days (`YYYY-MM-DD`); CSV files are UTF-8 with a header row.",
         "Columns marked *optional* may be absent; columns not listed here are kept as extra "
