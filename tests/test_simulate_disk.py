@@ -255,3 +255,14 @@ def test_cli_chunk_patients_needs_parquet(tmp_path, capsys):
     assert "--chunk-patients 2 writes Parquet parts" in capsys.readouterr().err
     assert cli.main(["simulate", "--out", str(tmp_path / "d"), "--chunk-patients", "0"]) == 2
     assert "chunk_patients=0" in capsys.readouterr().err
+
+
+def test_writing_a_loaded_chunked_cohort_gives_one_file_per_table(chunked, tmp_path):
+    cohort = pt.load_cohort(chunked)
+    assert "chunking" in cohort.metadata
+    out = cohort.write(tmp_path / "single", format="parquet")
+    meta = json.loads((out / "cohort.json").read_text())
+    assert "chunking" not in meta
+    assert (out / "sessions.parquet").is_file() and not (out / "sessions").exists()
+    again = pt.load_cohort(out)
+    pd.testing.assert_frame_equal(again.sessions, cohort.sessions)
