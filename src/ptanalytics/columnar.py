@@ -533,35 +533,42 @@ def _sources(path: str | os.PathLike) -> dict[str, _Source | None]:
     return sources
 
 
-def _read_patients(source: _Source) -> pd.DataFrame:
-    """The patients table (small) in file order, as the query needs it."""
+_PATIENT_COLUMNS = ("patient_id", "enrolled_on", "followup_weeks")
+
+
+def _read_patients(source: _Source) -> pa.Table:
+    """The patients table (small) in file order, with the columns the query needs."""
     try:
         if source.format == "csv":
             raw = pd.read_csv(
                 source.files[0],
+                usecols=lambda c: c in _PATIENT_COLUMNS,
                 dtype={"patient_id": "str"},
                 keep_default_na=False,
                 na_values=[""],
                 encoding="utf-8",
             )
         else:
-            raw = pa.concat_tables(
-                [pq.read_table(f) for f in source.files], promote_options="permissive"
-            ).to_pandas(date_as_object=False)
+            tables = []
+            for f in source.files:
+                names = pq.read_schema(f).names
+                tables.append(pq.read_table(f, columns=[c for c in names if c in _PATIENT_COLUMNS]))
+            raw = pa.concat_tables(tables, promote_options="permissive").to_pandas(
+                date_as_object=False
+            )
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise CohortFormatError(f"{source.label}: cannot be read ({exc}).") from exc
     pts = coerce_table("patients", raw, source=source.label)
-    out = pd.DataFrame(
-        {
-            "patient_id": pts["patient_id"].astype("str").to_numpy(dtype=object),
-            "patient_order": np.arange(len(pts), dtype=np.int64),
-            "enrolled_on": pts["enrolled_on"].dt.date.to_numpy(dtype=object),
-        }
-    )
     # As in frames.patient_weeks: without the column every horizon starts at 0, not "unknown".
     fw = pts["followup_weeks"] if "followup_weeks" in pts else pd.Series(0, index=pts.index)
-    out["followup_weeks"] = pd.array(fw, dtype="Int64")
-    return out
+    return pa.table(
+        {
+            "patient_id": pa.array(pts["patient_id"].astype("str").to_numpy(dtype=object)),
+            "patient_order": pa.array(np.arange(len(pts), dtype=np.int64)),
+            "enrolled_on": pa.array(pts["enrolled_on"].to_numpy().astype("datetime64[D]")),
+            "followup_weeks": pa.array(pd.array(fw, dtype="Int64"), type=pa.int64()),
+        }
+    )
 
 
 def _normalise_sql(name: str, present: set[str], raw: str, where: str) -> str:
@@ -616,7 +623,7 @@ def _duckdb_reader(source: _Source) -> str:
 
 def _register_duckdb(con, sources: dict[str, _Source | None]) -> dict[str, bool]:
     """Create the four input views; return which of the tables have rows."""
-    con.register("patients_frame", pa.Table.from_pandas(_read_patients(sources["patients"])))
+    con.register("patients_frame", _read_patients(sources["patients"]))
     con.execute(
         "CREATE OR REPLACE TEMPORARY VIEW patients AS "
         + _normalise_sql(
