@@ -177,13 +177,17 @@ def test_outcomes_only_cohort(tmp_path):
 
 
 def test_without_followup_weeks_column(tmp_path):
-    """Replicates frames.patient_weeks: without the column, every horizon is 0 (one row each)."""
+    """Without the column, horizons come from the prescriptions (as documented), in both paths."""
     cohort = pt.simulate_cohort(40, seed=9)
+    full = patient_weeks(cohort)
     cohort.patients = cohort.patients.drop(columns="followup_weeks")
     folder = cohort.write(tmp_path / "nofw")
     got = patient_weeks_sql(folder)
     assert_same(patient_weeks(pt.load_cohort(folder)), got)
-    assert got["week"].eq(0).all()
+    # The simulator's prescriptions end with the follow-up: the same weeks as with the column.
+    last = got.groupby("patient_id", observed=True)["week"].max()
+    assert (last == full.groupby("patient_id", observed=True)["week"].max()).all()
+    assert last.max() == 26
 
 
 def _partition(folder, table, parts):

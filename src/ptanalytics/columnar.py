@@ -559,8 +559,8 @@ def _read_patients(source: _Source) -> pa.Table:
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise CohortFormatError(f"{source.label}: cannot be read ({exc}).") from exc
     pts = coerce_table("patients", raw, source=source.label)
-    # As in frames.patient_weeks: without the column every horizon starts at 0, not "unknown".
-    fw = pts["followup_weeks"] if "followup_weeks" in pts else pd.Series(0, index=pts.index)
+    # Without the column every horizon is "unknown" (from prescriptions or assessments).
+    fw = pts["followup_weeks"] if "followup_weeks" in pts else pd.Series(pd.NA, index=pts.index)
     return pa.table(
         {
             "patient_id": pa.array(pts["patient_id"].astype("str").to_numpy(dtype=object)),

@@ -99,7 +99,8 @@ def _build(cohort: Cohort, min_exercises: int) -> _Grid:
     n = len(pts)
     rx, ss = cohort.prescriptions, cohort.sessions
     has_program = len(rx) > 0 or len(ss) > 0
-    horizon = np.zeros(n, dtype=np.int64)
+    # -1: not given; then from the prescriptions, else the last assessment (below).
+    horizon = np.full(n, -1, dtype=np.int64)
     if "followup_weeks" in pts:
         horizon = pts["followup_weeks"].fillna(-1).to_numpy(dtype=np.int64)
     planned_end = np.full(n, -1, dtype=np.int64)
