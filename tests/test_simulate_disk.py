@@ -189,7 +189,7 @@ def test_pool_effects_weights_by_patients_averaged_over():
 def test_refuses_to_overwrite_unless_asked(chunked, tmp_path):
     dest = tmp_path / "c"
     simulate_to_disk(dest, 30, seed=1, chunk_patients=10)
-    with pytest.raises(CohortFormatError, match=r"exists and is not an empty folder.*overwrite"):
+    with pytest.raises(CohortFormatError, match=r"folder exists and is not empty.*overwrite"):
         simulate_to_disk(dest, 30, seed=2, chunk_patients=10)
     simulate_to_disk(dest, 20, seed=2, chunk_patients=10, overwrite=True)
     assert len(list((dest / "patients").iterdir())) == 2

@@ -5,6 +5,7 @@ See ``docs/data_dictionary.md`` for the tables and columns.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -102,14 +103,7 @@ class Cohort:
         if format not in ("parquet", "csv"):
             raise CohortFormatError(f"format={format!r} is not supported; use 'parquet' or 'csv'.")
         dest = Path(path)
-        if dest.exists() and any(dest.iterdir()) and not overwrite:
-            raise CohortFormatError(
-                f"{dest}: folder exists and is not empty. Fix: choose another folder or pass "
-                f"overwrite=True (--overwrite on the command line)."
-            )
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        try:
+        with atomic_folder(dest, overwrite=overwrite) as tmp:
             for name, df in self.tables.items():
                 _write_table(
                     coerce_table(name, df, source=f"cohort table {name}"),
@@ -135,14 +129,38 @@ class Cohort:
             _write_json(tmp / "cohort.json", meta)
             if self.truth is not None:
                 _write_json(tmp / "truth.json", self.truth)
-            if dest.exists():
-                shutil.rmtree(dest)
-            tmp.rename(dest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         self.metadata = meta
         return dest
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, *, overwrite: bool):
+    """Yield a temporary sibling folder that replaces ``path`` when the block ends without error.
+
+    The cohort is then written whole or not at all: on any error the temporary folder is removed
+    and ``path`` is untouched. An existing ``path`` that is a file, or a non-empty folder without
+    ``overwrite=True``, is refused before anything is written.
+    """
+    dest = Path(path)
+    if dest.exists() and not dest.is_dir():
+        raise CohortFormatError(
+            f"{dest}: exists and is not an empty folder (it is a file). Fix: choose a folder."
+        )
+    if dest.exists() and any(dest.iterdir()) and not overwrite:
+        raise CohortFormatError(
+            f"{dest}: folder exists and is not empty. Fix: choose another folder or pass "
+            f"overwrite=True (--overwrite on the command line)."
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        yield tmp
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _write_json(path: Path, obj: Any) -> None:

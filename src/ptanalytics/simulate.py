@@ -26,8 +26,6 @@ effects in ``truth.json`` are exact contrasts for the simulated patients.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,8 +45,9 @@ from ptanalytics.cohort import (
     _version,
     _write_json,
     _write_table,
+    atomic_folder,
 )
-from ptanalytics.exceptions import CohortFormatError, ConfigError
+from ptanalytics.exceptions import ConfigError
 from ptanalytics.schema import CHRONICITIES, COINTERVENTION_KINDS, PHASES, coerce_table
 from ptanalytics.simconfig import TRAJECTORIES, SimulationConfig
 
@@ -1146,19 +1145,12 @@ def simulate_to_disk(
     _check_disk_args(chunk_patients, format, overwrite)
     n, seed, chunk = int(n_patients), int(seed), min(int(chunk_patients), int(n_patients))
     dest = Path(path)
-    if dest.exists() and (not dest.is_dir() or (any(dest.iterdir()) and not overwrite)):
-        raise CohortFormatError(
-            f"{dest}: exists and is not an empty folder. Fix: choose another folder or pass "
-            f"overwrite=True (--overwrite on the command line)."
-        )
     n_chunks = -(-n // chunk)
     children = np.random.SeedSequence(seed).spawn(n_chunks - 1)
     names = (*TABLE_NAMES, _TRUTH_PATIENTS)
     counts = dict.fromkeys(TABLE_NAMES, 0)
     effects, stats, t0 = [], None, time.perf_counter()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with atomic_folder(dest, overwrite=overwrite) as tmp:
         for name in names:
             (tmp / name).mkdir()
         for c in range(n_chunks):
@@ -1210,12 +1202,6 @@ def simulate_to_disk(
         }
         _write_json(tmp / "cohort.json", meta)
         _write_json(tmp / "truth.json", truth)
-        if dest.exists():
-            shutil.rmtree(dest)
-        tmp.rename(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
 
 
