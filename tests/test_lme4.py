@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,27 +38,16 @@ import pytest
 from statsmodels.regression.mixed_linear_model import MixedLMParams
 
 import ptanalytics as pt
+from ptanalytics.models.lme4_check import lme4_available
 from ptanalytics.models.trajectory import PainModel, fit_pain_model, pain_model_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 R_SCRIPT = ROOT / "tests" / "lme4_fit.R"
 
-if shutil.which("Rscript") is None:
+_LME4_OK, _LME4_WHY = lme4_available()
+if not _LME4_OK:
     pytest.skip(
-        "Rscript not found: install R and lme4 to cross-check the mixed model against lme4",
-        allow_module_level=True,
-    )
-_probe = subprocess.run(
-    ["Rscript", "-e", "suppressPackageStartupMessages(library(lme4))"],
-    capture_output=True,
-    text=True,
-    check=False,
-)
-if _probe.returncode != 0:
-    _why = (_probe.stderr.strip().splitlines() or ["no message"])[-1]
-    pytest.skip(
-        f"R package lme4 not available ({_why}): cannot cross-check the mixed model against lme4",
-        allow_module_level=True,
+        f"{_LME4_WHY}: cannot cross-check the mixed model against lme4", allow_module_level=True
     )
 
 # Tolerances (not to be loosened to hide an optimiser stopping early; see the module docstring).
