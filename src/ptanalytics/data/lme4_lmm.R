@@ -34,7 +34,10 @@ if (repeats > 0L) {
 }
 
 vc <- as.matrix(VarCorr(fit)[[1]])
-json_str <- function(x) paste0("\"", gsub("\"", "\\\"", x, fixed = TRUE), "\"")
+json_str <- function(x) {
+  x <- gsub("[[:cntrl:]]", " ", gsub("\\", "/", x, fixed = TRUE))
+  paste0("\"", gsub("\"", "\\\"", x, fixed = TRUE), "\"")
+}
 json_num <- function(x) ifelse(is.finite(x), sprintf("%.17g", x), "null")
 json_obj <- function(x) {
   paste0("{", paste(json_str(names(x)), json_num(unname(x)), sep = ": ", collapse = ", "), "}")
