@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # The default synthetic cohort (see README and docs/simulator.md).
 DEFAULT_DIR := data/synthetic/default
 
-.PHONY: setup report test lint format data docs bench clean
+.PHONY: setup report test lint format data docs bench bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,12 +44,20 @@ data: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m ptanalytics._docgen .
 
-## bench: simulation and ingest speed and peak memory.
+## bench: speed and peak memory of simulation, ingest, frames, the report, the mixed model and
+## the columnar aggregation (the sizes of the issue-7 tables: make bench-scale, about 20 minutes).
 bench: $(STAMP)
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/frames.py
 	$(PY) benchmarks/report.py
+	$(PY) benchmarks/lmm.py --sizes 1000x20,10000x20,50000x20 --statsmodels-max 10000
+	$(PY) benchmarks/aggregate.py --sizes 6 7
+
+bench-scale: $(STAMP)
+	$(PY) benchmarks/lmm.py
+	$(PY) benchmarks/aggregate.py --sizes 6 7 8
+	$(PY) benchmarks/simulate.py --disk 10000 100000 1000000
 
 clean:
 	rm -rf $(VENV) reports/default-cohort .pytest_cache .ruff_cache
