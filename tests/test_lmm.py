@@ -189,6 +189,10 @@ def test_predictions_blups_and_fitted_values(data, fast):
     cov = res.random_effects_cov
     assert cov.shape == (res.n_groups, 2, 2)
     assert np.all(np.linalg.eigvalsh(cov) > -1e-12)
+    t = res.table()
+    assert list(t["term"]) == ["Intercept", "t", "x"]
+    np.testing.assert_allclose(t["std_error"], res.bse_fe)
+    np.testing.assert_allclose(t["ci_high"] - t["estimate"], 1.959964 * res.bse_fe, rtol=1e-6)
     vc = res.variance_components()
     assert list(vc["component"]) == ["sd(Intercept)", "sd(t)", "cor(Intercept,t)", "residual_sd"]
 

@@ -348,6 +348,12 @@ class LMMResult:
         se = self.bse_fe
         return pd.DataFrame({0: self.fe_params - z * se, 1: self.fe_params + z * se})
 
+    def table(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Fixed effects as a tidy table: term, estimate, std_error, ci_low, ci_high, p_value."""
+        from ptanalytics.models._tidy import tidy
+
+        return tidy(self, alpha=alpha)
+
     @property
     def aic(self) -> float:
         k = len(self.fe_params) + len(self.theta) + 1
