@@ -105,6 +105,13 @@ def test_outcomes_only_cohort_cannot_fit_the_trajectory_model():
         pain_model_frame(pt.Cohort(patients=patients))
 
 
+def test_unknown_engine_is_refused(default):
+    cohort, _ = default
+    frame = pain_model_frame(cohort)
+    with pytest.raises(pt.ConfigError, match="engine='lme4'; allowed: 'fast', 'statsmodels'"):
+        fit_pain_model(frame=frame, engine="lme4")
+
+
 # ------------------------------------------------------------------------------ patient level
 def _summary(rng, n=500):
     adh = rng.uniform(0, 1, n)
