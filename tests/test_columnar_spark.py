@@ -60,3 +60,18 @@ def test_spark_from_dataframes(spark, folder):
     got = patient_weeks_spark(tables, spark=spark)
     expected = patient_weeks_sql(folder)  # simulated ids are in id order already
     pd.testing.assert_frame_equal(expected, got, check_exact=False, rtol=1e-12, atol=1e-12)
+
+
+def test_spark_from_dataframes_without_followup_weeks(spark, folder, tmp_path):
+    """Without the column, horizons come from the prescriptions in Spark too (as in pandas)."""
+    tables = {
+        name: spark.read.parquet(str(folder / f"{name}.parquet"))
+        for name in ("patients", "prescriptions", "sessions", "outcomes")
+    }
+    tables["patients"] = tables["patients"].drop("followup_weeks")
+    got = patient_weeks_spark(tables, spark=spark)
+    cohort = pt.load_cohort(folder)
+    cohort.patients = cohort.patients.drop(columns="followup_weeks")
+    expected = patient_weeks_sql(cohort.write(tmp_path / "nofw"))
+    pd.testing.assert_frame_equal(expected, got, check_exact=False, rtol=1e-12, atol=1e-12)
+    assert got["week"].max() > 0

@@ -773,8 +773,8 @@ def _register_spark(spark, data, where: str) -> dict[str, bool]:
                 "SELECT *, ROW_NUMBER() OVER (ORDER BY patient_id) - 1 AS patient_order "
                 "FROM patients_raw"
             )
-        if "followup_weeks" not in pts.columns:  # as in frames.patient_weeks: horizons from 0
-            pts = pts.withColumn("followup_weeks", functions.lit(0))
+        if "followup_weeks" not in pts.columns:  # unknown: from prescriptions or assessments
+            pts = pts.withColumn("followup_weeks", functions.lit(None).cast("bigint"))
         frames["patients"] = pts
     else:
         sources = _sources(data)
