@@ -21,11 +21,13 @@ The gradient is analytic. With ``D = Lambda Lambda'``, ``K_g = I - T_g Lambda M_
 
     d(-2 l)/dD = sum_g [K_g T_g - P_g (X'V^-1 X)^-1 P_g' - (nu / r^2) u_g u_g']
 
-(the middle term only for REML; ``nu`` = n - p for REML, n for ML), and ``d/dLambda = 2 G
-Lambda``. L-BFGS-B with the diagonal of ``Lambda`` bounded at 0 (a variance may sit on the
-boundary) finds the optimum; a few Newton steps on the free parameters, with the Hessian
-differenced from the analytic gradient, then polish it to the precision lme4's tightest settings
-reach.
+(the middle term only for REML; ``nu`` = n - p for REML, n for ML), and with ``G`` that matrix,
+``d(-2 l)/dLambda = 2 G Lambda``. L-BFGS-B with the diagonal of ``Lambda`` bounded at 0 (a
+variance may sit on the boundary) finds the optimum; a few Newton steps on the free parameters,
+with the Hessian differenced from the analytic gradient, then polish it to the precision lme4's
+tightest settings reach. A column of ``Lambda`` that is entirely zero is a stationary point of
+the criterion whatever the data; when ``G`` shows a direction of descent from it, the search
+restarts along that direction (:func:`_escape_zero_column`).
 
 Standard errors of ``beta`` are ``sigma^2 (X'V^-1 X)^-1`` (lme4's ``vcov``; statsmodels' are from
 the joint information matrix and a little larger). Random effects (BLUPs, lme4's conditional
@@ -43,7 +45,7 @@ from scipy import optimize, stats
 
 from ptanalytics.exceptions import ConfigError
 
-__all__ = ["LMMResult", "fit_lmm", "lmm_design"]
+__all__ = ["LMMResult", "fit_lmm", "fit_lmm_arrays", "lmm_design"]
 
 _SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on theta
 
