@@ -226,3 +226,16 @@ def test_bad_input_is_refused_with_the_fix(data):
         lmm.fit_lmm("y ~ t + x + x2", frame, "g", RE)
     with pytest.raises(ConfigError, match="theta0 must have 3"):
         lmm.fit_lmm(FORMULA, frame, "g", RE, theta0=[1.0])
+
+
+def test_array_interface_equals_the_formula_interface(data, fast):
+    frame = data["dropout"]
+    codes, _ = pd.factorize(frame["g"], sort=True)
+    x = np.column_stack([np.ones(len(frame)), frame["t"], frame["x"]])
+    res = lmm.fit_lmm_arrays(frame["y"].to_numpy(), x, x[:, :2], codes)
+    ref = fast[("dropout", True)]
+    assert res.llf == pytest.approx(ref.llf, abs=1e-9)
+    np.testing.assert_allclose(res.fe_params.to_numpy(), ref.fe_params.to_numpy(), rtol=1e-9)
+    assert list(res.fe_params.index) == ["x0", "x1", "x2"]
+    with pytest.raises(ConfigError, match="same number of rows"):
+        lmm.fit_lmm_arrays(frame["y"].to_numpy()[:-1], x, x[:, :2], codes)
