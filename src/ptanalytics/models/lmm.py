@@ -37,6 +37,7 @@ modes) are ``Lambda M_g^-1 Lambda' Z_g'(y_g - X_g beta)`` with conditional covar
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -197,15 +198,18 @@ class _Problem:
         dev = s["logdet_v"] + nu * (1.0 + np.log(2.0 * np.pi * s["r2"] / nu))
         return float(dev + s["logdet_x"]) if reml else float(dev)
 
-    def deviance(self, theta: np.ndarray, reml: bool) -> float:
+    def checked_state(self, theta: np.ndarray) -> dict | None:
+        """:meth:`state`, or None where the criterion is undefined (counted as an evaluation)."""
         self.evaluations += 1
         try:
             s = self.state(theta)
         except np.linalg.LinAlgError:
-            return np.inf
-        if not s["r2"] > 0:
-            return np.inf
-        return self.deviance_from(s, reml)
+            return None
+        return s if s["r2"] > 0 else None
+
+    def deviance(self, theta: np.ndarray, reml: bool) -> float:
+        s = self.checked_state(theta)
+        return np.inf if s is None else self.deviance_from(s, reml)
 
     def gradient_from(self, s: dict, reml: bool) -> np.ndarray:
         """d(deviance)/d(theta), analytic (see the module docstring)."""
@@ -245,12 +249,8 @@ class _Problem:
         return 0.5 * (grad_d + grad_d.T)
 
     def fun_and_grad(self, theta: np.ndarray, reml: bool) -> tuple[float, np.ndarray]:
-        self.evaluations += 1
-        try:
-            s = self.state(theta)
-        except np.linalg.LinAlgError:
-            return np.inf, np.zeros_like(theta)
-        if not s["r2"] > 0:
+        s = self.checked_state(theta)
+        if s is None:
             return np.inf, np.zeros_like(theta)
         return self.deviance_from(s, reml), self.gradient_from(s, reml)
 
@@ -481,8 +481,6 @@ def fit_lmm(
     -------
     LMMResult
     """
-    import time
-
     t0 = time.perf_counter()
     y, xd, zd, codes, (xinfo, zinfo, groups) = lmm_design(formula, data, group, re_formula)
     t1 = time.perf_counter()
@@ -516,8 +514,6 @@ def fit_lmm_arrays(
     group_labels=None,
 ) -> LMMResult:
     """:func:`fit_lmm` on arrays: ``codes`` are group indices 0..G-1 for each row."""
-    import time
-
     t0 = time.perf_counter()
     y = np.asarray(y, dtype=float)
     x = np.asarray(x, dtype=float)
@@ -532,13 +528,13 @@ def fit_lmm_arrays(
             raise ConfigError(f"the {name} has missing or infinite values; drop those rows.")
     if n <= p:
         raise ConfigError(f"{n} observations cannot identify {p} fixed effects.")
-    if _rank_deficient(x):
+    g = int(codes.max()) + 1 if n else 0
+    prob = _Problem(y, x, z, codes, g)
+    if _rank_deficient(prob.xtx):
         raise ConfigError(
             "the fixed-effects design is rank deficient (a term is a combination of others); "
             "drop the redundant term."
         )
-    g = int(codes.max()) + 1 if n else 0
-    prob = _Problem(y, x, z, codes, g)
     t1 = time.perf_counter()
 
     diag = _diag_positions(q)
@@ -566,12 +562,10 @@ def fit_lmm_arrays(
         if escape is None or escapes >= 2 * q:
             break
         start, escapes = escape, escapes + 1
-    theta, polish = _newton_polish(prob, opt.x, reml, diag)
+    theta, polish, s, grad = _newton_polish(prob, opt.x, reml, diag)
     t2 = time.perf_counter()
 
-    s = prob.state(theta)
     dev = prob.deviance_from(s, reml)
-    grad = prob.gradient_from(s, reml)
     free = _free(theta, grad, diag)
     hess = _hessian(prob, theta, reml, free) if free.any() else np.zeros((0, 0))
     eig = np.linalg.eigvalsh(hess) if hess.size else np.zeros(0)
@@ -640,9 +634,8 @@ def fit_lmm_arrays(
     )
 
 
-def _rank_deficient(x: np.ndarray) -> bool:
+def _rank_deficient(xtx: np.ndarray) -> bool:
     """X'X scaled to unit diagonal has a (numerically) zero eigenvalue, or a column is all 0."""
-    xtx = x.T @ x
     d = np.sqrt(np.diag(xtx))
     if np.any(d == 0):
         return True
@@ -707,8 +700,10 @@ def _hessian(prob: _Problem, theta: np.ndarray, reml: bool, free: np.ndarray) ->
 
 def _newton_polish(
     prob: _Problem, theta: np.ndarray, reml: bool, diag: list[int], steps: int = 8
-) -> tuple[np.ndarray, int]:
-    """Safeguarded Newton steps on the free parameters; returns (theta, steps taken).
+) -> tuple[np.ndarray, int, dict, np.ndarray]:
+    """Safeguarded Newton steps on the free parameters.
+
+    Returns theta, the steps taken, and the state and gradient at theta (for the diagnostics).
 
     Near the optimum the criterion is flat to within its rounding (about 1e-13 relative on a
     million observations), so a step is judged by the gradient, which stays accurate: it is
@@ -741,8 +736,8 @@ def _newton_polish(
         worse = new > dev + 1e-11 * max(1.0, abs(dev))
         if worse or np.max(np.abs(g_new[free])) >= np.max(np.abs(grad[free])):
             break
-        theta, dev, grad = cand, new, g_new
+        theta, s, dev, grad = cand, s_new, new, g_new
         taken += 1
         if np.max(np.abs(step)) < 1e-10 * max(1.0, float(np.max(np.abs(theta)))):
             break
-    return theta, taken
+    return theta, taken, s, grad
