@@ -116,21 +116,27 @@ class Cohort:
                 (tmp / "quarantine").mkdir()
                 for name, df in self.quarantine.items():
                     _write_table(df, tmp / "quarantine" / f"{name}.csv", "csv")
-            meta = {
-                "format_version": FORMAT_VERSION,
-                "source": "unknown",
-                "created": None,
-                # A loaded chunked cohort is written back as one file per table.
-                **{k: v for k, v in self.metadata.items() if k != "chunking"},
-                "ptanalytics_version": _version(),
-                "file_format": format,
-                "row_counts": self.row_counts(),
-            }
+            # A loaded chunked cohort is written back as one file per table.
+            body = {k: v for k, v in self.metadata.items() if k != "chunking"}
+            meta = cohort_json(
+                {"source": "unknown", "created": None, **body}, format, self.row_counts()
+            )
             _write_json(tmp / "cohort.json", meta)
             if self.truth is not None:
                 _write_json(tmp / "truth.json", self.truth)
         self.metadata = meta
         return dest
+
+
+def cohort_json(body: dict[str, Any], file_format: str, row_counts: dict[str, int]) -> dict:
+    """The contents of ``cohort.json``: format version, ``body``, software version, counts."""
+    return {
+        "format_version": FORMAT_VERSION,
+        **body,
+        "ptanalytics_version": _version(),
+        "file_format": file_format,
+        "row_counts": row_counts,
+    }
 
 
 @contextlib.contextmanager

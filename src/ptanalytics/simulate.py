@@ -39,13 +39,12 @@ import pyarrow as pa
 from ptanalytics.catalogue import CATEGORIES, exercise_catalogue
 from ptanalytics.cohort import (
     _TRUTH_PATIENTS,
-    FORMAT_VERSION,
     TABLE_NAMES,
     Cohort,
-    _version,
     _write_json,
     _write_table,
     atomic_folder,
+    cohort_json,
 )
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.schema import CHRONICITIES, COINTERVENTION_KINDS, PHASES, coerce_table
@@ -1185,20 +1184,14 @@ def simulate_to_disk(
         else:
             note = _POOLING_NOTE.format(n_chunks=n_chunks, chunk=chunk)
             truth = _truth(seed, n, cfg, _pool_effects(effects), _calibration(cfg, stats), (note,))
-        meta = {
-            "format_version": FORMAT_VERSION,
-            **_metadata(seed, n, cfg),
-            "ptanalytics_version": _version(),
-            "file_format": "parquet",
-            "row_counts": counts,
-            "chunking": {
-                "chunk_patients": chunk,
-                "n_chunks": n_chunks,
-                "layout": "each table is a folder <table>/part-NNNNN.parquet, one part per chunk "
-                "of patients, in patient order",
-                "random_streams": "chunk 0: numpy default_rng(seed); chunk c >= 1: "
-                "SeedSequence(seed).spawn(n_chunks - 1)[c - 1]",
-            },
+        meta = cohort_json(_metadata(seed, n, cfg), "parquet", counts)
+        meta["chunking"] = {
+            "chunk_patients": chunk,
+            "n_chunks": n_chunks,
+            "layout": "each table is a folder <table>/part-NNNNN.parquet, one part per chunk "
+            "of patients, in patient order",
+            "random_streams": "chunk 0: numpy default_rng(seed); chunk c >= 1: "
+            "SeedSequence(seed).spawn(n_chunks - 1)[c - 1]",
         }
         _write_json(tmp / "cohort.json", meta)
         _write_json(tmp / "truth.json", truth)
