@@ -337,20 +337,15 @@ def responder_logistic(
     data["adh10"] = 10 * data[adherence].clip(upper=1.0)
     rhs = " + ".join(["adh10", *covs])
     result = smf.glm(f"responder ~ {rhs}", data, family=sm.families.Binomial()).fit()
-    out = tidy(
+    return _odds_ratios(
         result,
-        exponentiate=True,
-        alpha=alpha,
-        extra={
-            "scale": "odds ratio",
-            "model": "responder_logistic",
-            "definition": flags["definition"].iloc[0],
-            "timepoint": timepoint,
-            "n": len(data),
-        },
+        "adh10",
+        alpha,
+        model="responder_logistic",
+        definition=flags["definition"].iloc[0],
+        timepoint=timepoint,
+        n=len(data),
     )
-    out["term"] = out["term"].replace({"adh10": "adherence (per 10 points)"})
-    return out
 
 
 def responder_gee(
@@ -389,17 +384,19 @@ def responder_gee(
         cov_struct=sm.cov_struct.Exchangeable(),
     )
     result = model.fit()
-    out = tidy(
+    return _odds_ratios(
         result,
-        exponentiate=True,
-        alpha=alpha,
-        extra={
-            "scale": "odds ratio",
-            "model": "responder_gee",
-            "definition": f"NPRS improvement >= {points:g} points or >= {percent:g}%",
-            "n_assessments": len(data),
-            "n_patients": data["patient_id"].nunique(),
-        },
+        "adherence_between",
+        alpha,
+        model="responder_gee",
+        definition=f"NPRS improvement >= {points:g} points or >= {percent:g}%",
+        n_assessments=len(data),
+        n_patients=data["patient_id"].nunique(),
     )
-    out["term"] = out["term"].replace({"adherence_between": "adherence (per 10 points)"})
+
+
+def _odds_ratios(result, adherence_term: str, alpha: float, **extra) -> pd.DataFrame:
+    """Tidy odds ratios of a logistic fit, the adherence term named for readers."""
+    out = tidy(result, exponentiate=True, alpha=alpha, extra={"scale": "odds ratio", **extra})
+    out["term"] = out["term"].replace({adherence_term: "adherence (per 10 points)"})
     return out
