@@ -167,7 +167,11 @@ class PainModel:
     frame : DataFrame
         The model frame used.
     notes : list of str
-        Convergence and other messages, in plain words.
+        Convergence and other messages, in plain words (a boundary fit, an optimiser that
+        failed, a fall-back to the fast engine).
+    singular : bool
+        Boundary (singular) fit: a random-effect variance at 0 or a correlation at +-1
+        (lme4's ``isSingular`` rule, tolerance 1e-4 on the relative Cholesky factor).
     """
 
     table: pd.DataFrame
@@ -176,6 +180,7 @@ class PainModel:
     frame: pd.DataFrame
     formula: str
     notes: list[str] = field(default_factory=list)
+    singular: bool = False
 
     @property
     def converged(self) -> bool:
@@ -243,32 +248,85 @@ def fit_pain_model(
         result = fit_lmm(formula, frame, "patient_id", re_formula, reml=reml)
         notes.extend(result.notes)
         table = tidy(result, extra={"model": "pain_lmm"})
-        return PainModel(table, _variance(result), result, frame, formula, notes)
-    model = smf.mixedlm(formula, frame, groups=frame["patient_id"], re_formula=re_formula)
+        return PainModel(table, _variance(result), result, frame, formula, notes, result.singular)
+    return _fit_statsmodels(formula, frame, re_formula, reml, notes)
+
+
+_SM_ERRORS = (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError)
+
+
+def _fit_statsmodels(formula, frame, re_formula, reml, notes) -> PainModel:
+    """MixedLM with fallbacks; never raises on a singular or boundary fit.
+
+    Each optimiser that raises (statsmodels inverts ``X'V^-1X`` and the random-effects covariance,
+    which fails when a variance is 0, e.g. lme4's ``Dyestuff2``) is noted and the next is tried;
+    when none gives a usable fit, the fast engine (:func:`fit_lmm`) fits the model and ``notes``
+    say so. A boundary fit (relative Cholesky factor of the random-effects covariance with a
+    diagonal element < 1e-4, lme4's ``isSingular`` rule) is noted.
+    """
+    result = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = None
+        try:
+            model = smf.mixedlm(formula, frame, groups=frame["patient_id"], re_formula=re_formula)
+        except _SM_ERRORS as exc:
+            model = None
+            notes.append(f"statsmodels MixedLM could not be set up ({type(exc).__name__}: {exc})")
         # bfgs with a tight gradient tolerance reaches lme4's optimum (|dlogLik| <= 2e-10 in
         # tests/test_lme4.py); statsmodels ignores lbfgs tolerances, so lbfgs is the fallback.
         attempts = (
             (["bfgs"], {"gtol": 1e-7, "maxiter": 1000}),
             (["lbfgs"], {}),
             (["powell", "lbfgs"], {}),
+            (["nm"], {"maxiter": 5000}),
         )
-        for method, options in attempts:
-            result = model.fit(reml=reml, method=method, **options)
-            if result.converged:
+        for method, options in attempts if model is not None else ():
+            try:
+                fit = model.fit(reml=reml, method=method, **options)
+                table = tidy(_FixedOnly(fit, fit.fe_params.index), extra={"model": "pain_lmm"})
+                variance = _variance(fit)
+            except _SM_ERRORS as exc:
+                notes.append(f"optimiser {'+'.join(method)} failed: {type(exc).__name__}: {exc}")
+                continue
+            if not np.isfinite(fit.llf) or not np.isfinite(fit.fe_params).all():
+                notes.append(f"optimiser {'+'.join(method)} gave a non-finite fit")
+                continue
+            result = fit
+            if fit.converged:
                 break
     for w in caught:
         if issubclass(w.category, ConvergenceWarning | RuntimeWarning | UserWarning):
             text = str(w.message).split("\n")[0]
-            if text not in notes:
+            if f"optimiser: {text}" not in notes:
                 notes.append(f"optimiser: {text}")
+    if result is None:
+        notes.append(
+            "statsmodels MixedLM gave no usable fit; fitted by the fast engine "
+            "(ptanalytics.models.lmm.fit_lmm) instead"
+        )
+        fast = fit_lmm(formula, frame, "patient_id", re_formula, reml=reml)
+        notes.extend(fast.notes)
+        table = tidy(fast, extra={"model": "pain_lmm"})
+        return PainModel(table, _variance(fast), fast, frame, formula, notes, fast.singular)
     if not result.converged:
         notes.append("the optimiser did not converge; estimates are not reliable")
-    fe = result.fe_params.index
-    table = tidy(_FixedOnly(result, fe), extra={"model": "pain_lmm"})
-    return PainModel(table, _variance(result), result, frame, formula, notes)
+    singular = _is_singular(result.cov_re.to_numpy() / result.scale)
+    if singular:
+        notes.append(
+            "boundary (singular) fit: a random-effect variance is (near) 0 or a correlation at "
+            "+-1; consider a simpler random part"
+        )
+    return PainModel(table, variance, result, frame, formula, notes, singular)
+
+
+def _is_singular(relative_cov: np.ndarray, tol: float = 1e-4) -> bool:
+    """lme4's ``isSingular``: a diagonal element of the relative Cholesky factor below ``tol``."""
+    cov = np.atleast_2d(np.asarray(relative_cov, dtype=float))
+    try:
+        diag = np.diag(np.linalg.cholesky(cov))
+    except np.linalg.LinAlgError:  # not positive definite: on the boundary
+        return True
+    return bool((diag < tol).any())
 
 
 class _FixedOnly:
