@@ -37,6 +37,7 @@ from ptanalytics.cohort import Cohort
 from ptanalytics.composition import closure, ilr, replace_zeros
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.schema import PHASES
+from ptanalytics.timepoints import TIMEPOINTS, timepoint_scores
 
 __all__ = ["TRAJECTORY_CLASSES", "patient_summary", "patient_weeks"]
 
@@ -360,33 +361,6 @@ def patient_weeks(
 
 
 # ------------------------------------------------------------------------------------ summary
-def _window(
-    out: pd.DataFrame, instrument: str, ids, enrolled, target: np.ndarray, window_days: int
-) -> np.ndarray:
-    """Per patient, the score nearest to ``target`` day within +-window_days (earlier on ties)."""
-    res = np.full(len(ids), np.nan)
-    sub = out[out["instrument"] == instrument]
-    if not len(sub):
-        return res
-    codes = _codes(ids, sub)
-    day = _days(sub["assessed_on"], codes, enrolled)
-    dist = day - target[codes]
-    ok = np.isfinite(target[codes]) & (np.abs(dist) <= window_days)
-    if not ok.any():
-        return res
-    frame = pd.DataFrame(
-        {
-            "c": codes[ok],
-            "abs": np.abs(dist[ok]),
-            "d": dist[ok],
-            "s": sub["score"].to_numpy(dtype=float)[ok],
-        }
-    )
-    best = frame.sort_values(["c", "abs", "d"], kind="stable").drop_duplicates("c")
-    res[best["c"].to_numpy()] = best["s"].to_numpy()
-    return res
-
-
 def _slope(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """OLS slope of y on week over the masked weeks, per row (missing with < 3 weeks)."""
     x = np.broadcast_to(np.arange(y.shape[1], dtype=float), y.shape)
@@ -440,13 +414,16 @@ def patient_summary(
     trajectory_weeks : {"planned", "active"}
         Weeks the slope is fitted over: every planned week with sessions prescribed (zeros after
         dropout included, the default), or only the weeks before dropout.
-    window_days : int
-        An assessment counts for a target week when it lies within this many days of the target
-        day (nearest wins; the earlier on ties).
+    window_days : int or dict
+        An assessment counts for a timepoint when it lies within this many days of its target
+        (a dict gives each timepoint its own). Targets, windows, ties and the rule that one
+        assessment serves one timepoint are those of :mod:`ptanalytics.timepoints`.
     end_of_guided_week, followup_week : int, optional
-        Target weeks for the same for all patients. Default: the end of each patient's guided
-        prescriptions (else ``patients.guided_weeks``) and ``patients.followup_weeks`` (else the
-        end of the program).
+        Target weeks for the same for all patients. Default: as in
+        :func:`ptanalytics.timepoints.timepoint_targets` (the end of each patient's guided
+        prescriptions, else ``patients.guided_weeks``; ``patients.followup_weeks``, else the
+        ``cohort.json`` schedule, else the end of the program, else the schedule inferred from
+        the assessments).
     zero_delta : float, optional
         Zero replacement for the composition (see :mod:`ptanalytics.composition`).
     min_exercises, dropout_rule, inactivity_days, missed_sessions
@@ -457,7 +434,8 @@ def patient_summary(
     pandas.DataFrame
         The ``patients`` columns (attributes such as a trial arm included), then:
 
-        - ``weeks_planned`` (int): follow-up weeks.
+        - ``weeks_planned`` (int): weeks the patient-week frame runs to (``followup_weeks``, else
+          the end of the prescriptions, else the last assessment).
         - ``guided_weeks_actual`` (Int64): weeks of guided prescriptions (after any extension or
           shortening; compare with the planned ``guided_weeks``).
         - ``sessions_prescribed``, ``sessions_completed``; ``adherence`` (completed / prescribed
@@ -471,8 +449,9 @@ def patient_summary(
         - ``minutes_total``; ``share_<category>`` (float, of all exercise minutes; missing when
           none) and ``ilr_1`` ... ``ilr_4`` (pivot coordinates after zero replacement).
         - ``nprs_baseline``, ``nprs_end_guided``, ``nprs_followup`` and the same for ``odi``
-          (float; nearest assessment within ``window_days`` of week 0, the end of the guided
-          phase and the follow-up).
+          (float; from :mod:`ptanalytics.timepoints`: the nearest assessment within
+          ``window_days`` of the target, missing when there is none — never another timepoint's
+          score).
         - ``nprs_change_end_guided``, ``nprs_change_followup`` (later minus baseline: negative is
           improvement) and ``nprs_pct_change_*`` (percent of baseline; missing when the baseline
           is 0); the same for ``odi``.
@@ -483,8 +462,6 @@ def patient_summary(
     if not 0 <= bands[0] <= bands[1]:
         raise ConfigError(f"bands={bands}; allowed: (low, high) with 0 <= low <= high.")
     g = _build(cohort, min_exercises)
-    n = len(g.ids)
-    width = g.nprs.shape[1]
     summary = cohort.patients.reset_index(drop=True).copy()
     summary["weeks_planned"] = g.horizon
     if g.has_program and g.guided_end is not None:
@@ -505,34 +482,22 @@ def patient_summary(
             missed_sessions,
             zero_delta,
         )
-    # Outcome targets (days after enrolment).
-    pts = cohort.patients.reset_index(drop=True)
-    if end_of_guided_week is not None:
-        end_guided = np.full(n, 7.0 * end_of_guided_week)
-    elif g.has_program and g.guided_end is not None and (g.guided_end >= 0).any():
-        end_guided = np.where(g.guided_end >= 0, g.guided_end, np.nan).astype(float)
-    elif "guided_weeks" in pts:
-        end_guided = 7.0 * pts["guided_weeks"].astype("float64").to_numpy()
-    else:
-        end_guided = np.full(n, np.nan)
-    follow = (
-        np.full(n, 7.0 * followup_week)
-        if followup_week is not None
-        else (7.0 * g.horizon).astype(float)
+    # Outcome scores at each timepoint: one definition, in ptanalytics.timepoints.
+    scores = timepoint_scores(
+        cohort,
+        instruments=("NPRS", "ODI"),
+        window_days=window_days,
+        end_of_guided_week=end_of_guided_week,
+        followup_week=followup_week,
     )
-    targets = {"baseline": np.zeros(n), "end_guided": end_guided, "followup": follow}
-    for inst in ("NPRS", "ODI"):
-        low = inst.lower()
-        for name, t in targets.items():
-            summary[f"{low}_{name}"] = _window(
-                cohort.outcomes, inst, g.ids, g.enrolled, t, window_days
-            )
-        base = summary[f"{low}_baseline"]
+    for inst in ("nprs", "odi"):
+        for name in TIMEPOINTS:
+            summary[f"{inst}_{name}"] = scores[f"{inst}_{name}"].to_numpy()
+        base = summary[f"{inst}_baseline"]
         for name in ("end_guided", "followup"):
-            change = summary[f"{low}_{name}"] - base
-            summary[f"{low}_change_{name}"] = change
-            summary[f"{low}_pct_change_{name}"] = 100 * change / base.where(base != 0)
-    del width
+            change = summary[f"{inst}_{name}"] - base
+            summary[f"{inst}_change_{name}"] = change
+            summary[f"{inst}_pct_change_{name}"] = 100 * change / base.where(base != 0)
     return summary
 
 

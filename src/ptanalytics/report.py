@@ -24,6 +24,7 @@ import pandas as pd
 from ptanalytics.cohort import Cohort
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.privacy import suppress_small_counts
+from ptanalytics.timepoints import timepoint_scores
 
 __all__ = ["cohort_fingerprint", "render_report", "software_versions", "table_one"]
 
@@ -95,10 +96,9 @@ def table_one(cohort: Cohort, *, min_cell: int = 11) -> pd.DataFrame:
     if "age" in pts and pts["age"].notna().any():
         age = pts["age"].astype(float)
         extra.append(("age, years", "mean (SD)", f"{age.mean():.1f} ({age.std():.1f})"))
-    out = cohort.outcomes.merge(pts[["patient_id", "enrolled_on"]], on="patient_id")
-    base = out[out["assessed_on"] == out["enrolled_on"]]
+    scores = timepoint_scores(cohort, instruments=("NPRS", "ODI"))
     for inst in ("NPRS", "ODI"):
-        s = base.loc[base["instrument"] == inst, "score"]
+        s = scores[f"{inst.lower()}_baseline"].dropna()
         if len(s) >= min_cell:
             extra.append((f"baseline {inst}", "mean (SD)", f"{s.mean():.1f} ({s.std():.1f})"))
     for name, level, value in extra:

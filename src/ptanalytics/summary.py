@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ptanalytics.cohort import Cohort
+from ptanalytics.timepoints import timepoint_scores
 
 __all__ = ["describe_cohort"]
 
@@ -48,12 +49,13 @@ def describe_cohort(cohort: Cohort) -> pd.DataFrame:
         add("size", "session days per patient", len(days) / len(cohort.patients))
     for instrument, n in cohort.outcomes["instrument"].value_counts().sort_index().items():
         add("size", f"{instrument} assessments", n)
-    base = _baseline(cohort, "NPRS")
+    scores = timepoint_scores(cohort, instruments=("NPRS", "ODI"))
+    base = scores["nprs_baseline"].dropna()
     if len(base):
         add("baseline", "baseline NPRS mean", base.mean())
         if len(base) > 1:
             add("baseline", "baseline NPRS SD", base.std(ddof=1))
-    odi = _baseline(cohort, "ODI")
+    odi = scores["odi_baseline"].dropna()
     if len(odi):
         add("baseline", "baseline ODI mean", odi.mean())
     for metric, entry in ((cohort.truth or {}).get("calibration") or {}).items():
@@ -61,10 +63,3 @@ def describe_cohort(cohort: Cohort) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_COLUMNS).astype(
         {"value": "float64", "target_low": "float64", "target_high": "float64"}
     )
-
-
-def _baseline(cohort: Cohort, instrument: str) -> pd.Series:
-    """Scores on the enrolment day (the baseline assessment)."""
-    out = cohort.outcomes[cohort.outcomes["instrument"] == instrument]
-    merged = out.merge(cohort.patients[["patient_id", "enrolled_on"]], on="patient_id")
-    return merged.loc[merged["assessed_on"] == merged["enrolled_on"], "score"]
