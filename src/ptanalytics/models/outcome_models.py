@@ -10,6 +10,7 @@ randomised, and the actual length is partly decided by early response (see
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,8 +22,8 @@ from scipy import stats
 from ptanalytics.catalogue import CATEGORIES
 from ptanalytics.composition import ilr, replace_zeros
 from ptanalytics.exceptions import ConfigError
+from ptanalytics.models._splines import NaturalSpline
 from ptanalytics.models._tidy import linear_contrast, tidy
-from ptanalytics.models.trajectory import design_matrix
 from ptanalytics.responders import flag_responders
 
 __all__ = [
@@ -102,21 +103,45 @@ def dose_response(
 ) -> DoseResponse:
     """Change in NPRS against adherence, as a natural cubic spline, adjusted.
 
-    ``nprs_change_<timepoint> ~ cr(adherence, df) + covariates`` by OLS (complete cases). The
-    adherence is ``adherence_guided`` for the end of the guided phase and the overall
-    ``adherence`` for the follow-up unless given. The curve is the predicted difference in change
-    against a patient with the same covariates and no adherence, with pointwise intervals.
+    ``nprs_change_<timepoint> ~ ns(adherence, df) + covariates`` by OLS (complete cases), with
+    R's ``splines::ns`` basis (:class:`ptanalytics.models._splines.NaturalSpline`): interior knots
+    at the type-7 quantiles of all the patients' adherence values, boundary knots at their range,
+    so the fit is R's ``lm(change ~ ns(adherence, df = 3) + ...)``. The adherence is
+    ``adherence_guided`` for the end of the guided phase and the overall ``adherence`` for the
+    follow-up unless given (capped at 1). The curve is the predicted difference in change against
+    a patient with the same covariates and no adherence (the basis is evaluated on the grid with
+    the training knots, linear beyond the boundary knots as R's ``predict.ns``), with pointwise
+    Wald intervals.
+
+    Returns
+    -------
+    DoseResponse
+        ``table`` (tidy rows ``term``, ``estimate``, ``std_error``, ``ci_low``, ``ci_high``,
+        ``p_value``, ``model``, ``timepoint``; the spline columns are ``ns(adh)1`` ... as R
+        names them), ``curve`` (``adherence``, ``estimate``, ``ci_low``, ``ci_high``,
+        ``timepoint``), ``linear`` (one tidy row, per 10 points), ``n``, ``result``, ``notes``
+        (the knots used).
     """
     outcome = _change(timepoint)
     adh = adherence or ("adherence_guided" if timepoint == "end_guided" else "adherence")
     for col in (outcome, adh):
         if col not in summary:
             raise ConfigError(f"summary has no column {col!r}; use patient_summary() output.")
+    if isinstance(df, bool) or not isinstance(df, numbers.Integral) or df < 1:
+        raise ConfigError(f"df={df!r}; expected a whole number >= 1 (spline degrees of freedom).")
     covs = _usable_covariates(summary, covariates)
     data = summary.assign(adh=summary[adh].clip(upper=1.0))
     cols = [outcome, "adh", *(c[2:-1] if c.startswith("C(") else c for c in covs)]
     data = _complete(data, cols, covs)
-    rhs = " + ".join([f"cr(adh, df={df}, constraints='center')", *covs])
+    if data["adh"].nunique() < 2:
+        raise ConfigError(
+            f"{adh!r} takes fewer than two distinct values among the {len(data)} complete cases; "
+            "a dose-response curve needs varied adherence."
+        )
+    spline = NaturalSpline(df).fit(data["adh"])
+    names = [f"ns_adh_{k}" for k in range(1, df + 1)]
+    data[names] = spline.transform(data["adh"])
+    rhs = " + ".join([*names, *covs])
     result = smf.ols(f"{outcome} ~ {rhs}", data).fit()
     linear = smf.ols(f"{outcome} ~ I(10 * adh) + {' + '.join(covs) or '1'}", data).fit()
     lin = (
@@ -125,10 +150,10 @@ def dose_response(
         .assign(term="adherence (per 10 points)", model="dose_response_linear", timepoint=timepoint)
     )
     grid = np.linspace(0, float(data["adh"].quantile(0.99)), 41)
-    template = data.iloc[[0] * len(grid)].reset_index(drop=True).assign(adh=grid)
-    x = design_matrix(result, template).to_numpy()
-    x0 = design_matrix(result, template.assign(adh=0.0)).to_numpy()
-    diff = x - x0
+    # Only the spline columns differ between a grid point and adherence 0.
+    diff = pd.DataFrame(0.0, index=range(len(grid)), columns=result.params.index)
+    diff[names] = spline.transform(grid) - spline.transform(np.zeros(1))
+    diff = diff.to_numpy()
     est = diff @ result.params.to_numpy()
     se = np.sqrt(np.einsum("ij,jk,ik->i", diff, result.cov_params().to_numpy(), diff))
     z = stats.norm.ppf(1 - alpha / 2)
@@ -141,8 +166,16 @@ def dose_response(
             "timepoint": timepoint,
         }
     )
+    notes = [
+        "natural spline (R's ns) with interior knots at "
+        + ", ".join(f"{k:.4g}" for k in spline.knots_)
+        + " and boundary knots at "
+        + ", ".join(f"{k:.4g}" for k in spline.boundary_knots_)
+        + f" of {adh}"
+    ]
     table = tidy(result, alpha=alpha, extra={"model": "dose_response", "timepoint": timepoint})
-    return DoseResponse(table, curve, lin.reset_index(drop=True), len(data), result)
+    table["term"] = table["term"].replace({n: f"ns(adh){k}" for k, n in enumerate(names, 1)})
+    return DoseResponse(table, curve, lin.reset_index(drop=True), len(data), result, notes)
 
 
 def plot_dose_response(dr: DoseResponse, *, ax=None):
