@@ -8,7 +8,10 @@ posture work at all. Zeros are replaced multiplicatively (Martín-Fernández, Ba
 Pawlowsky-Glahn 2003): each zero becomes ``delta`` and the non-zero parts are shrunk by the same
 factor so that the parts still sum to 1 and their ratios are unchanged. The default ``delta`` is
 65% of the smallest non-zero share in the data (the usual 65%-of-detection-limit rule, with the
-smallest observed share standing in for the detection limit).
+smallest observed share standing in for the detection limit). In a row where that would leave
+too little for the non-zero parts (many zeros and a large ``delta``), ``delta`` is capped for that
+row so that every part stays strictly positive (:func:`replace_zeros`). A row with no exercise
+time at all (every part zero or missing) has no composition: it stays missing.
 
 **ilr coordinates.** Pivot (sequential binary partition) coordinates::
 
@@ -20,12 +23,15 @@ stabilisation with aerobic, posture and flexibility, and so on.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
 from ptanalytics.catalogue import CATEGORIES
+from ptanalytics.exceptions import ConfigError
 
-__all__ = ["closure", "ilr", "ilr_inverse", "replace_zeros"]
+__all__ = ["closure", "has_composition", "ilr", "ilr_inverse", "replace_zeros"]
 
 
 def closure(parts: pd.DataFrame) -> pd.DataFrame:
@@ -35,23 +41,67 @@ def closure(parts: pd.DataFrame) -> pd.DataFrame:
 
 
 def replace_zeros(shares: pd.DataFrame, *, delta: float | None = None) -> pd.DataFrame:
-    """Multiplicative zero replacement of closed compositions (see the module docstring).
+    """Multiplicative zero replacement of compositions (see the module docstring).
+
+    Every row that has exercise time comes back strictly positive and summing to 1, whatever its
+    pattern of zeros (all parts but one zero, several zeros, tiny shares): each zero becomes
+    ``delta_r`` and the non-zero parts are multiplied by ``1 - z delta_r`` (``z`` zeros in the
+    row), which keeps their ratios. ``delta_r = min(delta, p / (1 + z p))`` with ``p`` the row's
+    smallest non-zero share: the cap (active only when ``z p`` is large, e.g. a one-part row and
+    a large ``delta``) keeps a replaced zero no larger than the row's smallest non-zero part after
+    shrinking, so nothing can become negative. Rows are closed first (divided by their sum).
+
+    Rows with no exercise time (every part zero or missing) or with a missing part come back
+    all missing, so their ilr coordinates are missing; the caller leaves them out and counts
+    them (:func:`has_composition`).
 
     Parameters
     ----------
     shares : DataFrame
-        One composition per row, summing to 1 (rows with missing values pass through).
+        One composition per row (shares or minutes; non-negative).
     delta : float, optional
-        Value given to zeros; default 0.65 x the smallest positive share in ``shares``.
+        Value given to zeros, in (0, 1); default 0.65 x the smallest positive share in ``shares``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index and columns as ``shares``.
     """
     x = shares.to_numpy(dtype=float)
+    if (x < 0).any():
+        raise ConfigError(
+            "shares has negative values; a composition's parts must be >= 0 (minutes or shares)."
+        )
+    total = x.sum(axis=1, keepdims=True)
+    usable = np.isfinite(total[:, 0]) & (total[:, 0] > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = np.where(usable[:, None], x / np.where(usable, total[:, 0], 1.0)[:, None], np.nan)
     if delta is None:
         positive = x[np.isfinite(x) & (x > 0)]
-        delta = 0.65 * positive.min() if positive.size else 0.0
+        # No positive share anywhere: every row is missing and delta is not used.
+        delta = 0.65 * positive.min() if positive.size else 0.5
+    elif isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not 0 < delta < 1:
+        raise ConfigError(
+            f"delta={delta!r}; expected a share strictly between 0 and 1, e.g. delta=0.001."
+        )
     zeros = x == 0
     n_zero = zeros.sum(axis=1, keepdims=True)
-    out = np.where(zeros, delta, x * (1 - n_zero * delta))
+    with np.errstate(invalid="ignore"):
+        smallest = np.where(zeros | ~np.isfinite(x), np.inf, x).min(axis=1, keepdims=True)
+        d = np.minimum(delta, smallest / (1 + n_zero * smallest))
+    out = np.where(zeros, d, x * (1 - n_zero * d))
     return pd.DataFrame(out, index=shares.index, columns=shares.columns)
+
+
+def has_composition(parts: pd.DataFrame) -> pd.Series:
+    """True for rows with exercise time: no part missing and a positive total.
+
+    Rows that are False (no sessions, or minutes unknown) have no composition: mix analyses leave
+    them out and report how many.
+    """
+    x = parts.to_numpy(dtype=float)
+    ok = np.isfinite(x).all(axis=1) & (np.nan_to_num(x).sum(axis=1) > 0)
+    return pd.Series(ok, index=parts.index)
 
 
 def _basis(d: int) -> np.ndarray:

@@ -20,7 +20,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from ptanalytics.catalogue import CATEGORIES
-from ptanalytics.composition import ilr, replace_zeros
+from ptanalytics.composition import closure, has_composition, ilr, replace_zeros
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.models._splines import NaturalSpline
 from ptanalytics.models._tidy import linear_contrast, tidy
@@ -211,22 +211,34 @@ def category_substitution(
     composition, so no category is left out) and, for each (from, to) pair, moves ``amount`` of
     exercise time from one category to the other for every patient who has at least that much in
     the first; the effect is the mean change in the model's prediction, with a delta-method
-    interval (the prediction is linear in the coefficients).
+    interval (the prediction is linear in the coefficients). Patients with no exercise time have
+    no composition: they are left out and counted (``n_no_exercise_time``).
 
     Returns
     -------
     pandas.DataFrame
         One row per pair: ``term`` (e.g. ``flexibility->core_strengthening``), ``estimate``
         (NPRS points; negative = more improvement), ``std_error``, ``ci_low``, ``ci_high``,
-        ``p_value``, ``amount``, ``n_patients`` (patients who could make the move), ``timepoint``.
+        ``p_value``, ``amount``, ``n_patients`` (patients who could make the move),
+        ``n_no_exercise_time`` (patients with the outcome left out because they have no exercise
+        time: every share zero or missing), ``timepoint``. ``attrs`` holds ``n_analysed``,
+        ``n_no_exercise_time`` and ``notes``.
     """
     outcome = _change(timepoint)
     if not set(_SHARES) <= set(summary.columns):
         raise ConfigError("summary has no composition (share_*) columns: it needs sessions.")
     covs = _usable_covariates(summary, covariates)
-    cols = [outcome, *_SHARES, *(c[2:-1] if c.startswith("C(") else c for c in covs)]
+    cols = [outcome, *(c[2:-1] if c.startswith("C(") else c for c in covs)]
     data = _complete(summary, cols, covs)
-    shares = data[_SHARES]
+    mix = has_composition(data[_SHARES])
+    n_no_time = int((~mix).sum())
+    data = data[mix.to_numpy()].reset_index(drop=True)
+    if len(data) == 0:
+        raise ConfigError(
+            f"no patient with {outcome} has exercise time (all {n_no_time} have every share_* "
+            "zero or missing): the exercise mix cannot be analysed."
+        )
+    shares = closure(data[_SHARES])
     positive = shares.to_numpy()[shares.to_numpy() > 0]
     delta = zero_delta if zero_delta is not None else 0.65 * positive.min()
     coords = ilr(replace_zeros(shares, delta=delta))
@@ -253,10 +265,19 @@ def category_substitution(
                 **linear_contrast(result, weights, alpha=alpha),
                 "amount": amount,
                 "n_patients": int(ok.sum()),
+                "n_no_exercise_time": n_no_time,
                 "timepoint": timepoint,
             }
         )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["n_analysed"] = len(data)
+    out.attrs["n_no_exercise_time"] = n_no_time
+    out.attrs["notes"] = (
+        [f"{n_no_time} patient(s) with no exercise time (every share zero or missing) left out"]
+        if n_no_time
+        else []
+    )
+    return out
 
 
 def plot_substitutions(subs: pd.DataFrame, *, ax=None):
@@ -302,7 +323,8 @@ def program_length(
     -------
     (table, lengths)
         ``table``: tidy OLS rows for ``C(guided_weeks)[T.w]`` (difference from ``reference``
-        weeks) and covariates. ``lengths``: per planned length, ``n``, mean actual length,
+        weeks, or the shortest planned length when no patient has ``reference``; the level used
+        is in ``table.attrs["reference"]``) and covariates. ``lengths``: per planned length, ``n``, mean actual length,
         shares extended and shortened, mean outcome (unadjusted).
     """
     for col in (outcome, "guided_weeks"):
@@ -321,6 +343,7 @@ def program_length(
     table["term"] = table["term"].str.replace(
         f"C(guided_weeks, Treatment({reference}))", "C(guided_weeks)", regex=False
     )
+    table.attrs["reference"] = int(reference)
     lengths = None
     if "guided_weeks_actual" in summary:
         s = summary.dropna(subset=["guided_weeks", "guided_weeks_actual"])

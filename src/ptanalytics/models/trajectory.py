@@ -16,7 +16,9 @@ The model frame (:func:`pain_model_frame`) has one row per NPRS assessment:
 * ``adherence_within``: last week's adherence minus the patient's mean, per 10 points (0 in
   week 0);
 * ``ilr_1`` ... ``ilr_4``: the exercise-time composition (see :mod:`ptanalytics.composition`),
-  centred;
+  centred; patients with no exercise time (every category share zero or missing) have no
+  composition and are left out of the frame, their number in ``attrs["n_no_exercise_time"]``
+  (and in the fitted model's ``notes``);
 * ``planned_weeks_c``: planned guided length minus 8 weeks;
 * ``age_c`` (per 10 years, centred), ``sex``, ``chronicity``;
 * ``co_<kind>``: 1 when a co-intervention episode covers the assessment day.
@@ -124,6 +126,10 @@ def pain_model_frame(cohort: Cohort, *, summary: pd.DataFrame | None = None) -> 
     dev = out["adherence_capped"] - out["patient_id"].map(mean_adh)
     out["adherence_within"] = (10 * dev).fillna(0.0)
     out = out.drop(columns="adherence_capped")
+    # Patients with no exercise time (every share zero or missing) have no composition: their
+    # ilr coordinates are missing and they are left out below; the count is in attrs.
+    no_mix = s.index[s["ilr_1"].isna()]
+    n_no_mix = int(out.loc[out["patient_id"].isin(no_mix), "patient_id"].nunique())
     for k in range(1, 5):
         col = s[f"ilr_{k}"]
         out[f"ilr_{k}"] = out["patient_id"].map(col - col.mean())
@@ -146,6 +152,7 @@ def pain_model_frame(cohort: Cohort, *, summary: pd.DataFrame | None = None) -> 
     out = out.drop(columns=["enrolled_on"]).sort_values(["patient_id", "week", "assessed_on"])
     out = out.dropna(subset=["adherence_between", "ilr_1", "age_c"]).reset_index(drop=True)
     out.attrs["adherence_centre"] = float(centre)
+    out.attrs["n_no_exercise_time"] = n_no_mix
     return out
 
 
@@ -241,6 +248,11 @@ def fit_pain_model(
             raise ConfigError("give a cohort or a model frame.")
         frame = pain_model_frame(cohort)
     notes: list[str] = []
+    if frame.attrs.get("n_no_exercise_time"):
+        notes.append(
+            f"{frame.attrs['n_no_exercise_time']} patient(s) with no exercise time (no exercise "
+            "mix, so no ilr coordinates) left out of the model frame"
+        )
     if step:
         formula = formula + " + maintenance_step"
     formula = _drop_constant_terms(formula, frame, notes)
