@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ptanalytics.catalogue import exercise_catalogue
 from ptanalytics.cohort import Cohort
 from ptanalytics.exceptions import IngestError, MappingError
 from ptanalytics.mapping import (
@@ -32,17 +33,33 @@ from ptanalytics.mapping import (
     TableRule,
     load_mapping,
 )
-from ptanalytics.readers import FILE, ROW, SourceTable, read_source_table
+from ptanalytics.readers import (
+    FILE,
+    ROW,
+    SourceTable,
+    is_workbook,
+    read_source_table,
+    workbook_sheets,
+)
 from ptanalytics.schema import TABLES
 from ptanalytics.validation import (
     FORMATS,
     PROBLEM,
     PROBLEM_CODE,
+    REPORTED,
     ValidationResult,
     validate_records,
 )
 
-__all__ = ["IngestResult", "format_ingest_summary", "ingest", "validate_cohort_dir"]
+__all__ = [
+    "IngestResult",
+    "format_ingest_check",
+    "format_ingest_line",
+    "format_ingest_summary",
+    "impute_session_minutes",
+    "ingest",
+    "validate_cohort_dir",
+]
 
 SOURCE_QUARANTINE = "source_rows"
 _DERIVABLE = {"category"}  # filled in from the exercise catalogue
@@ -59,15 +76,21 @@ class IngestResult:
         Accepted rows as canonical tables, with ``metadata["ingest"]`` (the summary) and
         ``quarantine`` (rejected rows per table, plus ``source_rows``).
     sources : pandas.DataFrame
-        One row per source file: ``file``, ``format``, ``encoding``, ``delimiter``,
-        ``rows_read``, ``rows_used``, ``rows_set_aside``, ``tables`` (what it fed).
+        One row per source (a file, or one sheet of a workbook): ``file``, ``sheet`` (empty
+        unless a workbook), ``format``, ``encoding``, ``delimiter``, ``rows_read``, ``rows_used``,
+        ``rows_set_aside``, ``tables`` (what it fed), ``mapped`` (each table's canonical columns
+        and the source columns they come from).
     tables : pandas.DataFrame
         One row per table: ``table``, ``records``, ``accepted``, ``quarantined``.
     reasons : pandas.DataFrame
         Quarantined records per ``table`` and ``reason_code``: ``rows``.
     warnings : list of str
-        Things to look at that did not reject rows (identifier-like columns, conflicting patient
-        attributes, files without data rows). They never contain patient data.
+        Things to look at (identifier-like columns, conflicting patient attributes, files without
+        data rows, tables emptied by quarantine, ids that differ from a patient's only in case or
+        spaces). They never contain patient data.
+    imputed : dict or None
+        Session minutes (see :func:`impute_session_minutes`): ``rows``, ``imputed``,
+        ``still_missing``; None without sessions.
     """
 
     cohort: Cohort
@@ -75,6 +98,7 @@ class IngestResult:
     tables: pd.DataFrame
     reasons: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    imputed: dict[str, int] | None = None
 
     @property
     def quarantined(self) -> int:
@@ -83,21 +107,10 @@ class IngestResult:
 
 
 # ------------------------------------------------------------------------------------ mapping
-def _rule_for(path: Path, table: SourceTable | None, mapping: Mapping | None) -> SourceRule:
-    if mapping is not None:
-        rule = mapping.rule_for(path)
-        if rule is None:
-            raise MappingError(
-                f"{mapping.path}: no [[sources]] entry matches {path.name}. Fix: add one with "
-                f"match = '{path.name}' (or a pattern)."
-            )
-        return rule
-    return _auto_rule(path, table)
-
-
-def _auto_rule(path: Path, table: SourceTable | None) -> SourceRule:
-    """Without a mapping: the table named like the file, else the one whose columns it has."""
-    stem = path.stem.lower()
+def _auto_rule(path: Path, table: SourceTable | None, sheet: str | None = None) -> SourceRule:
+    """Without a mapping: the table named like the file (or sheet), else the one whose columns
+    it has."""
+    stem = (sheet or path.stem).strip().lower()
     columns = set(table.data.columns) if table is not None else set()
     named = [n for n in TABLES if stem == n or stem.startswith(n + "_")]
     if named:
@@ -113,16 +126,61 @@ def _auto_rule(path: Path, table: SourceTable | None) -> SourceRule:
             )
         name = fits[0]
     cols = {c: ColumnRule(column=c) for c in TABLES[name].names if c in columns}
-    return SourceRule(match=path.name, tables=(TableRule(name, cols, keep_extra_columns=True),))
+    return SourceRule(
+        match=path.name,
+        tables=(TableRule(name, cols, keep_extra_columns=True),),
+        sheet=sheet,
+    )
 
 
-def _take(src: SourceTable, rule: ColumnRule, where: str, mapping_path: str) -> pd.Series:
+def _plan(path: Path, mapping: Mapping | None) -> list[tuple[SourceRule | None, str | None]]:
+    """The (rule, sheet) pairs that read one file; rule None: decided from the file itself."""
+    workbook = is_workbook(path)
+    if mapping is None:
+        if workbook:
+            sheets = workbook_sheets(path)
+            named = [sh for sh in sheets if _auto_table(sh)]
+            return [(None, sh) for sh in named] or [(None, sheets[0])]
+        return [(None, None)]
+    rules = mapping.rules_for(path, workbook=workbook)
+    if not rules:
+        sheet_rules = [r for r in mapping.sources if r.matches(path) and r.sheet is not None]
+        if sheet_rules:
+            raise MappingError(
+                f"{mapping.path}: {sheet_rules[0].label} names a sheet, but {path.name} is not "
+                f"an Excel workbook. Fix: drop 'sheet' or narrow 'match' to the workbook."
+            )
+        raise MappingError(
+            f"{mapping.path}: no [[sources]] entry matches {path.name}. Fix: add one with "
+            f"match = '{path.name}' (or a pattern)."
+        )
+    return [(r, r.sheet) for r in rules]
+
+
+def _auto_table(name: str) -> bool:
+    stem = name.strip().lower()
+    return any(stem == n or stem.startswith(n + "_") for n in TABLES)
+
+
+def _take(
+    src: SourceTable,
+    rule: ColumnRule,
+    where: str,
+    mapping_path: str,
+    frame: pd.DataFrame | None = None,
+    canonical: str = "",
+) -> pd.Series:
+    """One canonical column from the source: a column (recoded, extracted) or a constant.
+
+    Values an ``extract`` pattern does not match are kept as they are and flagged in ``frame``
+    (``no_pattern_match``), so that validation quarantines them with the value and the pattern.
+    """
     data = src.data
     if rule.column is not None:
         if rule.column not in data.columns:
             found = [c for c in data.columns if not c.startswith("_")]
             raise MappingError(
-                f"{mapping_path}: {where} names column '{rule.column}', which {src.path.name} "
+                f"{mapping_path}: {where} names column '{rule.column}', which {_label(src)} "
                 f"does not have (columns: {', '.join(found)}). Fix: correct the mapping."
             )
         s = data[rule.column]
@@ -130,7 +188,49 @@ def _take(src: SourceTable, rule: ColumnRule, where: str, mapping_path: str) -> 
         s = pd.Series(rule.value, index=data.index, dtype="string")
     if rule.values is not None:
         s = s.map(rule.values).astype("string").fillna(s)
+    if rule.extract is not None:
+        got = s.str.extract(rule.extract, expand=False).astype("string")
+        bad = s.notna() & got.isna()
+        if frame is not None and bad.any():
+            name = canonical or where
+            message = (
+                f"{name} "
+                + _quote(s)
+                + f" (column '{rule.column}') does not match the pattern '{rule.extract}'; fix: "
+                f"correct the value or the mapping's {where.split('.', 1)[-1]}.extract"
+            )
+            _flag(frame, bad, "no_pattern_match", message, name)
+        s = got.where(~bad, s).str.strip()
     return s
+
+
+def _quote(values: pd.Series) -> pd.Series:
+    return "'" + values.astype("string").fillna("") + "'"
+
+
+def _flag(frame: pd.DataFrame, mask: pd.Series, code: str, message, column: str = "") -> None:
+    """Add a problem (code, message) to the rows of ``frame`` under ``mask``, in place."""
+    mask = pd.Series(np.asarray(mask, dtype=bool), index=frame.index)
+    if not mask.any():
+        return
+    for col in (PROBLEM_CODE, PROBLEM, REPORTED):
+        if col not in frame:
+            frame[col] = pd.Series("", index=frame.index, dtype="object")
+        frame[col] = frame[col].fillna("").astype("object")
+    msg = message if isinstance(message, str) else pd.Series(message, index=frame.index)
+    msg = pd.Series(msg, index=frame.index).astype("object")
+    for col, add, sep in (
+        (PROBLEM_CODE, pd.Series(code, index=frame.index), ";"),
+        (PROBLEM, msg, "; "),
+        (REPORTED, pd.Series(column, index=frame.index), ";"),
+    ):
+        old = frame.loc[mask, col]
+        frame.loc[mask, col] = np.where(old == "", add[mask], old + sep + add[mask])
+
+
+def _label(src: SourceTable) -> str:
+    """A source as messages name it: the file, and the sheet of a workbook."""
+    return f"{src.path.name}[{src.sheet}]" if src.sheet else src.path.name
 
 
 def _to_iso(s: pd.Series, formats: tuple[str, ...]) -> pd.Series:
@@ -153,11 +253,9 @@ def _records(
     """Raw canonical records of one table from one (filtered, missing-cleaned) source."""
     table = TABLES[trule.table]
     where = f"{trule.table}"
-    base = {FILE: src.data[FILE], ROW: src.data[ROW]}
-    cols = {
-        c: _take(src, r, f"[sources.{where}].{c}", mapping_path) for c, r in trule.columns.items()
-    }
-    frame = pd.DataFrame({**base, **cols})
+    frame = pd.DataFrame({FILE: src.data[FILE], ROW: src.data[ROW]})
+    for c, r in trule.columns.items():
+        frame[c] = _take(src, r, f"[sources.{where}].{c}", mapping_path, frame, c)
     if trule.timepoint is not None:
         tp = trule.timepoint
         code = _take(
@@ -172,16 +270,13 @@ def _records(
         if date_col:
             frame[date_col] = date.astype("string")
         frame["_week"] = weeks
-        bad = code.notna() & weeks.isna()
-        frame[PROBLEM_CODE] = pd.Series(np.where(bad, "unmapped_timepoint", ""), index=frame.index)
-        frame[PROBLEM] = (
-            "time point "
-            + code.fillna("").astype("string")
-            + " (column "
-            + tp.column
-            + ") has no week in the mapping; fix: add it to "
-            "timepoint.weeks"
-        ).where(bad, "")
+        _flag(
+            frame,
+            code.notna() & weeks.isna(),
+            "unmapped_timepoint",
+            "time point " + code.fillna("").astype("string") + " (column " + tp.column
+            + ") has no week in the mapping; fix: add it to timepoint.weeks",
+        )  # fmt: skip
         if trule.table == "patients" and "enrolled_on" not in frame:
             frame["enrolled_on"] = tp.start
     for c in table.names:
@@ -189,7 +284,9 @@ def _records(
             frame[c] = _to_iso(frame[c].astype("string"), rule.date_formats)
     frame[FORMATS] = ", ".join(rule.date_formats)
     for name, r in trule.attributes.items():
-        frame[name] = _take(src, r, f"[sources.{where}].attributes.{name}", mapping_path)
+        frame[name] = _take(
+            src, r, f"[sources.{where}].attributes.{name}", mapping_path, frame, name
+        )
     if trule.keep_extra_columns and trule.table == "patients":
         for c in src.data.columns:
             if c not in frame and not c.startswith("_") and c not in trule.columns:
@@ -197,7 +294,7 @@ def _records(
     if trule.instruments:
         frame = _melt(src, frame, trule, mapping_path)
     if trule.table == "patients" and trule.timepoint is not None:
-        frame = _one_per_patient(frame, src.path.name, warnings)
+        frame = _one_per_patient(frame, _label(src), warnings)
     missing = [c for c in table.required if c not in frame and c not in _DERIVABLE]
     if missing:
         found = [c for c in src.data.columns if not c.startswith("_")]
@@ -205,23 +302,20 @@ def _records(
         if len(found) == 1 and any(d in found[0] for d in ",;\t|"):
             hint = " The header is a single column: the delimiter looks wrong."
         raise IngestError(
-            f"{src.path}: feeds '{trule.table}' but has no column for required {missing} "
-            f"(columns: {', '.join(found)}).{hint} Fix: rename the column(s), map them in a "
-            f"mapping file, or correct the delimiter."
+            f"{src.path}{f'[{src.sheet}]' if src.sheet else ''}: feeds '{trule.table}' but has "
+            f"no column for required {missing} (columns: {', '.join(found)}).{hint} Fix: rename "
+            f"the column(s), map them in a mapping file, or correct the delimiter."
         )
     return frame.drop(columns=["_week"], errors="ignore")
 
 
 def _melt(src, frame, trule, mapping_path) -> pd.DataFrame:
     parts = []
-    for instrument, column in trule.instruments.items():
-        score = _take(
-            src,
-            ColumnRule(column=column),
-            f"[sources.outcomes].instruments.{instrument}",
-            mapping_path,
-        )
-        part = frame.assign(instrument=instrument, score=score)
+    for instrument, rule in trule.instruments.items():
+        part = frame.copy()
+        where = f"[sources.outcomes].instruments.{instrument}"
+        score = _take(src, rule, where, mapping_path, part, "score")
+        part = part.assign(instrument=instrument, score=score)
         parts.append(part[score.notna()])
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values([ROW, "instrument"], kind="stable").reset_index(drop=True)
@@ -263,7 +357,7 @@ def _prepare(src: SourceTable, rule: SourceRule) -> tuple[SourceTable, pd.DataFr
     for f in rule.filters:
         if f.column not in data.columns:
             raise MappingError(
-                f"filter on column '{f.column}', which {src.path.name} does not have. Fix: "
+                f"filter on column '{f.column}', which {_label(src)} does not have. Fix: "
                 f"correct the mapping's filter."
             )
         out = keep & ~data[f.column].isin(list(f.keep))
@@ -280,21 +374,27 @@ def _prepare(src: SourceTable, rule: SourceRule) -> tuple[SourceTable, pd.DataFr
         )
         keep &= ~out
     kept = SourceTable(
-        src.path, data[keep].reset_index(drop=True), src.unparsed, src.encoding, src.delimiter
+        src.path,
+        data[keep].reset_index(drop=True),
+        src.unparsed,
+        src.encoding,
+        src.delimiter,
+        src.sheet,
     )
     set_aside = pd.concat([a for a in aside if len(a)] or [aside[0]], ignore_index=True)
     return kept, set_aside[[FILE, ROW, "reason_code", "reason", "text"]]
 
 
-def _read(path: Path, mapping: Mapping | None):
-    """Records per table, set-aside rows and a source description for one file."""
-    warnings: list[str] = []
+def _read(path: Path, mapping: Mapping | None, used: set[int]):
+    """Per source (a file, or a sheet of a workbook): records per table, set-aside rows, a
+    description and warnings. ``used`` collects the indices of the mapping rules that read it."""
     if path.suffix.lower() in _FHIR_SUFFIXES:
         from ptanalytics.fhir import read_fhir
 
         fhir = read_fhir(path)
         desc = {
             "file": path.name,
+            "sheet": "",
             "format": "fhir",
             "encoding": "utf-8",
             "delimiter": "",
@@ -302,32 +402,56 @@ def _read(path: Path, mapping: Mapping | None):
             "rows_used": fhir.resources - len(fhir.set_aside),
             "rows_set_aside": len(fhir.set_aside),
             "tables": ",".join(k for k, v in fhir.records.items() if len(v)),
+            "mapped": "",
         }
-        return fhir.records, fhir.set_aside, desc, warnings
-    raw = read_source_table(path)
-    rule = _rule_for(path, raw, mapping)
-    if rule.delimiter or rule.encoding or rule.sheet is not None:
-        raw = read_source_table(
-            path, delimiter=rule.delimiter, encoding=rule.encoding, sheet=rule.sheet
-        )
-    if raw.rows_read == 0:
-        warnings.append(f"{path.name}: no data rows (header only)")
-    _warn_identifiers(raw.data, path.name, warnings)
-    kept, aside = _prepare(raw, rule)
-    mp = mapping.path if mapping else "<no mapping>"
-    records = {t.table: _records(kept, rule, t, mp, warnings) for t in rule.tables}
-    used = len(kept.data)
-    desc = {
-        "file": path.name,
-        "format": path.suffix.lower().lstrip("."),
-        "encoding": raw.encoding,
-        "delimiter": raw.delimiter,
-        "rows_read": raw.rows_read,
-        "rows_used": used,
-        "rows_set_aside": len(aside),
-        "tables": ",".join(t.table for t in rule.tables),
-    }
-    return records, aside, desc, warnings
+        return [(fhir.records, fhir.set_aside, desc, [])]
+    out = []
+    for rule, sheet in _plan(path, mapping):
+        warnings: list[str] = []
+        if rule is None:
+            raw = read_source_table(path, sheet=sheet)
+            rule = _auto_rule(path, raw, raw.sheet or None)
+        else:
+            used.add(rule.index)
+            raw = read_source_table(
+                path, delimiter=rule.delimiter, encoding=rule.encoding, sheet=rule.sheet
+            )
+        label = _label(raw)
+        if raw.rows_read == 0:
+            warnings.append(f"{label}: no data rows (header only)")
+        _warn_identifiers(raw.data, label, warnings)
+        kept, aside = _prepare(raw, rule)
+        mp = mapping.path if mapping else "<no mapping>"
+        records = {t.table: _records(kept, rule, t, mp, warnings) for t in rule.tables}
+        desc = {
+            "file": path.name,
+            "sheet": raw.sheet,
+            "format": path.suffix.lower().lstrip("."),
+            "encoding": raw.encoding,
+            "delimiter": raw.delimiter,
+            "rows_read": raw.rows_read,
+            "rows_used": len(kept.data),
+            "rows_set_aside": len(aside),
+            "tables": ",".join(t.table for t in rule.tables),
+            "mapped": _mapped(rule),
+        }
+        out.append((records, aside, desc, warnings))
+    return out
+
+
+def _mapped(rule: SourceRule) -> str:
+    """``table: canonical <- source column, ...`` for every table a rule feeds (no data)."""
+    parts = []
+    for t in rule.tables:
+        cols = [
+            f"{c} <- {r.column!r}" if r.column is not None else f"{c} = {r.value!r}"
+            for c, r in {**t.columns, **t.attributes}.items()
+        ]
+        cols += [f"{i} <- {r.column!r}" for i, r in t.instruments.items()]
+        if t.timepoint is not None:
+            cols.append(f"timepoint <- {t.timepoint.column!r}")
+        parts.append(f"{t.table}: {', '.join(cols)}")
+    return "; ".join(parts)
 
 
 def _warn_identifiers(data: pd.DataFrame, file: str, warnings: list[str]) -> None:
@@ -380,13 +504,16 @@ def ingest(
     today = today or dt.date.today()
     per_table: dict[str, list[pd.DataFrame]] = {}
     asides, descs, warnings = [], [], []
+    used: set[int] = set()
     for source in sources:
-        records, aside, desc, warn = _read(Path(source), mapping)
-        for name, frame in records.items():
-            per_table.setdefault(name, []).append(frame)
-        asides.append(aside)
-        descs.append(desc)
-        warnings += warn
+        for records, aside, desc, warn in _read(Path(source), mapping, used):
+            for name, frame in records.items():
+                per_table.setdefault(name, []).append(frame)
+            asides.append(aside)
+            descs.append(desc)
+            warnings += warn
+    if mapping is not None:
+        _check_all_rules_used(mapping, used, sources)
     if "patients" not in per_table:
         raise IngestError(
             "no source feeds the 'patients' table, so no record can be checked against a "
@@ -397,20 +524,62 @@ def ingest(
     return _result(result, records, asides, descs, warnings, today, mapping)
 
 
+def _check_all_rules_used(mapping: Mapping, used: set[int], sources) -> None:
+    unused = [r for r in mapping.sources if r.index not in used]
+    if unused:
+        names = ", ".join(Path(s).name for s in sources)
+        listed = "; ".join(r.label for r in unused)
+        raise MappingError(
+            f"{mapping.path}: {listed} matches no file or sheet given (files: {names}), so the "
+            f"table(s) it feeds would be empty. Fix: correct its 'match' or 'sheet', give the "
+            f"file, or remove the entry."
+        )
+
+
+# ------------------------------------------------------------------------- session minutes
+IMPUTED = "duration_imputed"
+
+
+def impute_session_minutes(sessions: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Missing ``duration_min`` from the catalogue's default minutes of the exercise, flagged.
+
+    Parameters
+    ----------
+    sessions : pandas.DataFrame
+        Accepted sessions (canonical columns); not modified.
+
+    Returns
+    -------
+    sessions : pandas.DataFrame
+        A copy with ``duration_min`` filled where it was missing and the exercise has a catalogue
+        default (``exercise_catalogue()["duration_min"]``, one prescribed bout at the default
+        dose), and ``duration_imputed`` (bool): True where the minutes were filled here (or were
+        flagged so in the source). Rows whose exercise has no default stay missing.
+    counts : dict
+        ``rows`` (sessions), ``imputed`` (minutes filled here), ``still_missing`` (no minutes
+        and no catalogue default).
+    """
+    out = sessions.copy()
+    if "duration_min" not in out:
+        out["duration_min"] = pd.Series(np.nan, index=out.index, dtype="float64")
+    before = out[IMPUTED].fillna(False).astype(bool) if IMPUTED in out else None
+    missing = out["duration_min"].isna()
+    defaults = exercise_catalogue().set_index("exercise")["duration_min"]
+    fill = out["exercise"].astype("string").map(defaults).astype("float64")
+    filled = missing & fill.notna()
+    out["duration_min"] = out["duration_min"].where(~filled, fill).astype("float64")
+    flag = filled if before is None else (before | filled)
+    out[IMPUTED] = flag.astype(bool).to_numpy()
+    counts = {
+        "rows": len(out),
+        "imputed": int(filled.sum()),
+        "still_missing": int((missing & ~filled).sum()),
+    }
+    return out, counts
+
+
 def _result(vr: ValidationResult, records, asides, descs, warnings, today, mapping) -> IngestResult:
-    sources = pd.DataFrame(
-        descs,
-        columns=[
-            "file",
-            "format",
-            "encoding",
-            "delimiter",
-            "rows_read",
-            "rows_used",
-            "rows_set_aside",
-            "tables",
-        ],
-    )
+    sources = pd.DataFrame(descs, columns=_SOURCE_COLUMNS)
     rows = []
     for name in TABLES:
         n = len(records.get(name, ()))
@@ -437,11 +606,21 @@ def _result(vr: ValidationResult, records, asides, descs, warnings, today, mappi
             ],
             ignore_index=True,
         )
+    warnings = list(warnings) + _emptied_warnings(tables, reasons) + _near_id_warnings(quarantine)
+    accepted = dict(vr.accepted)
+    imputed = None
+    if "sessions" in accepted:
+        accepted["sessions"], imputed = impute_session_minutes(accepted["sessions"])
+        if imputed["still_missing"]:
+            warnings.append(
+                f"sessions: {imputed['still_missing']} of {imputed['rows']} record(s) have no "
+                f"minutes and their exercise no catalogue default; duration_min stays missing"
+            )
     nominal = any(
         t.timepoint is not None for s in (mapping.sources if mapping else ()) for t in s.tables
     )
     meta = {
-        "source": "ingested: " + ", ".join(sources["file"]),
+        "source": "ingested: " + ", ".join(dict.fromkeys(sources["file"])),
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "ingest": {
             "mapping": None if mapping is None else Path(mapping.path).name,
@@ -450,12 +629,75 @@ def _result(vr: ValidationResult, records, asides, descs, warnings, today, mappi
             "sources": sources.to_dict("records"),
             "tables": tables.to_dict("records"),
             "reasons": reasons.to_dict("records"),
+            "imputed": {} if imputed is None else {"sessions.duration_min": imputed},
+            "emptied_tables": _emptied(tables),
             "warnings": warnings,
         },
     }
-    tables_out = {n: vr.accepted[n] for n in vr.accepted}
-    cohort = Cohort(**tables_out, metadata=meta, quarantine=quarantine)
-    return IngestResult(cohort, sources, tables, reasons, warnings)
+    cohort = Cohort(**accepted, metadata=meta, quarantine=quarantine)
+    return IngestResult(cohort, sources, tables, reasons, warnings, imputed)
+
+
+_SOURCE_COLUMNS = [
+    "file",
+    "sheet",
+    "format",
+    "encoding",
+    "delimiter",
+    "rows_read",
+    "rows_used",
+    "rows_set_aside",
+    "tables",
+    "mapped",
+]
+
+
+def _emptied(tables: pd.DataFrame) -> list[str]:
+    """Tables that had records and kept none."""
+    return [t.table for t in tables.itertuples() if t.records and not t.accepted]
+
+
+_REASON_HINTS = {
+    "bad_date": "declare the source's date format in the mapping (date_formats = ['%d/%m/%Y'])",
+    "unknown_patient": "check that patient ids are written the same way in every source",
+    "unknown_exercise": "map the exercise names (exercise.values)",
+    "missing_value": "check that the mapping names the right source columns",
+}
+
+
+def _emptied_warnings(tables: pd.DataFrame, reasons: pd.DataFrame) -> list[str]:
+    out = []
+    for name in _emptied(tables):
+        n = int(tables.set_index("table").loc[name, "records"])
+        mine = reasons[reasons["table"] == name].sort_values("rows", ascending=False)
+        top = ", ".join(f"{r.reason_code} {r.rows}" for r in mine.head(3).itertuples())
+        first = mine["reason_code"].iloc[0] if len(mine) else ""
+        hint = _REASON_HINTS.get(first, "read the reasons in quarantine/" + name + ".csv")
+        out.append(
+            f"TABLE EMPTIED: every one of the {n} '{name}' record(s) was quarantined "
+            f"(by reason: {top}); the cohort has no {name}. Fix: {hint}"
+        )
+    return out
+
+
+def _near_id_warnings(quarantine: dict[str, pd.DataFrame]) -> list[str]:
+    """Counts (never the ids) of records whose patient id matches one but for case/spaces."""
+    out = []
+    for name, q in quarantine.items():
+        if "reason" not in q or name == SOURCE_QUARANTINE:
+            continue
+        near = (
+            q["reason"]
+            .astype("string")
+            .str.contains("is not in patients (did you mean", regex=False)
+        )
+        if near.any():
+            out.append(
+                f"{name}: {int(near.sum())} record(s) name a patient id that matches one in "
+                f"patients when case and spaces are ignored; see quarantine/{name}.csv. Fix: "
+                f"correct the ids in the export or map them (patient_id.values)"
+            )
+    return out
 
 
 def format_ingest_summary(result: IngestResult) -> str:
@@ -463,8 +705,9 @@ def format_ingest_summary(result: IngestResult) -> str:
     lines = ["sources:"]
     for s in result.sources.itertuples():
         how = s.format + (f", {s.encoding}, delimiter {s.delimiter!r}" if s.delimiter else "")
+        name = f"{s.file}[{s.sheet}]" if s.sheet else s.file
         lines.append(
-            f"  {s.file} ({how}): {s.rows_read} rows read = {s.rows_used} used + "
+            f"  {name} ({how}): {s.rows_read} rows read = {s.rows_used} used + "
             f"{s.rows_set_aside} set aside -> {s.tables or 'nothing'}"
         )
     lines.append("tables:            records   accepted  quarantined")
@@ -475,9 +718,59 @@ def format_ingest_summary(result: IngestResult) -> str:
         lines.append("quarantine reasons (a record failing several checks counts under each):")
         for r in result.reasons.itertuples():
             lines.append(f"  {r.table:<15} {r.reason_code:<22} {r.rows:>8}")
+    if result.imputed and result.imputed["rows"]:
+        m = result.imputed
+        lines.append(
+            f"session minutes: {m['imputed']} of {m['rows']} imputed from the catalogue's "
+            f"default (duration_imputed = true), {m['still_missing']} still missing"
+        )
     for w in result.warnings:
         lines.append(f"warning: {w}")
     return "\n".join(lines)
+
+
+def format_ingest_check(result: IngestResult) -> str:
+    """What ingest would read and reject, per source: the dry run's text (no patient data).
+
+    Per source (file, or file and sheet): rows read, used and set aside, the tables fed with
+    each canonical column's source column, and the records that would be quarantined per table
+    and reason; then the summary of :func:`format_ingest_summary`.
+    """
+    q = result.cohort.quarantine or {}
+    lines = ["dry run (--check): nothing is written", "per source:"]
+    for s in result.sources.itertuples():
+        name = f"{s.file}[{s.sheet}]" if s.sheet else s.file
+        lines.append(
+            f"  {name}: {s.rows_read} rows read = {s.rows_used} used + {s.rows_set_aside} set aside"
+        )
+        for part in filter(None, s.mapped.split("; ")):
+            lines.append(f"    maps {part}")
+        for table, frame in q.items():
+            mine = frame[frame[FILE] == name] if FILE in frame else frame.iloc[:0]
+            if not len(mine):
+                continue
+            codes = mine["reason_code"].str.split(";").explode().value_counts().sort_index()
+            kind = "set aside" if table == SOURCE_QUARANTINE else f"{table} quarantined"
+            detail = ", ".join(f"{c} {n}" for c, n in codes.items())
+            lines.append(f"    would be {kind}: {len(mine)} ({detail})")
+    lines.append(format_ingest_summary(result))
+    return "\n".join(lines)
+
+
+def format_ingest_line(result: IngestResult) -> str:
+    """One line: records accepted and quarantined, rows set aside, tables emptied."""
+    t = result.tables
+    line = (
+        f"{int(t['accepted'].sum())} record(s) accepted, {int(t['quarantined'].sum())} "
+        f"quarantined, {int(result.sources['rows_set_aside'].sum())} source row(s) set aside"
+    )
+    emptied = _emptied(t)
+    if emptied:
+        line += (
+            f"; WARNING: every record of {', '.join(emptied)} was quarantined "
+            f"({'it is' if len(emptied) == 1 else 'they are'} empty)"
+        )
+    return line
 
 
 def validate_cohort_dir(path: str | os.PathLike, *, today: dt.date | None = None) -> IngestResult:

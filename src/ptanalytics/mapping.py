@@ -1,7 +1,7 @@
 """Mapping files: how the columns of a source export become the canonical tables.
 
-A mapping is a TOML or YAML file with one ``[[sources]]`` entry per kind of file (see
-``docs/ingest.md`` for the reference and ``examples/`` for real ones)::
+A mapping is a TOML or YAML file with one ``[[sources]]`` entry per kind of file or workbook
+sheet (see ``docs/ingest.md`` for the reference and ``examples/`` for real ones)::
 
     [[sources]]
     match = "visits_*.csv"            # file-name glob
@@ -14,13 +14,27 @@ A mapping is a TOML or YAML file with one ``[[sources]]`` entry per kind of file
       exercise = { column = "Exercise", values = { "HS stretch" = "hamstring_stretch" } }
       supervised = { value = "true" } # a constant
 
+    [[sources]]
+    match = "clinic.xlsx"
+    sheet = "Outcomes"                # one source per sheet of a workbook
+      [sources.outcomes]
+      score = { column = "Pain", extract = '^(\\d+)\\s*/\\s*10$' }   # 7/10 -> 7
+
+The file has a schema: every key is checked (an unknown key gets a did-you-mean suggestion) and
+every value's type too (``keep_extra_columns = "false"`` is a string, not a boolean), each failure a
+:class:`~ptanalytics.exceptions.MappingError` naming the file, the key, the value and the fix.
+
 Without a mapping, a file named like a table (``sessions.csv``) or holding all of a table's
 required columns feeds that table with its columns taken as they are.
 """
 
 from __future__ import annotations
 
+import codecs
+import datetime as dt
+import difflib
 import fnmatch
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +54,7 @@ __all__ = [
     "TableRule",
     "TimepointRule",
     "load_mapping",
+    "parse_mapping",
 ]
 
 #: Cells equal to one of these (after stripping white space) are missing in every source.
@@ -49,11 +64,17 @@ DEFAULT_DATE_FORMATS: tuple[str, ...] = ("%Y-%m-%d",)
 
 @dataclass(frozen=True)
 class ColumnRule:
-    """Where one canonical column comes from: a source column (optionally recoded) or a constant."""
+    """Where one canonical column comes from: a source column (optionally recoded) or a constant.
+
+    ``values`` recodes source values; ``extract`` is a regular expression with one capture group
+    that takes the number out of a value (``'^(\\d+)/10$'`` turns ``7/10`` into ``7``); values it
+    does not match are quarantined.
+    """
 
     column: str | None = None
     value: str | None = None
     values: dict[str, str] | None = None
+    extract: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +102,7 @@ class TableRule:
     table: str
     columns: dict[str, ColumnRule] = field(default_factory=dict)
     attributes: dict[str, ColumnRule] = field(default_factory=dict)
-    instruments: dict[str, str] = field(default_factory=dict)  # wide outcomes
+    instruments: dict[str, ColumnRule] = field(default_factory=dict)  # wide outcomes
     timepoint: TimepointRule | None = None
     keep_extra_columns: bool = False
 
@@ -92,7 +113,7 @@ class TableRule:
 
 @dataclass(frozen=True)
 class SourceRule:
-    """One kind of source file and the tables it feeds."""
+    """One kind of source file (or one sheet of a workbook) and the tables it feeds."""
 
     match: str
     tables: tuple[TableRule, ...]
@@ -102,9 +123,16 @@ class SourceRule:
     delimiter: str | None = None
     encoding: str | None = None
     sheet: str | int | None = None
+    index: int = 0  # position in the mapping's sources list
 
     def matches(self, path: Path) -> bool:
         return fnmatch.fnmatch(path.name, self.match)
+
+    @property
+    def label(self) -> str:
+        """How messages name this source: ``sources[1] (match = 'x.xlsx', sheet = 'Visits')``."""
+        sheet = "" if self.sheet is None else f", sheet = {self.sheet!r}"
+        return f"sources[{self.index}] (match = {self.match!r}{sheet})"
 
 
 @dataclass(frozen=True)
@@ -114,16 +142,86 @@ class Mapping:
     sources: tuple[SourceRule, ...]
     path: str = "<mapping>"
 
+    def rules_for(self, path: Path, *, workbook: bool = False) -> list[SourceRule]:
+        """The source rules that read ``path``.
+
+        A file is read by the first matching rule that names no sheet; a workbook is read, in
+        addition, by every matching rule that names a sheet (one source per sheet).
+        """
+        fits = [r for r in self.sources if r.matches(path)]
+        first = [r for r in fits if r.sheet is None][:1]
+        if not workbook:
+            return first
+        return [r for r in fits if r.sheet is not None or r in first]
+
     def rule_for(self, path: Path) -> SourceRule | None:
-        """The first source rule whose ``match`` fits the file name."""
-        for rule in self.sources:
-            if rule.matches(path):
-                return rule
-        return None
+        """The first source rule whose ``match`` fits the file name (no sheet)."""
+        rules = self.rules_for(path)
+        return rules[0] if rules else None
 
 
-_SOURCE_KEYS = {"match", "missing", "date_formats", "filter", "delimiter", "encoding", "sheet"}
-_TABLE_KEYS = {"attributes", "instruments", "timepoint", "keep_extra_columns"}
+# ------------------------------------------------------------------------------------- schema
+_TOP_KEYS = ("sources",)
+_SOURCE_KEYS = ("match", "sheet", "missing", "date_formats", "filter", "delimiter", "encoding")
+_TABLE_KEYS = ("attributes", "instruments", "timepoint", "keep_extra_columns")
+_COLUMN_KEYS = ("column", "value", "values", "extract")
+_FILTER_KEYS = ("column", "keep", "reason")
+_TIMEPOINT_KEYS = ("column", "weeks", "start")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _wrong_type(where: str, value: Any, expected: str, fix: str) -> MappingError:
+    return MappingError(
+        f"{where} = {_show(value)} is {_kind(value)}; expected {expected}. Fix: {fix}."
+    )
+
+
+def _unknown_key(where: str, key: str, allowed: list[str] | tuple[str, ...]) -> MappingError:
+    close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return MappingError(
+        f"{where}: unknown key {key!r}.{hint} Allowed: {', '.join(allowed)}. Fix: rename or "
+        f"remove it."
+    )
+
+
+def _check_keys(raw: dict, where: str, allowed: tuple[str, ...]) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise _unknown_key(where, key, allowed)
+
+
+def _text(value: Any, where: str, what: str) -> str:
+    """A scalar as text (TOML/YAML numbers and booleans allowed as values)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise _wrong_type(where, value, what, f"write {what}")
+
+
+def _name(value: Any, where: str, what: str, example: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _wrong_type(where, value, what, f"write e.g. {example}")
+    return value
 
 
 def load_mapping(path: str | Path) -> Mapping:
@@ -132,7 +230,8 @@ def load_mapping(path: str | Path) -> Mapping:
     Raises
     ------
     MappingError
-        Naming the file and the key path of anything malformed or unknown.
+        Naming the file, the key path, the value and the fix for anything malformed, of the wrong
+        type or unknown (with the closest allowed key suggested).
     """
     p = Path(path)
     try:
@@ -147,136 +246,324 @@ def load_mapping(path: str | Path) -> Mapping:
 
 
 def parse_mapping(raw: Any, *, where: str = "<mapping>") -> Mapping:
-    """Check a mapping given as a dict (the parsed file) and build a :class:`Mapping`."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("sources"), list) or not raw["sources"]:
+    """Check a mapping given as a dict (the parsed file) and build a :class:`Mapping`.
+
+    Raises
+    ------
+    MappingError
+        As :func:`load_mapping`.
+    """
+    if not isinstance(raw, dict):
         raise MappingError(
             f"{where}: a mapping needs a non-empty list 'sources' ([[sources]] in TOML)."
         )
-    unknown = set(raw) - {"sources"}
-    if unknown:
-        raise MappingError(f"{where}: unknown top-level key(s) {sorted(unknown)}.")
+    _check_keys(raw, where, _TOP_KEYS)
+    sources = raw.get("sources")
+    if isinstance(sources, dict):
+        raise _wrong_type(
+            f"{where}: sources",
+            sources,
+            "a list of sources",
+            "write [[sources]] (double brackets) in TOML, or '- match: ...' items in YAML",
+        )
+    if not isinstance(sources, list) or not sources:
+        raise MappingError(
+            f"{where}: a mapping needs a non-empty list 'sources' ([[sources]] in TOML)."
+        )
     return Mapping(
-        tuple(_source(s, f"{where}: sources[{i}]") for i, s in enumerate(raw["sources"])),
+        tuple(_source(s, f"{where}: sources[{i}]", i) for i, s in enumerate(sources)),
         path=where,
     )
 
 
-def _source(raw: Any, where: str) -> SourceRule:
+def _source(raw: Any, where: str, index: int) -> SourceRule:
     if not isinstance(raw, dict):
-        raise MappingError(f"{where} must be a table of keys.")
-    if not isinstance(raw.get("match"), str):
+        raise _wrong_type(where, raw, "a table of keys", "write [[sources]] followed by keys")
+    if not isinstance(raw.get("match"), str) or not raw["match"].strip():
         raise MappingError(f"{where}.match is required: a file-name pattern such as '*.csv'.")
     tables = []
     for key, value in raw.items():
         if key in _SOURCE_KEYS:
             continue
         if key not in TABLES:
+            allowed = (*_SOURCE_KEYS, *TABLES)
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise MappingError(
-                f"{where}: unknown key {key!r}; allowed: {sorted(_SOURCE_KEYS)} or a table name "
-                f"({', '.join(TABLES)})."
+                f"{where}: unknown key {key!r}.{hint} Allowed: {', '.join(_SOURCE_KEYS)} or a "
+                f"table name ({', '.join(TABLES)}). Fix: rename or remove it."
             )
         tables.append(_table(key, value, f"{where}.{key}"))
     if not tables:
         raise MappingError(f"{where} feeds no table; add e.g. [sources.outcomes].")
-    missing = raw.get("missing", [])
-    if not isinstance(missing, list) or not all(isinstance(m, str | int | float) for m in missing):
-        raise MappingError(f"{where}.missing must be a list of tokens such as ['-99', 'NaN'].")
-    formats = raw.get("date_formats", list(DEFAULT_DATE_FORMATS))
-    if isinstance(formats, str):
-        formats = [formats]
-    if not isinstance(formats, list) or not all(isinstance(f, str) and "%" in f for f in formats):
-        raise MappingError(f"{where}.date_formats must be strptime formats such as '%d/%m/%Y'.")
-    filters = raw.get("filter", [])
-    filters = [filters] if isinstance(filters, dict) else filters
     return SourceRule(
         match=raw["match"],
         tables=tuple(tables),
-        missing=tuple(dict.fromkeys([*DEFAULT_MISSING, *(str(m) for m in missing)])),
-        date_formats=tuple(formats),
-        filters=tuple(_filter(f, f"{where}.filter[{i}]") for i, f in enumerate(filters)),
-        delimiter=raw.get("delimiter"),
-        encoding=raw.get("encoding"),
-        sheet=raw.get("sheet"),
+        missing=_missing(raw.get("missing", []), f"{where}.missing"),
+        date_formats=_date_formats(
+            raw.get("date_formats", list(DEFAULT_DATE_FORMATS)), f"{where}.date_formats"
+        ),
+        filters=_filters(raw.get("filter", []), f"{where}.filter"),
+        delimiter=_delimiter(raw.get("delimiter"), f"{where}.delimiter"),
+        encoding=_encoding(raw.get("encoding"), f"{where}.encoding"),
+        sheet=_sheet(raw.get("sheet"), f"{where}.sheet"),
+        index=index,
+    )
+
+
+def _missing(raw: Any, where: str) -> tuple[str, ...]:
+    tokens = [raw] if isinstance(raw, str) else raw
+    if not isinstance(tokens, list) or not all(
+        isinstance(m, str | int | float) and not isinstance(m, bool) for m in tokens
+    ):
+        raise _wrong_type(where, raw, "a list of tokens", "write e.g. missing = ['-99', 'n/a']")
+    return tuple(dict.fromkeys([*DEFAULT_MISSING, *(str(m) for m in tokens)]))
+
+
+def _date_formats(raw: Any, where: str) -> tuple[str, ...]:
+    formats = [raw] if isinstance(raw, str) else raw
+    if (
+        not isinstance(formats, list)
+        or not formats
+        or not all(isinstance(f, str) and "%" in f for f in formats)
+    ):
+        raise _wrong_type(
+            where, raw, "a list of strptime formats", "write e.g. date_formats = ['%d/%m/%Y']"
+        )
+    return tuple(formats)
+
+
+def _delimiter(raw: Any, where: str) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or len(raw) != 1:
+        raise _wrong_type(where, raw, "one character", "write e.g. delimiter = ';' (or '\\t')")
+    return raw
+
+
+def _encoding(raw: Any, where: str) -> str | None:
+    if raw is None:
+        return None
+    try:
+        if not isinstance(raw, str):
+            raise LookupError
+        codecs.lookup(raw)
+    except LookupError:
+        raise _wrong_type(
+            where, raw, "a known text encoding", "write e.g. encoding = 'latin-1' or 'utf-8'"
+        ) from None
+    return raw
+
+
+def _sheet(raw: Any, where: str) -> str | int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, str | int) or raw == "":
+        raise _wrong_type(
+            where, raw, "a sheet name (or a 0-based sheet number)", "write e.g. sheet = 'Visits'"
+        )
+    if isinstance(raw, int) and raw < 0:
+        raise _wrong_type(where, raw, "a sheet number >= 0", "count sheets from 0")
+    return raw
+
+
+def _filters(raw: Any, where: str) -> tuple[FilterRule, ...]:
+    items = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(items, list):
+        raise _wrong_type(
+            where,
+            raw,
+            "a table or a list of tables",
+            "write e.g. filter = { column = 'is_patient', keep = ['1'], reason = '...' }",
+        )
+    return tuple(
+        _filter(f, f"{where}[{i}]" if len(items) > 1 else where) for i, f in enumerate(items)
     )
 
 
 def _filter(raw: Any, where: str) -> FilterRule:
-    if not isinstance(raw, dict) or "column" not in raw or "keep" not in raw:
-        raise MappingError(
-            f"{where} must look like {{ column = 'is_patient', keep = ['1'], reason = '...' }}."
+    example = "{ column = 'is_patient', keep = ['1'], reason = '...' }"
+    if not isinstance(raw, dict):
+        raise _wrong_type(where, raw, "a table", f"write e.g. {example}")
+    _check_keys(raw, where, _FILTER_KEYS)
+    if "column" not in raw or "keep" not in raw:
+        raise MappingError(f"{where} must look like {example}: 'column' and 'keep' are required.")
+    column = _name(raw["column"], f"{where}.column", "a source column name", "column = 'group'")
+    keep = raw["keep"]
+    keep = [keep] if isinstance(keep, str | int | float) and not isinstance(keep, bool) else keep
+    if (
+        not isinstance(keep, list)
+        or not keep
+        or not all(isinstance(k, str | int | float) and not isinstance(k, bool) for k in keep)
+    ):
+        raise _wrong_type(
+            f"{where}.keep", raw["keep"], "a non-empty list of values", "write e.g. keep = ['1']"
         )
-    keep = raw["keep"] if isinstance(raw["keep"], list) else [raw["keep"]]
-    reason = raw.get("reason") or f"excluded by filter: {raw['column']} not in {keep}"
-    return FilterRule(str(raw["column"]), tuple(str(k) for k in keep), str(reason))
+    keep = [str(k) for k in keep]
+    reason = raw.get("reason", f"excluded by filter: {column} not in {keep}")
+    reason = _name(reason, f"{where}.reason", "a text", "reason = 'healthy control'")
+    return FilterRule(column, tuple(keep), reason)
 
 
 def _column(raw: Any, where: str) -> ColumnRule:
+    shape = "a source column name or a table such as { column = '...', values = { ... } }"
     if isinstance(raw, str):
-        return ColumnRule(column=raw)
-    if isinstance(raw, dict) and ("column" in raw or "value" in raw):
-        extra = set(raw) - {"column", "value", "values"}
+        return ColumnRule(column=_name(raw, where, "a source column name", "'Pt ID'"))
+    if not isinstance(raw, dict):
+        raise _wrong_type(where, raw, shape, "write e.g. { column = 'Pain' } or { value = '...' }")
+    _check_keys(raw, where, _COLUMN_KEYS)
+    if isinstance(raw.get("value"), dict | list):
+        raise MappingError(
+            f"{where}.value = {_show(raw['value'])} is {_kind(raw['value'])}; expected a "
+            f"constant. Did you mean 'values' (a table recoding source values)? Fix: write "
+            f"values = {{ 'source' = 'canonical' }} beside column = '...'."
+        )
+    if ("column" in raw) == ("value" in raw):
+        raise MappingError(
+            f"{where}: give exactly one of 'column' (a source column) or 'value' (a constant); "
+            f"got {sorted(k for k in raw if k in ('column', 'value')) or 'neither'}. Fix: keep one."
+        )
+    if "value" in raw:
+        extra = [k for k in ("values", "extract") if k in raw]
         if extra:
             raise MappingError(
-                f"{where}: unknown key(s) {sorted(extra)}; allowed: column, value, values."
+                f"{where}: {extra[0]!r} needs a source column; a constant (value) is used as "
+                f"it is. Fix: drop {extra[0]!r} or use column = '...'."
             )
-        values = raw.get("values")
-        if values is not None and not isinstance(values, dict):
-            raise MappingError(f"{where}.values must map source values to canonical ones.")
-        return ColumnRule(
-            column=raw.get("column"),
-            value=None if raw.get("value") is None else str(raw["value"]),
-            values=None if values is None else {str(k): str(v) for k, v in values.items()},
+        return ColumnRule(value=_text(raw["value"], f"{where}.value", "a constant"))
+    column = _name(raw["column"], f"{where}.column", "a source column name", "column = 'Pain'")
+    values = raw.get("values")
+    if values is not None:
+        if not isinstance(values, dict):
+            raise _wrong_type(
+                f"{where}.values",
+                values,
+                "a table of source value = canonical value",
+                "write e.g. values = { 'F' = 'female', 'M' = 'male' }",
+            )
+        values = {
+            _text(k, f"{where}.values", "a value"): _text(v, f"{where}.values.{k}", "a value")
+            for k, v in values.items()
+        }
+    extract = raw.get("extract")
+    if extract is not None:
+        extract = _pattern(extract, f"{where}.extract")
+    return ColumnRule(column=column, values=values, extract=extract)
+
+
+def _pattern(raw: Any, where: str) -> str:
+    example = "extract = '^(\\d+(?:\\.\\d+)?)\\s*/\\s*10$' for 7/10"
+    if not isinstance(raw, str):
+        raise _wrong_type(where, raw, "a regular expression", f"write e.g. {example}")
+    try:
+        groups = re.compile(raw).groups
+    except re.error as exc:
+        raise MappingError(
+            f"{where} = {_show(raw)} is not a valid regular expression ({exc}). Fix: correct it, "
+            f"e.g. {example}."
+        ) from None
+    if groups != 1:
+        raise MappingError(
+            f"{where} = {_show(raw)} has {groups} capture groups; expected exactly one (the "
+            f"number to keep). Fix: wrap the number in (...) and make other groups (?:...)."
         )
-    raise MappingError(
-        f"{where} must be a source column name, {{ column = '...', values = {{...}} }} or "
-        f"{{ value = '...' }}."
-    )
+    return raw
+
+
+def _timepoint(raw: Any, where: str) -> TimepointRule:
+    example = "{ column = 'time', weeks = { '1' = 0, '2' = 4 } }"
+    if not isinstance(raw, dict):
+        raise _wrong_type(where, raw, "a table", f"write e.g. timepoint = {example}")
+    _check_keys(raw, where, _TIMEPOINT_KEYS)
+    if "column" not in raw or "weeks" not in raw:
+        raise MappingError(f"{where} must look like {example}: 'column' and 'weeks' are required.")
+    column = _name(raw["column"], f"{where}.column", "a source column name", "column = 'visit'")
+    weeks = raw["weeks"]
+    if not isinstance(weeks, dict) or not weeks:
+        raise _wrong_type(
+            f"{where}.weeks", weeks, "a table of code = week", "write e.g. weeks = { '1' = 0 }"
+        )
+    for code, week in weeks.items():
+        if isinstance(week, bool) or not isinstance(week, int | float):
+            raise _wrong_type(
+                f"{where}.weeks.{code}", week, "a number of weeks", f"write '{code}' = 4"
+            )
+    start = raw.get("start", TimepointRule.start)
+    if isinstance(start, dt.date):  # YAML reads 2000-01-03 as a date
+        start = start.isoformat()
+    try:
+        dt.date.fromisoformat(start if isinstance(start, str) else "")
+    except ValueError:
+        raise _wrong_type(
+            f"{where}.start", start, "an ISO date", "write e.g. start = '2000-01-03'"
+        ) from None
+    return TimepointRule(column, {str(k): float(v) for k, v in weeks.items()}, start)
 
 
 def _table(name: str, raw: Any, where: str) -> TableRule:
     if not isinstance(raw, dict):
-        raise MappingError(f"{where} must be a table of canonical column = source column.")
-    known = set(TABLES[name].names)
+        raise _wrong_type(
+            where, raw, "a table of canonical column = source column", f"write [{where}] keys"
+        )
+    known = TABLES[name].names
     columns, attributes, instruments, timepoint = {}, {}, {}, None
+    keep_extra = False
     for key, value in raw.items():
         if key == "attributes":
-            if name != "patients" or not isinstance(value, dict):
+            if name != "patients":
                 raise MappingError(
-                    f"{where}.attributes: only patients take extra attributes, "
-                    f"as a table of name = source column."
+                    f"{where}.attributes: only patients take extra attributes. Fix: move them to "
+                    f"[sources.patients.attributes]."
                 )
+            if not isinstance(value, dict):
+                raise _wrong_type(
+                    f"{where}.attributes", value, "a table of name = source column",
+                    "write e.g. attributes = { arm = 'Group' }",
+                )  # fmt: skip
             attributes = {k: _column(v, f"{where}.attributes.{k}") for k, v in value.items()}
         elif key == "instruments":
-            if name != "outcomes" or not isinstance(value, dict):
+            if name != "outcomes":
                 raise MappingError(
-                    f"{where}.instruments: only outcomes take instruments, as a "
-                    f"table of instrument = source column (wide layout)."
+                    f"{where}.instruments: only outcomes take instruments (wide layout). Fix: "
+                    f"move them to [sources.outcomes]."
                 )
-            instruments = {str(k): str(v) for k, v in value.items()}
+            if not isinstance(value, dict) or not value:
+                raise _wrong_type(
+                    f"{where}.instruments", value, "a table of instrument = source column",
+                    "write e.g. instruments = { NPRS = 'pain', ODI = 'odi_total' }",
+                )  # fmt: skip
+            instruments = {str(k): _column(v, f"{where}.instruments.{k}") for k, v in value.items()}
+            for k, rule in instruments.items():
+                if rule.column is None:
+                    raise MappingError(
+                        f"{where}.instruments.{k}: an instrument needs a source column. Fix: "
+                        f"write {k} = 'column name'."
+                    )
         elif key == "timepoint":
-            if not isinstance(value, dict) or "column" not in value or "weeks" not in value:
-                raise MappingError(
-                    f"{where}.timepoint must look like {{ column = 'time', "
-                    f"weeks = {{ '1' = 0, '2' = 4 }} }}."
-                )
-            weeks = {str(k): float(v) for k, v in value["weeks"].items()}
-            timepoint = TimepointRule(
-                str(value["column"]), weeks, str(value.get("start", TimepointRule.start))
-            )
+            timepoint = _timepoint(value, f"{where}.timepoint")
         elif key == "keep_extra_columns":
-            continue
+            if not isinstance(value, bool):
+                meant = str(str(value).strip().lower() in ("true", "1", "yes")).lower()
+                raise _wrong_type(
+                    f"{where}.keep_extra_columns",
+                    value,
+                    "true or false (a boolean)",
+                    f"write keep_extra_columns = {meant} (without quotes)",
+                )
+            if name != "patients":
+                raise MappingError(
+                    f"{where}.keep_extra_columns: only patients keep extra columns (as "
+                    f"attributes). Fix: remove it here."
+                )
+            keep_extra = value
         elif key in known:
             columns[key] = _column(value, f"{where}.{key}")
         else:
+            close = difflib.get_close_matches(str(key), [*known, *_TABLE_KEYS], n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise MappingError(
-                f"{where}: {key!r} is not a column of '{name}' (columns: {', '.join(sorted(known))}"
-                f"; or {', '.join(sorted(_TABLE_KEYS))})."
+                f"{where}: {key!r} is not a column of '{name}'.{hint} (columns: "
+                f"{', '.join(sorted(known))}; or {', '.join(_TABLE_KEYS)}). Fix: rename or remove "
+                f"it."
             )
-    return TableRule(
-        name,
-        columns,
-        attributes,
-        instruments,
-        timepoint,
-        bool(raw.get("keep_extra_columns", False)),
-    )
+    return TableRule(name, columns, attributes, instruments, timepoint, keep_extra)

@@ -10,10 +10,14 @@ that rows read = rows parsed + rows unparsed.
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import difflib
 import io
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -22,7 +26,7 @@ import pyarrow.parquet as pq
 from ptanalytics.exceptions import IngestError
 from ptanalytics.validation import FILE, ROW
 
-__all__ = ["SourceTable", "read_source_table"]
+__all__ = ["SourceTable", "is_workbook", "read_source_table", "workbook_sheets"]
 
 _DELIMITERS = [",", ";", "\t", "|"]
 
@@ -44,6 +48,9 @@ class SourceTable:
         ``reason``, ``text``.
     encoding, delimiter : str
         What was detected (CSV only; empty otherwise).
+    sheet : str
+        The workbook sheet read (Excel only; empty otherwise). ``_source_file`` is then
+        ``book.xlsx[Sheet]``, so that every message names the file and the sheet.
     """
 
     path: Path
@@ -53,6 +60,7 @@ class SourceTable:
     )
     encoding: str = ""
     delimiter: str = ""
+    sheet: str = ""
 
     @property
     def rows_read(self) -> int:
@@ -79,7 +87,7 @@ def read_source_table(
         CSV encoding; detected when not given (UTF-8 with or without BOM, else Windows-1252, else
         Latin-1).
     sheet : str or int, optional
-        Excel sheet (default: the first).
+        Excel sheet, by name or 0-based number (default: the first).
 
     Raises
     ------
@@ -92,7 +100,7 @@ def read_source_table(
     suffix = p.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
         return _read_csv(p, delimiter, encoding)
-    if suffix in (".xlsx", ".xlsm"):
+    if suffix in _EXCEL_SUFFIXES:
         return _read_excel(p, sheet)
     if suffix in (".parquet", ".pq"):
         return _read_parquet(p)
@@ -222,26 +230,136 @@ def _strip(data: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------- Excel
-def _read_excel(p: Path, sheet: str | int | None) -> SourceTable:
+_EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+
+
+def is_workbook(path: str | Path) -> bool:
+    """Whether ``path`` is an Excel workbook (by its extension)."""
+    return Path(path).suffix.lower() in _EXCEL_SUFFIXES
+
+
+def workbook_sheets(path: str | Path) -> list[str]:
+    """The sheet names of an Excel workbook, in order."""
+    p = Path(path)
     try:
-        frame = pd.read_excel(
-            p,
-            sheet_name=0 if sheet is None else sheet,
-            dtype=str,
-            keep_default_na=False,
-            engine="openpyxl",
-        )
-    except (ValueError, KeyError, OSError) as exc:
+        book = openpyxl.load_workbook(p, read_only=True, data_only=True)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise IngestError(f"{p}: cannot be read as an Excel workbook ({exc}).") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    data = frame.astype("string")
-    data.insert(0, ROW, pd.array(range(2, len(data) + 2), dtype="int64"))
-    data.insert(0, FILE, p.name)
-    blank = data.drop(columns=[FILE, ROW]).fillna("").eq("").all(axis=1)
-    unparsed = pd.DataFrame(
-        {FILE: p.name, ROW: data.loc[blank, ROW], "reason": "blank row", "text": ""}
-    )
-    return SourceTable(p, _strip(data.loc[~blank].reset_index(drop=True)), unparsed)
+    try:
+        return list(book.sheetnames)
+    finally:
+        book.close()
+
+
+def _cell_text(value) -> str | None:
+    """A cell as the text a user sees: dates as ISO days, whole numbers without '.0'."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def _read_excel(p: Path, sheet: str | int | None) -> SourceTable:
+    """One sheet as text, row numbers as Excel shows them.
+
+    The header is the first non-blank row. Blank rows are set aside; so are *footer* rows: rows
+    after the last data row with a single filled cell (``Exported by ... on ...``). A row with
+    values beyond the header's columns is set aside like a CSV line with too many fields.
+    """
+    try:
+        book = openpyxl.load_workbook(p, read_only=True, data_only=True)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise IngestError(f"{p}: cannot be read as an Excel workbook ({exc}).") from None
+    try:
+        names = list(book.sheetnames)
+        if sheet is None:
+            name = names[0]
+        elif isinstance(sheet, int):
+            if sheet >= len(names):
+                raise IngestError(
+                    f"{p}: has no sheet number {sheet} (sheets, from 0: {names}). Fix: correct "
+                    f"'sheet' in the mapping."
+                )
+            name = names[sheet]
+        elif sheet in names:
+            name = sheet
+        else:
+            close = [n for n in names if n.strip().casefold() == sheet.strip().casefold()]
+            close = close or difflib.get_close_matches(sheet, names, n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise IngestError(
+                f"{p}: has no sheet {sheet!r}.{hint} Sheets: {names}. Fix: correct 'sheet' in "
+                f"the mapping."
+            )
+        rows = [[_cell_text(v) for v in row] for row in book[name].iter_rows(values_only=True)]
+    finally:
+        book.close()
+    label = f"{p.name}[{name}]"
+    filled = [[v is not None and v.strip() != "" for v in row] for row in rows]
+    start = next((i for i, f in enumerate(filled) if any(f)), None)
+    if start is None:
+        raise IngestError(
+            f"{label}: the sheet is empty (no header row). Fix: export it again or correct "
+            f"'sheet' in the mapping."
+        )
+    header = list(rows[start])
+    while header and (header[-1] is None or not header[-1].strip()):
+        header.pop()
+    header = [("" if h is None else h.strip()) for h in header]
+    if "" in header:
+        raise IngestError(
+            f"{label}: header cell {header.index('') + 1} (row {start + 1}) is empty. Fix: "
+            f"give every column a name in the header row."
+        )
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise IngestError(
+            f"{label}: duplicate column name(s) {dupes} in the header. Fix: rename them so each "
+            f"is unique."
+        )
+    width = len(header)
+    body = list(range(start + 1, len(rows)))
+    data_rows = [i for i in body if sum(filled[i]) >= 2 or (width == 1 and any(filled[i]))]
+    last = data_rows[-1] if data_rows else start
+    records, unparsed = [], []
+    for i in body:
+        cells, number = rows[i], i + 1
+        text = " | ".join(v for v in cells if v is not None and v.strip())[:500]
+        if not any(filled[i]):
+            unparsed.append({FILE: label, ROW: number, "reason": "blank row", "text": ""})
+        elif i > last and sum(filled[i]) == 1:
+            unparsed.append(
+                {
+                    FILE: label,
+                    ROW: number,
+                    "reason": "footer line after the data (one cell filled, not a record)",
+                    "text": text,
+                }
+            )
+        elif any(filled[i][width:]):
+            n = max(j for j, f in enumerate(filled[i]) if f) + 1
+            unparsed.append(
+                {
+                    FILE: label,
+                    ROW: number,
+                    "reason": f"row has values in {n} column(s) but the header has {width}",
+                    "text": text,
+                }
+            )
+        else:
+            records.append([number, *(list(cells[:width]) + [None] * (width - len(cells)))])
+    data = pd.DataFrame(records, columns=[ROW, *header])
+    data = data.astype({c: "string" for c in header}).astype({ROW: "int64"})
+    data.insert(0, FILE, label)
+    unparsed_df = pd.DataFrame(unparsed, columns=[FILE, ROW, "reason", "text"])
+    return SourceTable(p, _strip(data), unparsed_df, sheet=name)
 
 
 # -------------------------------------------------------------------------------------- Parquet

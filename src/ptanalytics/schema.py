@@ -236,10 +236,19 @@ TABLES: dict[str, Table] = {
                 Column(
                     "duration_min",
                     "float",
-                    "Time spent on the exercise.",
+                    "Time spent on the exercise. Left empty in the export, ingest fills it with "
+                    "the catalogue's default minutes for the exercise (see duration_imputed).",
                     unit="minutes",
                     min=0,
                     max=240,
+                    required=False,
+                ),
+                Column(
+                    "duration_imputed",
+                    "bool",
+                    "True when duration_min was not logged and ingest took the exercise's "
+                    "default minutes from the catalogue; count it for data quality "
+                    "(sessions['duration_imputed'].sum()).",
                     required=False,
                 ),
             ),
@@ -314,6 +323,8 @@ def _coerce_column(s: pd.Series, col: Column, table: str, source: str) -> pd.Ser
     if col.kind in ("id", "str", "bool") or not text:
         return _coerce_values(s, col, table, source)
     codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    if not len(uniq):  # every value missing (an optional column left empty in every row)
+        return pd.Series(index=s.index, dtype=col.pandas_dtype)
     try:
         converted = _coerce_values(pd.Series(uniq, dtype=s.dtype), col, table, source)
     except CohortFormatError:

@@ -37,8 +37,12 @@ __all__ = ["INSTRUMENT_RANGES", "ValidationResult", "normalise_exercise", "valid
 
 FILE, ROW = "_source_file", "_source_row"
 FORMATS = "_date_formats"
-#: Problems found before validation (e.g. a FHIR unit), carried as a code and a message per row.
+#: Problems found before validation (e.g. a FHIR unit, a value an ``extract`` pattern does not
+#: match), carried per row as codes joined by ``;`` and messages joined by ``; ``.
 PROBLEM, PROBLEM_CODE = "_problem", "_problem_code"
+#: Per row, the canonical columns (joined by ``;``) whose problem is already in ``_problem``, so
+#: that their own checks do not report the same value again.
+REPORTED = "_reported_columns"
 #: Score range and whether scores must be whole numbers, per instrument.
 INSTRUMENT_RANGES: dict[str, tuple[float, float, bool]] = {
     "NPRS": (0, 10, True),
@@ -332,9 +336,19 @@ def _row_checks(name: str, df: pd.DataFrame, today) -> tuple[pd.DataFrame, _Issu
         code = out[PROBLEM_CODE].fillna("").astype(str)
         for c in sorted(set(code) - {""}):
             issues.add((code == c).to_numpy(), c, out[PROBLEM].astype("string"))
+    reported = out[REPORTED].fillna("").astype(str) if REPORTED in out else None
     for col in table.columns:
-        if col.name in out:
+        if col.name not in out:
+            continue
+        if reported is None or not reported.str.contains(col.name, regex=False).any():
             out[col.name] = _check_column(out, col, name, issues, today)
+            continue
+        local = _Issues(len(out))
+        out[col.name] = _check_column(out, col, name, local, today)
+        done = reported.str.split(";").map(lambda cols, c=col.name: c in cols).to_numpy()
+        local.codes[done] = ""
+        local.messages[done] = ""
+        issues.merge(local.codes, local.messages)
     if name == "outcomes":
         out["instrument"] = _check_scores(out, issues)
     if name in ("sessions", "prescriptions") and "exercise" in out:
@@ -426,11 +440,13 @@ def _table_checks(
     enrolled = patients.set_index("patient_id")["enrolled_on"]
     pid = df["patient_id"].astype("string")
     unknown = live & ~pid.isin(enrolled.index)
+    near = _near_ids(pid, unknown, enrolled.index)
     issues.add(
         unknown.to_numpy(),
         "unknown_patient",
-        "patient_id " + _quote(pid) + " is not in patients; fix: add the patient or correct the id",
-    )
+        "patient_id " + _quote(pid) + " is not in patients" + near
+        + "; fix: add the patient or correct the id",
+    )  # fmt: skip
     live &= ~unknown
     start = pid.map(enrolled)
     start_txt = start.dt.strftime("%Y-%m-%d").fillna("")
@@ -470,6 +486,28 @@ def _table_checks(
             + _quote(df["start_on"])
             + "; fix: correct the dates",
         )
+
+
+def _id_key(ids: pd.Series) -> pd.Series:
+    """Identifiers compared without case and white space (``' p 001'`` ~ ``'P001'``)."""
+    return ids.astype("string").str.replace(r"\s+", "", regex=True).str.casefold()
+
+
+def _near_ids(pid: pd.Series, unknown: pd.Series, known: pd.Index) -> pd.Series:
+    """``" (did you mean 'P001'?)"`` for unknown ids equal to known ones but for case/spaces."""
+    out = pd.Series("", index=pid.index, dtype="string")
+    if not unknown.any():
+        return out
+    keys = _id_key(pd.Series(known, dtype="string"))
+    lookup = (
+        pd.Series(known.astype("string"), index=keys.to_numpy())
+        .groupby(level=0)
+        .agg(lambda v: "' or '".join(sorted(v)))
+    )
+    near = _id_key(pid[unknown]).map(lookup)
+    hit = near.notna()
+    out[near.index[hit]] = " (did you mean '" + near[hit] + "'?)"
+    return out
 
 
 def _phase_checks(df, live, issues, prescriptions) -> None:
