@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.special import expit
 
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.responders import flag_responders
@@ -464,7 +465,8 @@ def mi_responders(
         Imputation model predictors. Default: ``<instrument>_baseline``,
         ``<instrument>_end_guided`` (for the follow-up only), ``adherence`` and ``age``, those of
         them that ``summary`` has (an outcomes-only cohort has no adherence). For NPRS at
-        follow-up this is :func:`impute_followup`'s default.
+        follow-up this is :func:`impute_followup`'s default. A default predictor missing for
+        every patient (a timepoint the design does not have) is left out.
     **definition
         ``level``, ``points``, ``percent``, ``cutoff`` for :func:`flag_responders`.
 
@@ -507,7 +509,9 @@ def mi_responders(
         candidates = [f"{instrument}_baseline", "adherence", "age"]
         if timepoint == "followup":
             candidates.insert(1, f"{instrument}_end_guided")
-        predictors = [c for c in candidates if c in summary.columns]
+        # A timepoint the design does not have (no end of guided phase in an outcomes-only trial)
+        # is all missing: it cannot predict anything and is left out.
+        predictors = [c for c in candidates if c in summary.columns and summary[c].notna().any()]
     copies = impute_followup(
         summary, m=m, seed=seed, outcome=outcome, predictors=predictors, delta=delta
     )
@@ -551,10 +555,10 @@ def mi_responders(
             {
                 **dict(zip(keys, values, strict=True)),
                 "group": ", ".join(str(v) for v in values) or "all",
-                "estimate": _expit(pooled["estimate"]),
+                "estimate": float(expit(pooled["estimate"])),
                 "std_error": pooled["std_error"],
-                "ci_low": _expit(pooled["ci_low"]),
-                "ci_high": _expit(pooled["ci_high"]),
+                "ci_low": float(expit(pooled["ci_low"])),
+                "ci_high": float(expit(pooled["ci_high"])),
                 "n": int(ng),
                 "n_imputed": int(first["n_imputed"].iloc[g]),
                 "m": m,
@@ -565,10 +569,6 @@ def mi_responders(
             }
         )
     return pd.DataFrame(rows, columns=[*keys, *_MI_RESPONDER_COLUMNS])
-
-
-def _expit(x: float) -> float:
-    return float(1 / (1 + np.exp(-x)))
 
 
 # --------------------------------------------------------------------------------------------

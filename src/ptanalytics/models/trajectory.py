@@ -86,9 +86,9 @@ def pain_model_frame(cohort: Cohort, *, summary: pd.DataFrame | None = None) -> 
     -------
     pandas.DataFrame
         ``patient_id``, ``week``, ``nprs``, ``months_guided``, ``months_maintenance``,
-        ``maintenance_step``, ``adherence_between``, ``adherence_within``, ``ilr_1`` ...
-        ``ilr_4``, ``planned_weeks_c``, ``age_c``, ``sex``, ``chronicity``, ``co_<kind>`` for the
-        six co-interventions, and ``attendance_band``.
+        ``maintenance_step``, ``guided_weeks_used`` (the G above), ``adherence_between``,
+        ``adherence_within``, ``ilr_1`` ... ``ilr_4``, ``planned_weeks_c``, ``age_c``, ``sex``,
+        ``chronicity``, ``co_<kind>`` for the six co-interventions, and ``attendance_band``.
     """
     if len(cohort.sessions) == 0 and len(cohort.prescriptions) == 0:
         raise ConfigError(
@@ -112,6 +112,7 @@ def pain_model_frame(cohort: Cohort, *, summary: pd.DataFrame | None = None) -> 
         g = g.fillna(out["patient_id"].map(pts["guided_weeks"]).astype(float))
     g = g.fillna(0.0)
     week = out["week"].to_numpy(dtype=float)
+    out["guided_weeks_used"] = g
     out["months_guided"] = np.minimum(week, g) / 4
     out["months_maintenance"] = np.maximum(week - g, 0) / 4
     out["maintenance_step"] = (week > g).astype(float)
@@ -377,7 +378,12 @@ def _variance(result) -> pd.DataFrame:
 
 
 def predicted_trajectories(
-    model: PainModel, *, weeks: int = 26, guided_weeks: int = 8, alpha: float = 0.05
+    model: PainModel,
+    *,
+    weeks: int | None = None,
+    guided_weeks: float | None = None,
+    alpha: float = 0.05,
+    score_range: tuple[float, float] = (0.0, 10.0),
 ) -> pd.DataFrame:
     """Model-predicted mean NPRS by attendance band, with confidence intervals.
 
@@ -385,13 +391,36 @@ def predicted_trajectories(
     reference (centred covariates 0, reference categories, no co-intervention), the within-patient
     deviation 0. Intervals reflect the fixed effects' uncertainty only.
 
+    The design comes from the data, never from the simulator's defaults: the curves run from week
+    0 to the last week with an NPRS assessment in the model frame (``weeks`` to shorten it; a
+    longer ``weeks`` is an error, it would extrapolate), and the phase change is at the median
+    guided-phase length of the patients in the frame (``guided_weeks`` to set it). Estimates and
+    interval ends are kept within the instrument's ``score_range``; the rows where that clipped
+    anything are marked in ``clipped``.
+
     Returns
     -------
     pandas.DataFrame
-        ``attendance_band``, ``week``, ``estimate``, ``ci_low``, ``ci_high``.
+        ``attendance_band``, ``week`` (int), ``estimate``, ``ci_low``, ``ci_high`` (float, NPRS),
+        ``clipped`` (bool). ``attrs`` holds ``weeks`` and ``guided_weeks`` used.
     """
     from scipy import stats
 
+    frame = model.frame
+    observed_to = int(frame["week"].max()) if len(frame) else 0
+    if weeks is None:
+        weeks = observed_to
+    elif isinstance(weeks, bool) or not isinstance(weeks, int | np.integer) or weeks < 0:
+        raise ConfigError(f"weeks={weeks!r}; allowed: None or a whole number of weeks >= 0.")
+    elif weeks > observed_to:
+        raise ConfigError(
+            f"weeks={weeks} is beyond the last assessment in the data (week {observed_to}); "
+            f"allowed: at most {observed_to} (the model is not extrapolated)."
+        )
+    if guided_weeks is None:
+        g = frame["guided_weeks_used"] if "guided_weeks_used" in frame else pd.Series(dtype=float)
+        g = g.groupby(frame["patient_id"]).first() if len(g) else g
+        guided_weeks = float(g.median()) if len(g) and g.notna().any() else float(weeks)
     frame = model.frame
     band_adh = frame.groupby("attendance_band")["adherence_between"].mean()
     week = np.arange(weeks + 1, dtype=float)
@@ -420,18 +449,24 @@ def predicted_trajectories(
         x = design_matrix(model.result, data)[fe.index].to_numpy()
         est = x @ fe.to_numpy()
         se = np.sqrt(np.einsum("ij,jk,ik->i", x, cov, x))
+        low, high = est - z * se, est + z * se
+        lo_end, hi_end = score_range
+        clipped = (est < lo_end) | (est > hi_end) | (low < lo_end) | (high > hi_end)
         rows.append(
             pd.DataFrame(
                 {
                     "attendance_band": band,
                     "week": week.astype(int),
-                    "estimate": est,
-                    "ci_low": est - z * se,
-                    "ci_high": est + z * se,
+                    "estimate": np.clip(est, lo_end, hi_end),
+                    "ci_low": np.clip(low, lo_end, hi_end),
+                    "ci_high": np.clip(high, lo_end, hi_end),
+                    "clipped": clipped,
                 }
             )
         )
-    return pd.concat(rows, ignore_index=True)
+    out = pd.concat(rows, ignore_index=True)
+    out.attrs.update(weeks=int(weeks), guided_weeks=float(guided_weeks))
+    return out
 
 
 def design_matrix(result, data: pd.DataFrame) -> pd.DataFrame:
