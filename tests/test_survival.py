@@ -9,16 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from scipy import stats
 
 import ptanalytics as pt
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.models.survival import (
-    _fit_cox,
     category_emphasis,
     cox_dropout,
+    cox_ph,
     dropout_intervals,
     early_adherence_band,
     kaplan_meier,
+    km_estimate,
+    km_median,
+    logrank_test,
     plot_kaplan_meier,
 )
 
@@ -60,18 +64,27 @@ def test_kaplan_meier_known_answer():
     #   week 3: 4 at risk, 1 event, 1 censored -> S = 0.8 * 3/4 = 0.6
     #   week 5: 2 at risk, 1 event -> S = 0.6 * 1/2 = 0.3
     #   week 6: 1 at risk, censored -> S stays 0.3
-    # Log-log 95% interval at week 2: Greenwood sum 1/(5*4) = 0.05, v = sqrt(0.05)/|log 0.8|,
-    #   S^exp(+-1.96 v) = (0.2038, 0.9692); at week 3 the sum adds 1/(4*3): (0.1257, 0.8818).
+    # Greenwood at week 2: var(log S) = 1/(5*4) = 0.05, SE(S) = 0.8 sqrt(0.05) = 0.17889.
+    # Log 95% interval (the default, R's): S exp(+-1.96 sqrt(0.05)) = (0.51613, 1.24 -> 1).
+    # Log-log: v = sqrt(0.05)/|log 0.8|, S^exp(+-1.96 v) = (0.2038, 0.9692); at week 3 the sum
+    #   adds 1/(4*3): (0.1257, 0.8818).
     km = kaplan_meier(_summary([2, 3, 3, 5, 6], [1, 1, 0, 1, 0]))
     assert list(km["group"]) == ["all"] * 5
-    assert list(km["week"]) == [0, 2, 3, 5, 6]
+    assert list(km["week"]) == [0, 2, 3, 5, 6] and km["week"].dtype == float
     assert list(km["n_at_risk"]) == [5, 5, 4, 2, 1]
     assert list(km["events"]) == [0, 1, 1, 1, 0]
     assert list(km["censored"]) == [0, 0, 1, 0, 1]
     np.testing.assert_allclose(km["survival"], [1, 0.8, 0.6, 0.3, 0.3])
-    np.testing.assert_allclose(km["ci_low"].iloc[:3], [1, 0.2038, 0.1257], atol=1e-4)
-    np.testing.assert_allclose(km["ci_high"].iloc[:3], [1, 0.9692, 0.8818], atol=1e-4)
-    assert (km["ci_low"] <= km["survival"]).all() and (km["survival"] <= km["ci_high"]).all()
+    np.testing.assert_allclose(km["std_error"].iloc[:2], [0, 0.8 * np.sqrt(0.05)])
+    np.testing.assert_allclose(km["ci_low"].iloc[:2], [1, 0.8 * np.exp(-1.959964 * 0.2236068)])
+    np.testing.assert_allclose(km["ci_high"].iloc[:3], [1, 1, 1])
+    assert km.attrs["conf_type"] == "log"
+    loglog = kaplan_meier(_summary([2, 3, 3, 5, 6], [1, 1, 0, 1, 0]), conf_type="log-log")
+    np.testing.assert_allclose(loglog["ci_low"].iloc[:3], [1, 0.2038, 0.1257], atol=1e-4)
+    np.testing.assert_allclose(loglog["ci_high"].iloc[:3], [1, 0.9692, 0.8818], atol=1e-4)
+    for table in (km, loglog):
+        assert (table["ci_low"] <= table["survival"]).all()
+        assert (table["survival"] <= table["ci_high"]).all()
     assert "logrank_p" not in km and "logrank_p" not in km.attrs
 
 
@@ -284,7 +297,7 @@ def test_cox_known_answer_hazard_ratio_two():
     x = rng.integers(0, 2, n)
     t = rng.exponential(1 / np.where(x == 1, 2.0, 1.0))  # hazard 1 or 2: HR 2, no censoring
     intervals = pd.DataFrame({"start": 0.0, "stop": t, "event": 1, "x": x})
-    table, _ = _fit_cox(intervals, ["x"])
+    table = cox_ph(intervals, time="stop", start="start", event="event", covariates=["x"]).table
     assert table["estimate"].iloc[0] == pytest.approx(2.0, rel=0.10)
     assert table["ci_low"].iloc[0] < 2 < table["ci_high"].iloc[0]
 
@@ -331,3 +344,182 @@ def test_plot_kaplan_meier_on_given_axes(close_figures):
     out = plot_kaplan_meier(kaplan_meier(_summary([2, 3, 5], [1, 0, 1])), ax=ax)
     assert out is fig and len(ax.get_lines()) == 1 and "log-rank" not in ax.get_title()
     assert plt.fignum_exists(fig.number)
+
+
+# ------------------------------------------------------------------------------------ any data
+def test_km_estimate_keeps_real_valued_times_and_does_not_mutate():
+    data = pd.DataFrame({"t": [0.5, 1.25, 1.25, 2.75, 3.1], "e": [1, 1, 0, True, 0]})
+    before = data.copy()
+    km = km_estimate(data, time="t", event="e")
+    pd.testing.assert_frame_equal(data, before)
+    assert list(km.columns) == [
+        "group",
+        "time",
+        "n_at_risk",
+        "events",
+        "censored",
+        "survival",
+        "std_error",
+        "ci_low",
+        "ci_high",
+    ]
+    assert list(km["time"]) == [0.5, 1.25, 2.75, 3.1]
+    np.testing.assert_allclose(km["survival"], [0.8, 0.6, 0.3, 0.3])
+    assert km.attrs == {"by": None, "conf_type": "log", "alpha": 0.05}
+
+
+def test_km_median_midpoint_rule_and_interval():
+    # Four deaths at 1, 2, 3, 4: S = 0.75, 0.5, 0.25, 0 -> flat at exactly 0.5 on [2, 3): the
+    # median is (2 + 3) / 2 = 2.5 (R: print(survfit(Surv(1:4, rep(1, 4)) ~ 1)) gives 2.5).
+    # Arm b: 1.5, 2.5, 2.5+, 6: flat at 0.5 from 2.5 to 6 -> (2.5 + 6) / 2 = 4.25.
+    data = pd.DataFrame(
+        {
+            "time": [1, 2, 3, 4, 1.5, 2.5, 2.5, 6],
+            "dead": [1, 1, 1, 1, 1, 1, 0, 1],
+            "arm": list("aaaabbbb"),
+        }
+    )
+    med = km_median(data, time="time", event="dead", by="arm")
+    assert list(med.columns) == ["group", "n", "events", "median", "ci_low", "ci_high"]
+    assert list(med["median"]) == [2.5, 4.25]
+    assert list(med["n"]) == [4, 4] and list(med["events"]) == [4, 3]
+    # The lower band reaches 0.5 first: at 1 for arm a (R: 0.95LCL = 1); the upper never does.
+    assert med["ci_low"].iloc[0] == 1 and np.isnan(med["ci_high"]).all()
+    never = km_median(data.assign(dead=0), time="time", event="dead")
+    assert np.isnan(never["median"].iloc[0])
+
+
+def test_logrank_known_answer():
+    # a dies at 1 and 3, b at 2 and 4. O_a = 2, E_a = 2/4 + 1/3 + 1/2 + 0 = 4/3,
+    # V = 1/4 + 2/9 + 1/4 = 13/18: chisq = (2/3)^2 / (13/18) = 8/13, df 1.
+    data = pd.DataFrame({"t": [1, 3, 2, 4], "e": [1, 1, 1, 1], "g": ["a", "a", "b", "b"]})
+    out = logrank_test(data, time="t", event="e", group="g")
+    assert list(out["group"]) == ["a", "b"] and list(out["observed"]) == [2, 2]
+    np.testing.assert_allclose(out["expected"], [4 / 3, 8 / 3])
+    np.testing.assert_allclose(out["chisq"], 8 / 13)
+    assert (out["df"] == 1).all()
+    np.testing.assert_allclose(out["p_value"], stats.chi2.sf(8 / 13, 1))
+
+
+def test_cox_split_rows_equal_one_row_per_subject():
+    # The bug this module fixed: back-to-back (start, stop] rows of one subject must give the
+    # same fit as one row (0, stop]. entry=start in statsmodels' PHReg counted them twice.
+    rng = np.random.default_rng(11)
+    n = 300
+    x = rng.normal(size=n)
+    t = np.ceil(rng.exponential(8 * np.exp(-0.5 * x)))
+    e = (t <= 10).astype(int)
+    t = np.minimum(t, 10)
+    whole = pd.DataFrame({"id": range(n), "stop": t, "event": e, "x": x})
+    split = whole.loc[whole.index.repeat(t.astype(int))].reset_index(drop=True)
+    split["start"] = split.groupby("id").cumcount().astype(float)
+    split["event"] = np.where(split["start"] + 1 == split["stop"], split["event"], 0)
+    split["stop"] = split["start"] + 1
+    for ties in ("efron", "breslow"):
+        a = cox_ph(whole, time="stop", event="event", covariates=["x"], ties=ties)
+        b = cox_ph(split, time="stop", start="start", event="event", covariates=["x"], ties=ties)
+        np.testing.assert_allclose(b.coef, a.coef, rtol=1e-10)
+        np.testing.assert_allclose(b.table["std_error"], a.table["std_error"], rtol=1e-10)
+        np.testing.assert_allclose(b.loglik, a.loglik, rtol=1e-12)
+        assert b.n == len(split) and b.n_events == a.n_events == e.sum()
+
+
+def test_cox_ph_result_and_factor_coding():
+    rng = np.random.default_rng(3)
+    n = 400
+    arm = rng.choice(["placebo", "low", "high"], n)
+    hazard = np.select([arm == "low", arm == "high"], [1.5, 2.5], 1.0)
+    data = pd.DataFrame(
+        {
+            "t": rng.exponential(1 / hazard),
+            "e": rng.random(n) < 0.8,
+            "arm": pd.Categorical(arm, categories=["placebo", "low", "high"]),
+            "flag": rng.random(n) < 0.5,
+        }
+    )
+    before = data.copy()
+    fit = cox_ph(data, time="t", event="e", covariates=["arm", "flag"])
+    pd.testing.assert_frame_equal(data, before)
+    assert list(fit.table["term"]) == ["arm[T.low]", "arm[T.high]", "flag"]
+    assert list(fit.table.columns) == [
+        "term",
+        "estimate",
+        "coef",
+        "std_error",
+        "statistic",
+        "ci_low",
+        "ci_high",
+        "p_value",
+    ]
+    np.testing.assert_allclose(fit.table["estimate"], np.exp(fit.coef))
+    assert fit.converged and fit.n == n and fit.n_events == data["e"].sum()
+    assert fit.lr_df == 3 and fit.lr_chisq == pytest.approx(2 * (fit.loglik - fit.loglik_null))
+    assert 1.2 < fit.table["estimate"].iloc[1] / fit.table["estimate"].iloc[0] < 2.5
+    # Text is coded against its first value in sorted order ('high'), as R's factor().
+    text = cox_ph(data.assign(arm=arm), time="t", event="e", covariates=["arm"])
+    assert list(text.table["term"]) == ["arm[T.low]", "arm[T.placebo]"]
+    assert text.loglik == pytest.approx(cox_ph(data, time="t", event="e", covariates="arm").loglik)
+
+
+def test_cox_ph_infinite_coefficient_is_a_note():
+    # Every x = 1 subject dies before any x = 0 subject: the likelihood is monotone in beta.
+    data = pd.DataFrame({"t": np.arange(1.0, 11.0), "e": 1, "x": [1] * 5 + [0] * 5})
+    fit = cox_ph(data, time="t", event="e", covariates=["x"])
+    assert any("may be infinite" in note for note in fit.notes)
+    assert fit.coef["x"] > 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(time="nope"), "time='nope' is not a column"),
+        (dict(event="when"), "event='when' has dtype|event='when' has values"),
+        (dict(covariates=["nope"]), "covariates=\\('nope',\\)"),
+        (dict(covariates=["const"]), "covariate 'const' is constant"),
+        (dict(covariates=["x", "x2"]), "'x2' is a linear combination"),
+        (dict(covariates=["mixed"]), "covariate 'mixed' mixes text"),
+        (dict(covariates=["when"]), "covariate 'when' has dtype"),
+        (dict(start="late"), "start='late' is not before time='t' in 1 row"),
+        (dict(ties="exact"), "ties='exact'"),
+        (dict(event="none"), "event='none' has no event"),
+        (dict(max_iter=0), "max_iter=0"),
+    ],
+)
+def test_cox_ph_errors_name_the_argument(kwargs, match):
+    data = pd.DataFrame(
+        {
+            "t": [1.0, 2, 3, 4, 5, 6],
+            "e": [1, 0, 1, 1, 0, 1],
+            "none": 0,
+            "x": [0.1, 0.4, 0.2, 0.9, 0.5, 0.3],
+            "const": 2.0,
+            "mixed": ["a", 1, "b", "a", 2, "b"],
+            "when": pd.date_range("2024-01-01", periods=6),
+            "late": [0, 0, 0, 4, 0, 0],
+        }
+    )
+    data["x2"] = 2 * data["x"] + 1
+    args = dict(time="t", event="e", covariates=["x"]) | kwargs
+    with pytest.raises(ConfigError, match=match):
+        cox_ph(data, **args)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda d: km_estimate(d, time="t", event="status"), "event='status' has values \\[2.0\\]"),
+        (lambda d: km_estimate(d, time="g", event="e"), "time='g' has dtype"),
+        (lambda d: km_estimate(d, time="t", event="e", conf_type="logit"), "conf_type='logit'"),
+        (lambda d: km_estimate(d.to_numpy(), time="t", event="e"), "data is a ndarray"),
+        (lambda d: km_median(d, time="t", event="e", by="nope"), "by='nope'"),
+        (lambda d: logrank_test(d, time="t", event="e", group="one"), "at least two groups"),
+        (lambda d: logrank_test(d.assign(e=0), time="t", event="e", group="g"), "no event"),
+    ],
+)
+def test_km_and_logrank_errors(call, match):
+    data = pd.DataFrame(
+        {"t": [1.0, 2, 3, 4], "e": [1, 0, 1, 1], "status": [1, 2, 2, 1], "g": list("abab")}
+    )
+    data["one"] = "x"
+    with pytest.raises(ConfigError, match=match):
+        call(data)
