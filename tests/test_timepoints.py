@@ -226,3 +226,12 @@ def test_ashar_example_itt_and_completers_differ(tmp_path):
         assert comp.loc[arm, "n"] == follow.loc[arm, "observed"]
         assert itt.loc[arm, "n"] > comp.loc[arm, "n"]
         assert comp.loc[arm, "missing_followup"] == 0
+
+
+def test_instrument_names_any_case(small_cohort):
+    summary = pt.patient_summary(small_cohort)
+    lower = pt.responder_table(pt.flag_responders(summary, instrument="odi"))
+    upper = pt.responder_table(pt.flag_responders(summary, instrument=" ODI"))
+    pd.testing.assert_frame_equal(lower, upper)
+    with pytest.raises(ConfigError, match="instrument="):
+        pt.flag_responders(summary, instrument="")

@@ -22,6 +22,13 @@ from ptanalytics.mapping import load_mapping
 from ptanalytics.responders import flag_responders, responder_table
 from ptanalytics.simconfig import SimulationConfig, load_config
 from ptanalytics.simulate import default_cohort, simulate_cohort, simulate_to_disk
+from ptanalytics.timepoints import (
+    TIMEPOINTS,
+    assessment_timepoints,
+    canonical_instrument,
+    timepoint_counts,
+    timepoint_scores,
+)
 
 try:
     __version__ = version("ptanalytics")
@@ -30,6 +37,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "CATEGORIES",
+    "TIMEPOINTS",
     "Cohort",
     "CohortFormatError",
     "ConfigError",
@@ -39,6 +47,8 @@ __all__ = [
     "PtAnalyticsError",
     "SimulationConfig",
     "__version__",
+    "assessment_timepoints",
+    "canonical_instrument",
     "default_cohort",
     "deidentify",
     "deidentify_directory",
@@ -55,5 +65,7 @@ __all__ = [
     "responder_table",
     "simulate_cohort",
     "simulate_to_disk",
+    "timepoint_counts",
+    "timepoint_scores",
     "validate_cohort_dir",
 ]

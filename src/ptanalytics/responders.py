@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ptanalytics.exceptions import ConfigError
+from ptanalytics.timepoints import canonical_instrument
 
 __all__ = ["PRESETS", "flag_responders", "responder_table", "wilson_interval"]
 
@@ -108,6 +109,7 @@ def flag_responders(
     preset, level, points, percent, cutoff
         The definition.
     instrument : {"nprs", "odi"}
+        In any case (``"NPRS"`` is ``"nprs"``).
     timepoint : {"end_guided", "followup"}
     analysis : {"itt", "completers"}
         ``itt``: missing later score counts as non-response, everyone stays; ``completers``:
@@ -123,6 +125,7 @@ def flag_responders(
     """
     if analysis not in ("itt", "completers"):
         raise ConfigError(f"analysis={analysis!r}; allowed: 'itt' or 'completers'.")
+    instrument = canonical_instrument(instrument).lower()  # "NPRS", "nprs", " Nprs" alike
     base_col, later_col = f"{instrument}_baseline", f"{instrument}_{timepoint}"
     for col in (base_col, later_col):
         if col not in summary:

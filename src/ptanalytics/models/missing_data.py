@@ -36,6 +36,7 @@ from scipy.special import expit
 
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.responders import flag_responders
+from ptanalytics.timepoints import canonical_instrument
 
 __all__ = ["impute_followup", "mi_responders", "rubin", "tipping_point"]
 
@@ -259,6 +260,7 @@ def _norm_draw(
 
 def _scale_for(outcome: str) -> tuple[float, float]:
     instrument = outcome.split("_", 1)[0]
+    instrument = canonical_instrument(instrument).lower()  # "NPRS", "nprs", " Nprs" alike
     if instrument not in _SCALES:
         raise ConfigError(
             f"integer_scale=True but outcome={outcome!r} is not an nprs_* or odi_* score whose "
@@ -496,6 +498,7 @@ def mi_responders(
     unknown = sorted(set(definition) - allowed)
     if unknown:
         raise ConfigError(f"unknown argument(s) {unknown}; allowed: {sorted(allowed)}.")
+    instrument = canonical_instrument(instrument).lower()  # "NPRS", "nprs", " Nprs" alike
     if instrument not in _SCALES:
         raise ConfigError(f"instrument={instrument!r}; allowed: {', '.join(_SCALES)}.")
     outcome = f"{instrument}_{timepoint}"
