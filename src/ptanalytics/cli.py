@@ -17,7 +17,13 @@ import pandas as pd
 
 from ptanalytics.cohort import TABLE_NAMES, load_cohort
 from ptanalytics.exceptions import ConfigError, PtAnalyticsError
-from ptanalytics.ingestion import format_ingest_summary, ingest, validate_cohort_dir
+from ptanalytics.ingestion import (
+    format_ingest_check,
+    format_ingest_line,
+    format_ingest_summary,
+    ingest,
+    validate_cohort_dir,
+)
 from ptanalytics.simconfig import SimulationConfig, load_config
 from ptanalytics.simulate import (
     DEFAULT_PATIENTS,
@@ -86,9 +92,14 @@ def _parser() -> argparse.ArgumentParser:
         help="read exports (CSV/TSV, XLSX, Parquet, FHIR), validate, quarantine, write a cohort",
     )
     ing.add_argument("sources", nargs="+", type=Path, metavar="SOURCE", help="source files")
-    ing.add_argument("--out", required=True, type=Path, help="cohort folder to write")
+    ing.add_argument("--out", type=Path, help="cohort folder to write (required unless --check)")
     ing.add_argument("--mapping", type=Path, help="mapping file (TOML or YAML)")
     ing.add_argument("--strict", action="store_true", help="exit 1 when any row was quarantined")
+    ing.add_argument(
+        "--check",
+        action="store_true",
+        help="dry run: show per source what would be read, mapped and quarantined; write nothing",
+    )
     ing.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     ing.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     ing.add_argument("--today", type=_date, help="reference date for 'in the future' checks")
@@ -227,14 +238,26 @@ def _simulate_chunked(args, cfg: SimulationConfig) -> int:
 
 
 def _ingest(args) -> int:
+    if args.out is None and not args.check:
+        raise ConfigError(
+            "--out is missing: name the cohort folder to write. Fix: add --out DIR, or --check "
+            "for a dry run that writes nothing."
+        )
     print(f"ingesting {len(args.sources)} file(s)...", file=sys.stderr)
     result = ingest(args.sources, mapping=args.mapping, today=args.today)
-    result.cohort.write(args.out, format=args.format, overwrite=args.overwrite)
-    print(format_ingest_summary(result))
-    print(
-        f"wrote {args.out}"
-        + (f" (quarantine in {args.out / 'quarantine'})" if result.quarantined else "")
-    )
+    for warning in result.warnings:
+        if warning.startswith("TABLE EMPTIED"):
+            print(f"ptanalytics ingest: WARNING: {warning}", file=sys.stderr)
+    if args.check:
+        print(format_ingest_check(result))
+        print(f"checked, nothing written: {format_ingest_line(result)}")
+    else:
+        result.cohort.write(args.out, format=args.format, overwrite=args.overwrite)
+        print(format_ingest_summary(result))
+        print(
+            f"wrote {args.out}: {format_ingest_line(result)}"
+            + (f" (quarantine in {args.out / 'quarantine'})" if result.quarantined else "")
+        )
     return 1 if args.strict and result.quarantined else 0
 
 

@@ -197,7 +197,7 @@ def _take(
                 f"{name} "
                 + _quote(s)
                 + f" (column '{rule.column}') does not match the pattern '{rule.extract}'; fix: "
-                f"correct the value or the mapping's {where.split('.', 1)[-1]}.extract"
+                f"correct the value, or the pattern ({where}.extract in the mapping)"
             )
             _flag(frame, bad, "no_pattern_match", message, name)
         s = got.where(~bad, s).str.strip()
@@ -346,10 +346,13 @@ def _prepare(src: SourceTable, rule: SourceRule) -> tuple[SourceTable, pd.DataFr
     for col in data.columns:
         if col not in (FILE, ROW):
             data[col] = data[col].where(~data[col].isin(tokens))
+    reason = src.unparsed["reason"].astype(str)
     aside = [
         src.unparsed.assign(
-            reason_code=np.where(
-                src.unparsed["reason"] == "blank row", "blank_row", "unparseable_row"
+            reason_code=np.select(
+                [reason == "blank row", reason.str.startswith("footer line")],
+                ["blank_row", "footer_row"],
+                "unparseable_row",
             )
         )
     ]
