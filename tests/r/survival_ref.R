@@ -91,8 +91,9 @@ cox <- function(label, formula, data) {
     add(sec, "se", sqrt(diag(vcov(fit))), row = names(coef(fit)))
     add(sec, "loglik", fit$loglik, row = c("null", "fit"))
     add(sec, "lr", s$logtest, row = names(s$logtest))
-    add(sec, "wald", s$waldtest, row = names(s$waldtest))
-    add(sec, "score", s$sctest, row = names(s$sctest))
+    # summary()'s waldtest and sctest are rounded to 2 decimals: the unrounded ones
+    add(sec, "wald", fit$wald.test, row = "test")
+    add(sec, "score", fit$score, row = "test")
     add(sec, "n", c(fit$n, fit$nevent), row = c("n", "nevent"))
   }
 }
