@@ -1,0 +1,149 @@
+"""End to end on data the simulator would never make: a clinic's one-workbook export (12-week
+guided program, dd/mm/yyyy dates, typos, blank rows, a footer, no minutes for strength exercises,
+missing follow-up) and the Ashar 2022 trial's outcomes-only export.
+
+Each is ingested with the CLI, its rows are conserved, and the report renders with the design taken
+from the data: trajectories inside the program's own weeks, observed counts per timepoint, and ITT
+and completer tables that differ where follow-up is missing.
+"""
+
+from __future__ import annotations
+
+import html as html_module
+import re
+from pathlib import Path
+
+import pytest
+
+import ptanalytics as pt
+from clinic_workbook import build_clinic_workbook
+from ptanalytics.cli import main
+from ptanalytics.models import trajectory
+from ptanalytics.report import render_report
+from ptanalytics.timepoints import assessment_timepoints, timepoint_counts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _text(html: str) -> str:
+    """The report's visible text (tags and embedded images dropped)."""
+    html = re.sub(r"<(style|script)\b.*?</\1>", " ", html, flags=re.S)
+    html = re.sub(r"<[^>]+>", " ", html)
+    return html_module.unescape(re.sub(r"\s+", " ", html))
+
+
+@pytest.fixture(scope="module")
+def clinic(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clinic")
+    export = build_clinic_workbook(folder)
+    out = folder / "cohort"
+    code = main(
+        [
+            "ingest",
+            str(export.workbook),
+            "--mapping",
+            str(export.mapping),
+            "--out",
+            str(out),
+            "--today",
+            "2026-11-23",
+        ]
+    )
+    assert code == 0
+    return export, pt.load_cohort(out), out
+
+
+def test_clinic_workbook_rows_are_conserved(clinic):
+    _, cohort, _ = clinic
+    ingest = cohort.metadata["ingest"]
+    for table in ingest["tables"]:
+        assert table["records"] == table["accepted"] + table["quarantined"]
+    for source in ingest["sources"]:
+        assert source["rows_read"] == source["rows_used"] + source["rows_set_aside"]
+    rows = {t["table"]: t for t in ingest["tables"]}
+    for name in ("patients", "prescriptions", "sessions", "outcomes"):
+        assert rows[name]["accepted"] == len(cohort.tables[name]) > 0
+
+
+def test_clinic_design_comes_from_the_data(clinic):
+    _, cohort, _ = clinic
+    targets = pt.timepoints.timepoint_targets(cohort)
+    guided = targets[targets["timepoint"] == "end_guided"]
+    assert (guided["target_source"] == "prescriptions").all()
+    # The clinic's guided phase is 12 weeks (not the simulator's 8): the day after its last day.
+    assert guided["target_day"].median() == pytest.approx(84, abs=7)
+    model = trajectory.fit_pain_model(cohort)
+    pred = trajectory.predicted_trajectories(model)
+    last_observed = int(model.frame["week"].max())
+    assert pred["week"].max() == last_observed == pred.attrs["weeks"]
+    assert pred.attrs["guided_weeks"] == 12
+    assert pred["estimate"].between(0, 10).all()
+    assert pred["ci_low"].between(0, 10).all() and pred["ci_high"].between(0, 10).all()
+    with pytest.raises(pt.ConfigError, match="not extrapolated"):
+        trajectory.predicted_trajectories(model, weeks=last_observed + 1)
+    # Follow-up missing for some patients stays missing.
+    summary = pt.patient_summary(cohort)
+    counts = timepoint_counts(assessment_timepoints(cohort, instruments="NPRS"))
+    follow = counts.set_index("timepoint").loc["follow-up"]
+    assert 0 < follow["missing"] < follow["patients"]
+    assert follow["observed"] == summary["nprs_followup"].notna().sum()
+
+
+def test_clinic_report_renders(clinic, tmp_path):
+    _, cohort, folder = clinic
+    out = render_report(folder, tmp_path / "clinic.html", progress=False)
+    text = _text(out.read_text(encoding="utf-8"))
+    assert "Patients assessed at each timepoint" in text
+    model = trajectory.fit_pain_model(cohort)
+    last = int(model.frame["week"].max())
+    assert f"from week 0 to week {last}, the last week with an assessment" in text
+    assert "phase change at 12 weeks" in text
+    assert "logged exercises had no minutes and took the catalogue's default" in text
+    for population in ("ITT", "COMPLETERS", "Multiple imputation (MAR)"):
+        assert population in text
+    assert "P001" not in text and "P040" not in text  # no patient identifier in the report
+
+
+@pytest.fixture(scope="module")
+def ashar(tmp_path_factory):
+    src = ROOT / "examples" / "ashar2022"
+    out = tmp_path_factory.mktemp("ashar") / "cohort"
+    code = main(
+        [
+            "ingest",
+            str(src / "Ashar2022_outcomes_demographics.csv"),
+            "--mapping",
+            str(src / "mapping.toml"),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_ashar_report_shows_missing_followup(ashar, tmp_path):
+    cohort = pt.load_cohort(ashar)
+    summary = pt.patient_summary(cohort)
+    itt = pt.responder_table(pt.flag_responders(summary, analysis="itt"), by="arm")
+    comp = pt.responder_table(pt.flag_responders(summary, analysis="completers"), by="arm")
+    merged = itt.merge(comp, on="arm", suffixes=("_itt", "_completers"))
+    assert (merged["n_itt"] > merged["n_completers"]).all()
+    # 17 patients without a post-treatment score: 16 in the three arms, 1 whose arm is missing.
+    assert merged["missing_followup_itt"].sum() == 16
+    overall = pt.responder_table(pt.flag_responders(summary, analysis="itt"))
+    assert overall["missing_followup"].iloc[0] == 17 and overall["n"].iloc[0] == 152
+    assert (merged["n_itt"] - merged["n_completers"] == merged["missing_followup_itt"]).all()
+    out = render_report(ashar, tmp_path / "ashar.html", progress=False)
+    text = _text(out.read_text(encoding="utf-8"))
+    assert "Multiple imputation (MAR)" in text
+    assert "No follow-up score was observed" not in text
+    # Observed follow-up per arm (44 / 44 / 47 of 50 / 51 / 50; the patient without an arm is
+    # suppressed), not 100%.
+    for arm, patients, observed in (
+        ("pain_reprocessing_therapy", 50, 44),
+        ("placebo_injection", 51, 44),
+        ("usual_care", 50, 47),
+    ):
+        row = f"NPRS follow-up {arm} {patients} {patients} {observed} <11"
+        assert row in text
