@@ -134,6 +134,21 @@ def test_ashar_report_shows_missing_followup(ashar, tmp_path):
     overall = pt.responder_table(pt.flag_responders(summary, analysis="itt"))
     assert overall["missing_followup"].iloc[0] == 17 and overall["n"].iloc[0] == 152
     assert (merged["n_itt"] - merged["n_completers"] == merged["missing_followup_itt"]).all()
+    # examples/ashar2022/README.md: pain-free (NPRS <= 1) after treatment, ITT = the trial's
+    # published 66% / 20% / 10%; completers 33/44, 10/44, 5/47.
+    flags = {
+        a: pt.flag_responders(summary, preset="pain_free", analysis=a)
+        for a in ("itt", "completers")
+    }
+    free = {a: pt.responder_table(f, by="arm").set_index("arm") for a, f in flags.items()}
+    expected = {
+        "pain_reprocessing_therapy": ((33, 50), (33, 44)),
+        "placebo_injection": ((10, 51), (10, 44)),
+        "usual_care": ((5, 50), (5, 47)),
+    }
+    for arm, (itt_counts, completer_counts) in expected.items():
+        assert tuple(free["itt"].loc[arm, ["responders", "n"]]) == itt_counts
+        assert tuple(free["completers"].loc[arm, ["responders", "n"]]) == completer_counts
     out = render_report(ashar, tmp_path / "ashar.html", progress=False)
     text = _text(out.read_text(encoding="utf-8"))
     assert "Multiple imputation (MAR)" in text
