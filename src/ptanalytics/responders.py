@@ -31,7 +31,17 @@ _IMMPACT = {"moderate": 30.0, "substantial": 50.0}
 
 
 def wilson_interval(successes, n, *, confidence: float = 0.95):
-    """Wilson score interval for a proportion (arrays allowed); missing where ``n`` is 0."""
+    """Wilson score interval for a proportion (arrays allowed); missing where ``n`` is 0.
+
+    Equals R's ``prop.test(successes, n, conf.level = confidence, correct = FALSE)$conf.int``
+    (the score interval without continuity correction), with exactly 0 and 1 at ``successes``
+    = 0 and = ``n`` (``tests/test_r_reference.py``).
+
+    Returns
+    -------
+    (low, high)
+        Arrays (or scalars) of the interval's ends, in [0, 1].
+    """
     k = np.asarray(successes, dtype=float)
     n = np.asarray(n, dtype=float)
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
@@ -41,6 +51,10 @@ def wilson_interval(successes, n, *, confidence: float = 0.95):
         centre = (p + z**2 / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
         low, high = np.where(n > 0, centre - half, np.nan), np.where(n > 0, centre + half, np.nan)
+    # At k = 0 and k = n the bounds are exactly 0 and 1 (rounding would leave ~1e-17), as R's
+    # prop.test(k, n, correct = FALSE)$conf.int gives them.
+    low = np.where(k == 0, 0.0, low)
+    high = np.where((k == n) & (n > 0), 1.0, high)
     return np.clip(low, 0, 1), np.clip(high, 0, 1)
 
 

@@ -324,8 +324,8 @@ def program_length(
     (table, lengths)
         ``table``: tidy OLS rows for ``C(guided_weeks)[T.w]`` (difference from ``reference``
         weeks, or the shortest planned length when no patient has ``reference``; the level used
-        is in ``table.attrs["reference"]``) and covariates. ``lengths``: per planned length, ``n``, mean actual length,
-        shares extended and shortened, mean outcome (unadjusted).
+        is in ``table.attrs["reference"]``) and covariates. ``lengths``: per planned length,
+        ``n``, mean actual length, shares extended and shortened, mean outcome (unadjusted).
     """
     for col in (outcome, "guided_weeks"):
         if col not in summary:
@@ -383,6 +383,28 @@ def responder_logistic(
         Tidy odds ratios (``estimate``, ``ci_low``, ``ci_high`` exponentiated; ``std_error`` on
         the log-odds scale), ``scale`` = ``odds ratio``, ``definition``, ``timepoint``, ``n``.
     """
+    data, formula, definition = _logistic_data(
+        summary,
+        timepoint=timepoint,
+        preset=preset,
+        instrument=instrument,
+        adherence=adherence,
+        covariates=covariates,
+    )
+    result = smf.glm(formula, data, family=sm.families.Binomial()).fit()
+    return _odds_ratios(
+        result,
+        "adh10",
+        alpha,
+        model="responder_logistic",
+        definition=definition,
+        timepoint=timepoint,
+        n=len(data),
+    )
+
+
+def _logistic_data(summary, *, timepoint, preset, instrument, adherence, covariates):
+    """The rows and formula :func:`responder_logistic` fits (for cross-checks with R's glm)."""
     flags = flag_responders(
         summary, preset=preset, instrument=instrument, timepoint=timepoint, analysis="completers"
     )
@@ -392,16 +414,7 @@ def responder_logistic(
     data["responder"] = data["responder"].astype(int)
     data["adh10"] = 10 * data[adherence].clip(upper=1.0)
     rhs = " + ".join(["adh10", *covs])
-    result = smf.glm(f"responder ~ {rhs}", data, family=sm.families.Binomial()).fit()
-    return _odds_ratios(
-        result,
-        "adh10",
-        alpha,
-        model="responder_logistic",
-        definition=flags["definition"].iloc[0],
-        timepoint=timepoint,
-        n=len(data),
-    )
+    return data, f"responder ~ {rhs}", flags["definition"].iloc[0]
 
 
 def responder_gee(
@@ -416,7 +429,9 @@ def responder_gee(
     ``frame`` is :func:`ptanalytics.models.trajectory.pain_model_frame` output. Response at an
     assessment: NPRS improved by at least ``points`` or ``percent`` from the patient's week-0
     score. Model: response ~ adherence_between + months (since enrolment) + baseline NPRS,
-    exchangeable working correlation within patient; robust (sandwich) standard errors.
+    exchangeable working correlation within patient (moment estimator over all pairs, as R's
+    geepack); robust (sandwich) standard errors. Equal to R's ``geepack::geeglm(...,
+    family = binomial, corstr = "exchangeable")`` on the same rows.
 
     Returns
     -------
@@ -424,22 +439,8 @@ def responder_gee(
         Tidy odds ratios as in :func:`responder_logistic`, with ``n_assessments`` and
         ``n_patients``.
     """
-    base = frame[frame["week"] == 0].groupby("patient_id")["nprs"].first()
-    data = frame[frame["week"] > 0].copy()
-    data["nprs_baseline"] = data["patient_id"].map(base)
-    data = data.dropna(subset=["nprs_baseline", "adherence_between"])
-    improvement = data["nprs_baseline"] - data["nprs"]
-    pct = 100 * improvement / data["nprs_baseline"].where(data["nprs_baseline"] > 0)
-    data["responder"] = ((improvement >= points) | (pct >= percent)).astype(int)
-    data["months"] = data["week"] / 4
-    model = smf.gee(
-        "responder ~ adherence_between + months + nprs_baseline",
-        "patient_id",
-        data,
-        family=sm.families.Binomial(),
-        cov_struct=sm.cov_struct.Exchangeable(),
-    )
-    result = model.fit()
+    data = _gee_data(frame, points=points, percent=percent)
+    result = _fit_gee(_GEE_FORMULA, "patient_id", data)
     return _odds_ratios(
         result,
         "adherence_between",
@@ -449,6 +450,46 @@ def responder_gee(
         n_assessments=len(data),
         n_patients=data["patient_id"].nunique(),
     )
+
+
+_GEE_FORMULA = "responder ~ adherence_between + months + nprs_baseline"
+
+
+def _fit_gee(formula: str, group: str, data: pd.DataFrame):
+    """Logistic GEE, exchangeable working correlation, robust SEs: R's ``geepack::geeglm``.
+
+    ``ddof_scale=0``: the exchangeable correlation is the mean product of Pearson residuals over
+    all within-cluster pairs (statsmodels' default divides by the number of pairs minus the
+    number of coefficients); this reproduces geepack's default estimate of the correlation. The
+    scale is 1 (binomial); geepack estimates it (``phi``), which does not enter the sandwich
+    covariance. Estimates, robust SEs and the correlation then equal ``geeglm(..., family =
+    binomial, corstr = "exchangeable")`` to >= 6 digits on the responder rows and on geepack's
+    ``respiratory`` (tests/test_r_reference.py); ``geeglm(..., scale.fix = TRUE)`` estimates a
+    slightly different correlation (0.2529 against 0.2541 on the default cohort's responder
+    rows) and is not the reference.
+    """
+    model = smf.gee(
+        formula,
+        group,
+        data,
+        family=sm.families.Binomial(),
+        cov_struct=sm.cov_struct.Exchangeable(),
+    )
+    # ctol: stop when the coefficients change by < 1e-10 (default 1e-6, which limits agreement).
+    return model.fit(ddof_scale=0, ctol=1e-10)
+
+
+def _gee_data(frame: pd.DataFrame, *, points: float, percent: float) -> pd.DataFrame:
+    """The rows :func:`responder_gee` fits, sorted by patient (for cross-checks with geepack)."""
+    base = frame[frame["week"] == 0].groupby("patient_id")["nprs"].first()
+    data = frame[frame["week"] > 0].copy()
+    data["nprs_baseline"] = data["patient_id"].map(base)
+    data = data.dropna(subset=["nprs_baseline", "adherence_between"])
+    improvement = data["nprs_baseline"] - data["nprs"]
+    pct = 100 * improvement / data["nprs_baseline"].where(data["nprs_baseline"] > 0)
+    data["responder"] = ((improvement >= points) | (pct >= percent)).astype(int)
+    data["months"] = data["week"] / 4
+    return data
 
 
 def _odds_ratios(result, adherence_term: str, alpha: float, **extra) -> pd.DataFrame:
