@@ -53,7 +53,7 @@ def wilson_interval(successes, n, *, confidence: float = 0.95):
         low, high = np.where(n > 0, centre - half, np.nan), np.where(n > 0, centre + half, np.nan)
     # At k = 0 and k = n the bounds are exactly 0 and 1 (rounding would leave ~1e-17), as R's
     # prop.test(k, n, correct = FALSE)$conf.int gives them.
-    low = np.where(k == 0, 0.0, low)
+    low = np.where((k == 0) & (n > 0), 0.0, low)
     high = np.where((k == n) & (n > 0), 1.0, high)
     return np.clip(low, 0, 1), np.clip(high, 0, 1)
 
