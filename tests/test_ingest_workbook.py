@@ -190,6 +190,18 @@ def test_a_source_that_matches_no_sheet_or_file_is_an_error(export, tmp_path, ca
     assert "clinic_export.xlsx)" in err
 
 
+def test_an_entry_shadowed_by_another_is_an_error(export, tmp_path, capsys):
+    # Four entries for one workbook without 'sheet': only the first could ever be used.
+    text = "\n".join(ln for ln in MAPPING.splitlines() if not ln.startswith("sheet = "))
+    assert main([*_mapping(export, tmp_path, text), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "sources[1] (match = 'clinic_export.xlsx') matches clinic_export.xlsx but is never used: "
+        "sources[0] (match = 'clinic_export.xlsx') reads it"
+    ) in err
+    assert "Fix: give this entry a 'sheet'" in err
+
+
 def test_a_table_emptied_by_quarantine_is_loud(export, tmp_path, capsys):
     # Without date_formats every dd/mm/yyyy visit date is quarantined.
     text = MAPPING.replace('sheet = "Visits"\ndate_formats = ["%d/%m/%Y"]', 'sheet = "Visits"')

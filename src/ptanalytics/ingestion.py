@@ -528,14 +528,25 @@ def ingest(
 
 
 def _check_all_rules_used(mapping: Mapping, used: set[int], sources) -> None:
-    unused = [r for r in mapping.sources if r.index not in used]
-    if unused:
-        names = ", ".join(Path(s).name for s in sources)
-        listed = "; ".join(r.label for r in unused)
+    """Every mapping entry must read something: an unused one would leave its tables empty."""
+    paths = [Path(s) for s in sources]
+    for rule in mapping.sources:
+        if rule.index in used:
+            continue
+        fits = [p for p in paths if rule.matches(p)]
+        if fits:
+            first = mapping.rules_for(fits[0])
+            by = f"{first[0].label} reads it" if first else "another entry reads it"
+            raise MappingError(
+                f"{mapping.path}: {rule.label} matches {fits[0].name} but is never used: {by} "
+                f"(one entry without 'sheet' reads a file). Fix: give this entry a 'sheet' "
+                f"(workbooks), a narrower 'match', or merge its tables into that entry."
+            )
+        names = ", ".join(p.name for p in paths)
         raise MappingError(
-            f"{mapping.path}: {listed} matches no file or sheet given (files: {names}), so the "
-            f"table(s) it feeds would be empty. Fix: correct its 'match' or 'sheet', give the "
-            f"file, or remove the entry."
+            f"{mapping.path}: {rule.label} matches no file or sheet given (files: {names}), so "
+            f"the table(s) it feeds would be empty. Fix: correct its 'match' or 'sheet', give "
+            f"the file, or remove the entry."
         )
 
 
@@ -721,7 +732,7 @@ def format_ingest_summary(result: IngestResult) -> str:
         lines.append("quarantine reasons (a record failing several checks counts under each):")
         for r in result.reasons.itertuples():
             lines.append(f"  {r.table:<15} {r.reason_code:<22} {r.rows:>8}")
-    if result.imputed and result.imputed["rows"]:
+    if result.imputed and (result.imputed["imputed"] or result.imputed["still_missing"]):
         m = result.imputed
         lines.append(
             f"session minutes: {m['imputed']} of {m['rows']} imputed from the catalogue's "
