@@ -26,7 +26,7 @@ from scipy import stats
 
 import ptanalytics as pt
 from ptanalytics.models import outcome_models as om
-from ptanalytics.models._splines import NaturalSpline
+from ptanalytics.models._splines import NaturalSpline, ns
 from ptanalytics.models.lme4_check import compare
 from ptanalytics.models.lmm import fit_lmm
 from ptanalytics.models.missing_data import rubin
@@ -223,6 +223,26 @@ def test_statsmodels_engine_matches_lme4_and_never_raises(ref, name, method):
     print(f"\n[{sec}] statsmodels bse / lme4 se - 1: {(bse / se[fe.index] - 1).round(4).tolist()}")
 
 
+def test_statsmodels_engine_falls_back_to_the_fast_engine(ref, monkeypatch):
+    """When every MixedLM optimiser raises, the fast engine fits and the notes say so."""
+    ref.need("lme4", "nlme")
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    def broken(self, *args, **kwargs):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(MixedLM, "fit", broken)
+    frame = _lmm_data(ref, "dyestuff2").rename(columns={"Batch": "patient_id"})
+    model = fit_pain_model(frame=frame, formula="Yield ~ 1", re_formula="~ 1", engine="statsmodels")
+    assert any("fitted by the fast engine" in n for n in model.notes), model.notes
+    assert any("LinAlgError: Singular matrix" in n for n in model.notes)
+    assert model.singular  # isSingular(lmer(Yield ~ 1 + (1 | Batch), Dyestuff2))
+    # fixef(lmer(Yield ~ 1 + (1 | Batch), Dyestuff2, REML = TRUE))
+    assert model.table["estimate"].iloc[0] == pytest.approx(
+        ref.one("lmm/dyestuff2/REML", "fixed"), rel=1e-10
+    )
+
+
 # ------------------------------------------------------------------------------ splines
 @pytest.mark.parametrize(("df", "intercept"), [(3, False), (5, False), (4, True)])
 def test_ns_basis_equals_r(ref, df, intercept):
@@ -232,6 +252,7 @@ def test_ns_basis_equals_r(ref, df, intercept):
     # attr(ns(cars$speed, df, intercept), "knots")
     np.testing.assert_allclose(spline.knots_, ref.get(sec, "knots").to_numpy(), rtol=1e-14)
     basis = spline.transform(speed)
+    np.testing.assert_array_equal(ns(speed, df, intercept=intercept), basis)
     grid = spline.transform([0, 2, 4, 10.5, 13, 19.25, 25, 30])  # beyond both boundary knots
     for j in range(basis.shape[1]):
         # ns(cars$speed, df, intercept)[, j]
@@ -242,6 +263,18 @@ def test_ns_basis_equals_r(ref, df, intercept):
         np.testing.assert_allclose(
             grid[:, j], ref.get(sec, f"grid{j + 1}").to_numpy(), rtol=1e-10, atol=1e-14
         )
+
+
+def test_spline_bad_input_is_refused():
+    with pytest.raises(pt.ConfigError, match=r"df=0; expected a whole number >= 1"):
+        NaturalSpline(0)
+    with pytest.raises(pt.ConfigError, match="x must take at least two distinct values"):
+        NaturalSpline(3).fit([0.5, 0.5, 0.5])
+    with pytest.raises(pt.ConfigError, match="transform before fit"):
+        NaturalSpline(3).transform([0.5])
+    summary = pd.DataFrame({"nprs_change_end_guided": [1.0, 2.0], "adherence_guided": [0.5, 0.7]})
+    with pytest.raises(pt.ConfigError, match=r"df=2\.5; expected a whole number >= 1"):
+        om.dose_response(summary, df=2.5, covariates=())
 
 
 def _cars_summary(ref: Ref) -> pd.DataFrame:
