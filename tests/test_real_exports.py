@@ -162,3 +162,47 @@ def test_ashar_report_shows_missing_followup(ashar, tmp_path):
     ):
         row = f"NPRS follow-up {arm} {patients} {patients} {observed} <11"
         assert row in text
+
+
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def _run_notebook(name: str, data_dir: Path, out: Path):
+    import papermill as pm
+
+    return pm.execute_notebook(
+        str(NOTEBOOKS / name),
+        str(out),
+        parameters={"data_dir": str(data_dir)},
+        progress_bar=False,
+        kernel_name="python3",
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "01_cohort.ipynb",
+        "02_data_quality.ipynb",
+        "03_adherence.ipynb",
+        "04_outcomes.ipynb",
+        "05_models.ipynb",
+        "06_dropout.ipynb",
+    ],
+)
+def test_notebooks_run_on_the_clinic_workbook(clinic, name, tmp_path):
+    """Every analysis notebook, in-cell asserts included, on the 12-week clinic cohort."""
+    _, _, folder = clinic
+    _run_notebook(name, folder, tmp_path / name)
+
+
+@pytest.mark.parametrize("name", ["01_cohort.ipynb", "02_data_quality.ipynb", "04_outcomes.ipynb"])
+def test_outcome_notebooks_run_on_the_ashar_export(ashar, name, tmp_path):
+    _run_notebook(name, ashar, tmp_path / name)
+
+
+def test_session_notebooks_refuse_an_outcomes_only_cohort_clearly(ashar, tmp_path):
+    import papermill as pm
+
+    with pytest.raises(pm.PapermillExecutionError, match=r"no session data.*use notebooks 01"):
+        _run_notebook("03_adherence.ipynb", ashar, tmp_path / "03.ipynb")
