@@ -235,3 +235,38 @@ def test_instrument_names_any_case(small_cohort):
     pd.testing.assert_frame_equal(lower, upper)
     with pytest.raises(ConfigError, match="instrument="):
         pt.flag_responders(summary, instrument="")
+
+
+def test_mapping_schedule_reaches_cohort_json(tmp_path):
+    from ptanalytics.cli import main
+    from ptanalytics.mapping import MappingError, parse_mapping
+
+    export = tmp_path / "trial.csv"
+    export.write_text("id,visit,pain\n1,1,7\n1,2,3\n2,1,6\n", encoding="utf-8")
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(
+        "[schedule]\nfollowup_weeks = 6\n\n"
+        '[[sources]]\nmatch = "trial.csv"\n'
+        '  [sources.patients]\n  patient_id = "id"\n'
+        '  timepoint = { column = "visit", weeks = { "1" = 0, "2" = 6 }, start = "2000-01-03" }\n'
+        '  [sources.outcomes]\n  patient_id = "id"\n'
+        '  timepoint = { column = "visit", weeks = { "1" = 0, "2" = 6 }, start = "2000-01-03" }\n'
+        '  instruments = { NPRS = "pain" }\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "cohort"
+    assert main(["ingest", str(export), "--mapping", str(mapping), "--out", str(out)]) == 0
+    cohort = pt.load_cohort(out)
+    assert cohort.metadata["schedule"] == {"followup_weeks": 6}
+    targets = timepoint_targets(cohort)
+    follow = targets[targets["timepoint"] == "followup"]
+    assert (follow["target_source"] == "cohort.json schedule").all()
+    assert timepoint_scores(cohort)["nprs_followup"].tolist()[0] == 3.0
+    assert np.isnan(timepoint_scores(cohort)["nprs_followup"].iloc[1])
+    base = {"sources": [{"match": "x.csv", "patients": {"patient_id": "id"}}]}
+    with pytest.raises(
+        MappingError, match=r"schedule: unknown key 'followup_week'.*followup_weeks"
+    ):
+        parse_mapping({**base, "schedule": {"followup_week": 4}})
+    with pytest.raises(MappingError, match=r"schedule.followup_weeks = '4' is"):
+        parse_mapping({**base, "schedule": {"followup_weeks": "4"}})

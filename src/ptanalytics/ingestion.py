@@ -648,6 +648,8 @@ def _result(vr: ValidationResult, records, asides, descs, warnings, today, mappi
             "warnings": warnings,
         },
     }
+    if mapping is not None and mapping.schedule:
+        meta["schedule"] = dict(mapping.schedule)  # read by ptanalytics.timepoints
     cohort = Cohort(**accepted, metadata=meta, quarantine=quarantine)
     return IngestResult(cohort, sources, tables, reasons, warnings, imputed)
 

@@ -141,6 +141,9 @@ class Mapping:
 
     sources: tuple[SourceRule, ...]
     path: str = "<mapping>"
+    # The study's schedule (weeks since enrolment), written to cohort.json for
+    # ptanalytics.timepoints: {"followup_weeks": 4, "end_guided_weeks": 8}; empty when not given.
+    schedule: dict = field(default_factory=dict)
 
     def rules_for(self, path: Path, *, workbook: bool = False) -> list[SourceRule]:
         """The source rules that read ``path``.
@@ -161,7 +164,8 @@ class Mapping:
 
 
 # ------------------------------------------------------------------------------------- schema
-_TOP_KEYS = ("sources",)
+_TOP_KEYS = ("sources", "schedule")
+_SCHEDULE_KEYS = ("followup_weeks", "end_guided_weeks")
 _SOURCE_KEYS = ("match", "sheet", "missing", "date_formats", "filter", "delimiter", "encoding")
 _TABLE_KEYS = ("attributes", "instruments", "timepoint", "keep_extra_columns")
 _COLUMN_KEYS = ("column", "value", "values", "extract")
@@ -273,7 +277,24 @@ def parse_mapping(raw: Any, *, where: str = "<mapping>") -> Mapping:
     return Mapping(
         tuple(_source(s, f"{where}: sources[{i}]", i) for i, s in enumerate(sources)),
         path=where,
+        schedule=_schedule(raw.get("schedule"), f"{where}: schedule"),
     )
+
+
+def _schedule(raw: Any, where: str) -> dict:
+    """``[schedule]``: the study's target weeks, used where the patients table has none."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _wrong_type(where, raw, "a table of keys", "write [schedule] followed by keys")
+    _check_keys(raw, where, _SCHEDULE_KEYS)
+    out = {}
+    for key, value in raw.items():
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        if not ok:
+            raise _wrong_type(f"{where}.{key}", value, "a number of weeks >= 0", f"write {key} = 4")
+        out[key] = value
+    return out
 
 
 def _source(raw: Any, where: str, index: int) -> SourceRule:
