@@ -69,6 +69,8 @@ def test_baseline_is_the_same_everywhere():
     summary = pt.patient_summary(cohort)
     assert summary["nprs_baseline"].tolist() == [7.0, 5.0, 9.0]
     described = describe_cohort(cohort).set_index("metric")["value"]
+    assert described["NPRS observed at baseline"] == 3
+    assert described["NPRS observed at follow-up"] == 1  # only A, at day 84
     assert described["baseline NPRS mean"] == pytest.approx(7.0)
     assert described["baseline NPRS SD"] == pytest.approx(2.0)
     scores = timepoint_scores(cohort)

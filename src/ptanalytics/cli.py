@@ -316,7 +316,8 @@ def _summary(args) -> int:
     for section, part in table.groupby("section", sort=False):
         print(f"\n{section}:")
         for row in part.itertuples():
-            value = f"{row.value:,.0f}" if section == "size" else f"{row.value:.3f}"
+            counts = section in ("size", "timepoints")
+            value = f"{row.value:,.0f}" if counts else f"{row.value:.3f}"
             if pd.isna(row.target_low):
                 target = ""
             elif row.target_low == row.target_high:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ptanalytics.cohort import Cohort
-from ptanalytics.timepoints import timepoint_scores
+from ptanalytics.timepoints import TIMEPOINT_LABELS, TIMEPOINTS, timepoint_scores
 
 __all__ = ["describe_cohort"]
 
@@ -20,7 +20,8 @@ def describe_cohort(cohort: Cohort) -> pd.DataFrame:
     pandas.DataFrame
         One row per figure, with columns:
 
-        - ``section`` (str): ``size``, ``baseline`` or ``calibration``.
+        - ``section`` (str): ``size``, ``baseline``, ``timepoints`` (patients with a score at
+          each timepoint, :mod:`ptanalytics.timepoints`) or ``calibration``.
         - ``metric`` (str): what is counted or measured.
         - ``value`` (float): the figure (counts, means, shares).
         - ``target_low``, ``target_high`` (float): for simulated cohorts' calibration rows, the
@@ -58,6 +59,10 @@ def describe_cohort(cohort: Cohort) -> pd.DataFrame:
     odi = scores["odi_baseline"].dropna()
     if len(odi):
         add("baseline", "baseline ODI mean", odi.mean())
+    for inst in ("NPRS", "ODI"):
+        for tp in TIMEPOINTS:
+            observed = int(scores[f"{inst.lower()}_{tp}"].notna().sum())
+            add("timepoints", f"{inst} observed at {TIMEPOINT_LABELS[tp]}", observed)
     for metric, entry in ((cohort.truth or {}).get("calibration") or {}).items():
         add("calibration", metric, entry.get("realised"), entry.get("target"))
     return pd.DataFrame(rows, columns=_COLUMNS).astype(
