@@ -397,13 +397,17 @@ def timepoint_scores(
         )
         for j, tp in enumerate(TIMEPOINTS):
             out[f"{inst.lower()}_{tp}"] = values[:, j]
-    targets = timepoint_targets(
-        cohort,
-        end_of_guided_week=end_of_guided_week,
-        followup_week=followup_week,
-        window_days=window_days,
-    )
-    days = targets["target_day"].to_numpy(dtype=float).reshape(len(ids), k)
+    # Every wanted instrument has a row per patient and timepoint, with the same targets.
+    if len(long):
+        days = long["target_day"].to_numpy(dtype=float)[: len(ids) * k].reshape(len(ids), k)
+    else:
+        targets = timepoint_targets(
+            cohort,
+            end_of_guided_week=end_of_guided_week,
+            followup_week=followup_week,
+            window_days=window_days,
+        )
+        days = targets["target_day"].to_numpy(dtype=float).reshape(len(ids), k)
     out["target_day_end_guided"] = days[:, TIMEPOINTS.index("end_guided")]
     out["target_day_followup"] = days[:, TIMEPOINTS.index("followup")]
     return out
