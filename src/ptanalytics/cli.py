@@ -1,7 +1,8 @@
 """The ``ptanalytics`` command line (see ``ptanalytics --help``).
 
-Exit codes: 0 success; 1 ``--strict`` and rows were quarantined; 2 unusable input, with a one-line
-message naming the file, the value and the fix.
+Exit codes: 0 success; 1 ``--strict`` and rows were quarantined (``validate``: records fail); 2
+unusable input, with a one-line message naming the file, the value and the fix; 3 an internal error
+(a bug): one line and a hint to rerun with ``--debug``, which prints the full traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import pandas as pd
@@ -47,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Adherence, exercise-mix and outcome analytics for low-back-pain programs.",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an internal error (exit 3), print the full traceback",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sim = sub.add_parser(
@@ -163,25 +170,49 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if args.command == "simulate":
-            return _simulate(args)
-        if args.command == "summary":
-            return _summary(args)
-        if args.command == "ingest":
-            return _ingest(args)
-        if args.command == "validate":
-            return _validate(args)
-        if args.command == "deidentify":
-            return _deidentify(args)
-        if args.command == "recovery":
-            return _recovery(args)
-        if args.command == "report":
-            return _report(args)
+        return _run(args)
     except PtAnalyticsError as exc:
-        print(f"ptanalytics {args.command}: error: {exc}", file=sys.stderr)
+        print(f"ptanalytics {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    parser.error(f"unknown command {args.command}")  # pragma: no cover
-    return 2  # pragma: no cover
+    except OSError as exc:  # a file the command cannot read or write: unusable input
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(
+            f"ptanalytics {args.command}: error: {where}{exc.strerror or type(exc).__name__}. "
+            f"Fix: check the path, its permissions and the free disk space.",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print(f"ptanalytics {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every unexpected error ends in exit 3
+        if args.debug:
+            traceback.print_exc()
+        # The exception's own text may quote input data, so only its type is printed.
+        print(
+            f"ptanalytics {args.command}: internal error ({type(exc).__name__}); this is a bug "
+            f"in ptanalytics, not in your data. Rerun with --debug (ptanalytics --debug "
+            f"{args.command} ...) for the traceback, and report it.",
+            file=sys.stderr,
+        )
+        return 3
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def _run(args) -> int:
+    commands = {
+        "simulate": _simulate,
+        "summary": _summary,
+        "ingest": _ingest,
+        "validate": _validate,
+        "deidentify": _deidentify,
+        "recovery": _recovery,
+        "report": _report,
+    }
+    return commands[args.command](args)
 
 
 def _simulate(args) -> int:

@@ -17,8 +17,12 @@ What is read:
   CarePlan's ``category`` (``guided`` / ``maintenance``).
 
 Every resource is counted: used, or set aside with a reason (unsupported type or code, a
-procedure not completed, an unparseable NDJSON line). Records with a problem (no subject, a wrong
-unit, no value) go on to validation, which quarantines them with the reason.
+procedure not completed, an unparseable NDJSON line, a field of the wrong JSON type such as a
+string ``subject`` or a ``coding`` that is not a list, JSON nested deeper than
+:data:`MAX_DEPTH`). Records with a problem (no subject, a wrong unit, no value, a duration that is
+not a number, a period mixing times with and without a timezone) go on to validation, which
+quarantines them with the reason. A file larger than :data:`MAX_BYTES`, or a Bundle nested deeper
+than :data:`MAX_DEPTH`, is refused as a whole.
 """
 
 from __future__ import annotations
@@ -34,7 +38,15 @@ import pandas as pd
 from ptanalytics.exceptions import IngestError
 from ptanalytics.validation import FILE, PROBLEM, PROBLEM_CODE, ROW
 
-__all__ = ["LOINC_EXERCISE", "LOINC_EXERCISE_DURATION", "LOINC_PAIN", "FhirResult", "read_fhir"]
+__all__ = [
+    "LOINC_EXERCISE",
+    "LOINC_EXERCISE_DURATION",
+    "LOINC_PAIN",
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "FhirResult",
+    "read_fhir",
+]
 
 LOINC = "http://loinc.org"
 LOINC_PAIN = "72514-3"
@@ -42,6 +54,10 @@ LOINC_EXERCISE = "73985-4"
 LOINC_EXERCISE_DURATION = "55411-3"
 _SCORE_UNITS = {"{score}", "1", "/10", "{#}", ""}
 _MINUTES = {"min": 1.0, "h": 60.0, "s": 1 / 60}
+#: Largest FHIR file read (bytes); a bigger export should be split into NDJSON files.
+MAX_BYTES = 1 << 30
+#: Deepest nesting of JSON arrays and objects accepted in a resource (FHIR R4 needs about 10).
+MAX_DEPTH = 64
 
 
 @dataclass
@@ -66,8 +82,21 @@ class FhirResult:
 
 
 def _load(path: Path) -> list[tuple[int, Any]]:
-    """(row, resource) pairs; an unparseable NDJSON line gives (row, None)."""
-    text = path.read_text(encoding="utf-8-sig")
+    """(row, resource) pairs; an unparseable NDJSON line gives (row, None), a line nested too
+    deeply (row, _TOO_DEEP)."""
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise IngestError(
+            f"{path}: the file is {size:,} bytes, over the limit of {MAX_BYTES:,} bytes for one "
+            f"FHIR file. Fix: export it as several NDJSON files."
+        )
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            f"{path}: byte {exc.start} is not UTF-8 text, so this is not FHIR JSON. Fix: export "
+            f"it again as UTF-8 JSON or NDJSON."
+        ) from None
     if not text.strip():
         raise IngestError(f"{path}: the file is empty. Fix: export it again.")
     if path.suffix.lower() == ".ndjson":
@@ -76,17 +105,129 @@ def _load(path: Path) -> list[tuple[int, Any]]:
             if not line.strip():
                 continue
             try:
-                out.append((number, json.loads(line)))
+                res = json.loads(line)
             except json.JSONDecodeError:
-                out.append((number, None))
+                res = None
+            except RecursionError:
+                res = _TOO_DEEP
+            out.append((number, _TOO_DEEP if _too_deep(res) else res))
         return out
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise IngestError(f"{path}: not valid JSON ({exc}). Fix: export it again.") from None
+    except RecursionError:
+        doc = _TOO_DEEP
+    if doc is _TOO_DEEP or _too_deep(doc, MAX_DEPTH + 2):  # Bundle and entry add two levels
+        raise IngestError(
+            f"{path}: the JSON is nested deeper than {MAX_DEPTH} levels, the limit for a FHIR "
+            f"resource. Fix: export it again (a valid FHIR R4 export nests about 10 levels)."
+        )
     if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
-        return [(i, e.get("resource")) for i, e in enumerate(doc.get("entry") or [], start=1)]
+        entries = doc.get("entry") or []
+        if not isinstance(entries, list):
+            raise IngestError(
+                f"{path}: Bundle 'entry' is {_kind(entries)}, not a list of entries. Fix: export "
+                f'the Bundle again (entry = [{{"resource": {{...}}}}, ...]).'
+            )
+        return [
+            (i, e.get("resource") if isinstance(e, dict) else None)
+            for i, e in enumerate(entries, start=1)
+        ]
     return [(1, doc)]
+
+
+_TOO_DEEP = object()
+
+
+def _too_deep(doc: Any, limit: int | None = None) -> bool:
+    """Whether ``doc`` nests arrays/objects deeper than ``limit`` (default MAX_DEPTH)."""
+    limit = MAX_DEPTH if limit is None else limit
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's type in words: 'a string', 'a number', ..."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "null"
+
+
+# Where the reader looks, the JSON type it needs: objects, lists, text and numbers by key name.
+_OBJECTS = {
+    "subject", "patient", "code", "period", "effectivePeriod", "performedPeriod", "valueQuantity",
+    "valueCodeableConcept", "detail", "scheduledTiming", "repeat", "boundsPeriod",
+}  # fmt: skip
+_LISTS = {"coding", "category", "component", "activity", "performer"}
+_TEXTS = {
+    "resourceType", "id", "reference", "system", "display", "text", "start", "end", "status",
+    "gender", "birthDate", "effectiveDateTime", "effectiveInstant", "issued",
+    "performedDateTime", "unit", "periodUnit",
+}  # fmt: skip
+_EXAMPLES = {
+    "subject": '{"reference": "Patient/123"}',
+    "patient": '{"reference": "Patient/123"}',
+    "coding": '[{"system": "http://loinc.org", "code": "72514-3"}]',
+    "code": '{"coding": [...]}',
+}
+
+
+def _shape_problem(node: Any, path: str = "") -> str | None:
+    """The first field (as a key path) whose JSON type is not what the reader needs, or None."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            found = _shape_problem(item, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if not isinstance(node, dict):
+        return None
+    for key, value in node.items():
+        where = f"{path}.{key}" if path else key
+        if value is None:
+            continue
+        if not path and key == "text":
+            continue  # the resource's narrative (an object), not read
+        repeat_number = path.endswith("repeat") and key in ("period", "frequency")
+        in_coding = path.split(".")[-1].startswith("coding[")
+        if repeat_number or (path.endswith("valueQuantity") and key == "value"):
+            expected = "a number"
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif key in _TEXTS or (key == "code" and (in_coding or path.endswith("Quantity"))):
+            expected, ok = "a string", isinstance(value, str)
+        elif key in _OBJECTS:
+            expected, ok = "an object", isinstance(value, dict)
+        elif key in _LISTS:
+            expected, ok = "a list", isinstance(value, list)
+        elif key == "valueInteger":
+            expected = "a whole number"
+            ok = isinstance(value, int | str) and not isinstance(value, bool)
+        else:
+            expected, ok = "", True
+        if not ok:
+            example = f" such as {_EXAMPLES[key]}" if key in _EXAMPLES else ""
+            return f"'{where}' is {_kind(value)}, expected {expected}{example}"
+        if isinstance(value, dict | list) and key not in ("extension", "modifierExtension"):
+            found = _shape_problem(value, where)
+            if found:
+                return found
+    return None
 
 
 def _codes(concept: dict | None) -> set[tuple[str, str]]:
@@ -135,6 +276,15 @@ class _Collector:
         rec = {FILE: self.file, ROW: row, **values}
         rec[PROBLEM_CODE], rec[PROBLEM] = problem or ("", "")
         self.rows.setdefault(table, []).append(rec)
+
+    def mark(self) -> tuple[dict[str, int], int]:
+        return {t: len(rows) for t, rows in self.rows.items()}, len(self.aside)
+
+    def rollback(self, mark: tuple[dict[str, int], int]) -> None:
+        lengths, n_aside = mark
+        for table, rows in self.rows.items():
+            del rows[lengths.get(table, 0) :]
+        del self.aside[n_aside:]
 
     def set_aside(self, row: int, code: str, reason: str, res: Any = None):
         text = json.dumps(res)[:300] if res is not None else ""
@@ -216,7 +366,14 @@ def _minutes(q: dict | None) -> tuple[str | None, tuple[str, str] | None]:
             "wrong_unit",
             f"exercise duration unit '{unit}' is not min, h or s; fix: export minutes",
         )
-    return f"{float(q['value']) * _MINUTES[unit]:g}", None
+    value = q["value"]
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return str(value), (
+            "not_a_number",
+            f"exercise duration valueQuantity.value is {_kind(value)}, not a number; fix: "
+            f"export the minutes as a JSON number",
+        )
+    return f"{float(value) * _MINUTES[unit]:g}", None
 
 
 def _procedure(c: _Collector, row: int, res: dict, pid: str | None) -> None:
@@ -228,22 +385,38 @@ def _procedure(c: _Collector, row: int, res: dict, pid: str | None) -> None:
             res,
         )
         return
-    period = res.get("performedPeriod") or {}
-    minutes = None
-    if period.get("start") and period.get("end"):
-        span = pd.Timestamp(period["end"]) - pd.Timestamp(period["start"])
-        minutes = f"{span.total_seconds() / 60:g}"
+    minutes, problem = _period_minutes(res.get("performedPeriod") or {})
     missing = ("missing_subject", "the resource has no subject; fix: export it with its patient")
     c.add(
         "sessions",
         row,
-        missing if pid is None else None,
+        missing if pid is None else problem,
         patient_id=pid,
         performed_on=_when(res, "performedDateTime", "performedPeriod"),
         exercise=_label(res.get("code")),
         supervised=str(bool(res.get("performer"))),
         duration_min=minutes,
     )
+
+
+def _period_minutes(period: dict) -> tuple[str | None, tuple[str, str] | None]:
+    """Minutes between a period's start and end, or a problem when they cannot be compared."""
+    if not (period.get("start") and period.get("end")):
+        return None, None
+    try:
+        start, end = pd.Timestamp(period["start"]), pd.Timestamp(period["end"])
+    except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        return None, (
+            "bad_period",
+            "performedPeriod start or end is not a FHIR dateTime; fix: export ISO date-times",
+        )
+    if (start.tzinfo is None) != (end.tzinfo is None):
+        return None, (
+            "mixed_timezone",
+            "performedPeriod mixes a time with a timezone and one without, so its length is "
+            "unknown; fix: export both with an offset (e.g. 2024-03-04T09:00:00+01:00)",
+        )
+    return f"{(end - start).total_seconds() / 60:g}", None
 
 
 def _phase_of(res: dict) -> str | None:
@@ -294,34 +467,45 @@ def read_fhir(path: str | Path) -> FhirResult:
     patients: list[tuple[int, dict]] = []
     starts: dict[str, list[str]] = {}
     for row, res in items:
-        if not isinstance(res, dict) or "resourceType" not in res:
+        if res is _TOO_DEEP:
+            c.set_aside(
+                row,
+                "too_deeply_nested",
+                f"the JSON is nested deeper than {MAX_DEPTH} levels, the limit for a FHIR "
+                f"resource; fix: export the resource again",
+            )
+            continue
+        if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
             c.set_aside(
                 row, "unparseable_row", "not a FHIR resource (invalid JSON or no resourceType)"
             )
             continue
-        kind, pid = res["resourceType"], _subject(res)
-        if kind == "Patient":
-            patients.append((row, res))
-        elif kind == "Observation":
-            _observation(c, row, res, pid)
-        elif kind == "Procedure":
-            _procedure(c, row, res, pid)
-        elif kind == "CarePlan":
-            _careplan(c, row, res, pid)
-            if pid and (res.get("period") or {}).get("start"):
-                starts.setdefault(pid, []).append(_date(res["period"]["start"]))
-        elif kind == "EpisodeOfCare":
-            if pid and (res.get("period") or {}).get("start"):
-                starts.setdefault(pid, []).append(_date(res["period"]["start"]))
-            else:
-                c.set_aside(
-                    row,
-                    "unsupported_resource",
-                    "EpisodeOfCare without patient or period start",
-                    res,
-                )
-        else:
-            c.set_aside(row, "unsupported_resource", f"resource type {kind} is not read", res)
+        kind = res["resourceType"]
+        shape = _shape_problem(res)
+        if shape is not None:
+            c.set_aside(
+                row,
+                "wrong_json_type",
+                f"{kind}: {shape}; fix: correct the export (FHIR R4 JSON types)",
+                res,
+            )
+            continue
+        mark = c.mark(), {k: list(v) for k, v in starts.items()}, len(patients)
+        try:
+            _resource(c, row, res, kind, patients, starts)
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
+            # A shape the checks above do not know: undo what the resource added, set it aside.
+            c.rollback(mark[0])
+            starts.clear()
+            starts.update(mark[1])
+            del patients[mark[2] :]
+            c.set_aside(
+                row,
+                "wrong_json_type",
+                f"{kind}: a field has a JSON type or value the reader cannot use "
+                f"({type(exc).__name__}); fix: correct the export (FHIR R4 JSON types)",
+                res,
+            )
     activity = _first_activity(c)
     for row, res in patients:
         pid = res.get("id")
@@ -343,6 +527,33 @@ def read_fhir(path: str | Path) -> FhirResult:
                 records[t][col] = frame[col].astype("string")
     aside = pd.DataFrame(c.aside, columns=[FILE, ROW, "reason_code", "reason", "text"])
     return FhirResult(records, aside, len(items))
+
+
+def _resource(c: _Collector, row: int, res: dict, kind: str, patients, starts) -> None:
+    """Read one resource into the collector (patients are read once all periods are known)."""
+    pid = _subject(res)
+    if kind == "Patient":
+        patients.append((row, res))
+    elif kind == "Observation":
+        _observation(c, row, res, pid)
+    elif kind == "Procedure":
+        _procedure(c, row, res, pid)
+    elif kind == "CarePlan":
+        _careplan(c, row, res, pid)
+        if pid and (res.get("period") or {}).get("start"):
+            starts.setdefault(pid, []).append(_date(res["period"]["start"]))
+    elif kind == "EpisodeOfCare":
+        if pid and (res.get("period") or {}).get("start"):
+            starts.setdefault(pid, []).append(_date(res["period"]["start"]))
+        else:
+            c.set_aside(
+                row,
+                "unsupported_resource",
+                "EpisodeOfCare without patient or period start",
+                res,
+            )
+    else:
+        c.set_aside(row, "unsupported_resource", f"resource type {kind} is not read", res)
 
 
 def _first_activity(c: _Collector) -> dict[str, str]:
