@@ -8,8 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,10 +18,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from ptanalytics._atomic import interrupted_hint, replace_folder
 from ptanalytics.exceptions import CohortFormatError
 from ptanalytics.schema import TABLES, coerce_table, empty_table
 
-__all__ = ["FORMAT_VERSION", "Cohort", "load_cohort"]
+__all__ = ["FORMAT_VERSION", "Cohort", "load_cohort", "safe_csv"]
 
 #: Version of the on-disk cohort format written by this package.
 FORMAT_VERSION = 1
@@ -83,13 +83,21 @@ class Cohort:
         return f"Cohort({source}; {counts})"
 
     def write(
-        self, path: str | os.PathLike, *, format: FileFormat = "parquet", overwrite: bool = False
+        self,
+        path: str | os.PathLike,
+        *,
+        format: FileFormat = "parquet",
+        overwrite: bool = False,
+        inputs: Iterable[str | os.PathLike] = (),
     ) -> Path:
         """Write the cohort to the folder ``path`` and return it.
 
-        The folder is written whole or not at all: files go to a temporary sibling folder that is
-        renamed into place at the end. An existing non-empty ``path`` is an error unless
-        ``overwrite=True``, which replaces it.
+        The folder is written whole or not at all: files go to a hidden sibling folder that is
+        swapped into place at the end (see :func:`atomic_folder`; a second writer to the same
+        ``path`` is refused while this one runs). An existing non-empty ``path`` is an error
+        unless ``overwrite=True``, which replaces it only when it is a cohort folder written by
+        ptanalytics. Text cells of CSV files are neutralised against formula injection
+        (:func:`safe_csv`).
 
         Parameters
         ----------
@@ -98,12 +106,14 @@ class Cohort:
         format : {"parquet", "csv"}
             File format of the tables (``cohort.json`` and ``truth.json`` are always JSON).
         overwrite : bool
-            Replace an existing folder.
+            Replace an existing cohort folder written by ptanalytics.
+        inputs : iterable of path-like
+            Files the cohort was read from: ``path`` must not hold any of them.
         """
         if format not in ("parquet", "csv"):
             raise CohortFormatError(f"format={format!r} is not supported; use 'parquet' or 'csv'.")
         dest = Path(path)
-        with atomic_folder(dest, overwrite=overwrite) as tmp:
+        with atomic_folder(dest, overwrite=overwrite, inputs=inputs) as tmp:
             for name, df in self.tables.items():
                 _write_table(
                     coerce_table(name, df, source=f"cohort table {name}"),
@@ -121,9 +131,9 @@ class Cohort:
             meta = cohort_json(
                 {"source": "unknown", "created": None, **body}, format, self.row_counts()
             )
-            _write_json(tmp / "cohort.json", meta)
             if self.truth is not None:
                 _write_json(tmp / "truth.json", self.truth)
+            _write_json(tmp / "cohort.json", meta)
         self.metadata = meta
         return dest
 
@@ -133,40 +143,147 @@ def cohort_json(body: dict[str, Any], file_format: str, row_counts: dict[str, in
     return {
         "format_version": FORMAT_VERSION,
         **body,
+        "written_by": WRITTEN_BY,
         "ptanalytics_version": _version(),
+        "csv_neutralised": CSV_NEUTRALISED,
         "file_format": file_format,
         "row_counts": row_counts,
     }
 
 
+#: Marks ``cohort.json`` (and so the folder) as written by this package: ``--overwrite`` replaces
+#: only a folder that carries it (or, for cohorts written before the marker, both
+#: ``format_version`` and ``ptanalytics_version``).
+WRITTEN_BY = "ptanalytics"
+#: How text cells of every CSV in a cohort folder are neutralised (see :func:`safe_csv`).
+CSV_NEUTRALISED = "quote-prefix-v1"
+#: A text cell starting with one of these is prefixed with ``'`` in every CSV (OWASP CSV injection);
+#: ``'`` itself is on the list so that reading back (strip one leading ``'``) is exact.
+_CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
+_OWN_FILES = frozenset({"cohort.json", "truth.json"})
+
+
+def _owned_cohort(folder: Path) -> str | None:
+    """``None`` when ``folder`` holds only a cohort this package wrote, else the reason."""
+    meta = folder / "cohort.json"
+    if not meta.is_file():
+        return "has no cohort.json"
+    try:
+        body = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "has a cohort.json that is not valid JSON"
+    legacy = isinstance(body, dict) and {"format_version", "ptanalytics_version"} <= set(body)
+    if not isinstance(body, dict) or not (body.get("written_by") == WRITTEN_BY or legacy):
+        return "has a cohort.json without the ptanalytics marker"
+    foreign = [p for p in folder.iterdir() if not _own_entry(p)]
+    if foreign:
+        return (
+            f"also holds {len(foreign)} file(s) or folder(s) that ptanalytics did not write "
+            f"(they would be deleted)"
+        )
+    return None
+
+
+def _own_entry(path: Path) -> bool:
+    """A file or folder that a cohort folder written by this package holds."""
+    tables = (*TABLE_NAMES, _TRUTH_PATIENTS)
+    if path.is_symlink():
+        return False
+    if path.is_file():
+        if path.name in _OWN_FILES or (path.stem in tables and path.suffix in (".csv", ".parquet")):
+            return True
+        return path.suffix == ".html" and _is_report(path)
+    if path.name == "quarantine":
+        return all(p.is_file() and p.suffix == ".csv" for p in path.iterdir())
+    if path.name in tables:
+        return all(
+            p.is_file() and p.name.startswith("part-") and p.suffix == ".parquet"
+            for p in path.iterdir()
+        )
+    return False
+
+
+#: The first line of the HTML head of every report this package writes.
+REPORT_MARKER = b'<meta name="generator" content="ptanalytics report">'
+
+
+def _is_report(path: Path) -> bool:
+    """``path`` is an HTML report written by this package (its marker is near the top)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return REPORT_MARKER in head
+
+
 @contextlib.contextmanager
-def atomic_folder(path: str | os.PathLike, *, overwrite: bool):
+def atomic_folder(
+    path: str | os.PathLike, *, overwrite: bool, inputs: Iterable[str | os.PathLike] = ()
+):
     """Yield a temporary sibling folder that replaces ``path`` when the block ends without error.
 
-    The cohort is then written whole or not at all: on any error the temporary folder is removed
-    and ``path`` is untouched. An existing ``path`` that is a file, or a non-empty folder without
-    ``overwrite=True``, is refused before anything is written.
+    The output is then written whole or not at all (see :mod:`ptanalytics._atomic`): a lock
+    beside ``path`` refuses a second writer, leftovers of an interrupted earlier write are
+    restored or removed (and reported on stderr), and the new folder is swapped in by renames.
+    On any error the temporary folder is removed and ``path`` is untouched.
+
+    Refused before anything is written: ``path`` is a file or a symlink; ``path`` is a non-empty
+    folder and ``overwrite`` is false; ``path`` is a non-empty folder that is not a cohort written
+    by ptanalytics (no marked ``cohort.json``, or files ptanalytics did not write); ``path`` holds
+    one of ``inputs`` (the files being read).
     """
-    dest = Path(path)
-    if dest.exists() and not dest.is_dir():
-        raise CohortFormatError(
-            f"{dest}: exists and is not an empty folder (it is a file). Fix: choose a folder."
-        )
-    if dest.exists() and any(dest.iterdir()) and not overwrite:
-        raise CohortFormatError(
-            f"{dest}: folder exists and is not empty. Fix: choose another folder or pass "
-            f"overwrite=True (--overwrite on the command line)."
-        )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with replace_folder(path, overwrite=overwrite, owned=_owned_cohort, inputs=inputs) as tmp:
         yield tmp
-        if dest.exists():
-            shutil.rmtree(dest)
-        tmp.rename(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+
+def safe_csv(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text cell that could start a spreadsheet formula neutralised.
+
+    Following the OWASP CSV-injection guidance, a text cell (and a column name) starting with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with a single quote, so a
+    spreadsheet shows it as text instead of running it. A cell already starting with ``'`` gets
+    one more, so reading back (:func:`load_cohort` strips exactly one leading ``'`` from text
+    cells of a folder whose ``cohort.json`` says ``csv_neutralised``) returns every value as it
+    was. Numbers are never touched: ``-3`` in a numeric column stays ``-3``; the text ``"-3"`` in
+    a text column is written ``'-3`` (OWASP: prefix every such cell; a spreadsheet would
+    otherwise read it as a number or formula). Every CSV the package writes goes through here.
+    The caller's frame is not changed.
+    """
+    out = df.copy()
+    out.columns = [_neutralise(c) if isinstance(c, str) else c for c in df.columns]
+    for i in range(out.shape[1]):
+        s = out.iloc[:, i]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            if s.cat.categories.dtype.kind in "OUT" or pd.api.types.is_string_dtype(
+                s.cat.categories
+            ):
+                out.isetitem(i, s.astype(object).map(_neutralise, na_action="ignore"))
+        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            out.isetitem(i, s.map(_neutralise, na_action="ignore"))
+    return out
+
+
+def _neutralise(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_CSV_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def _restore(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("'"):
+        return value[1:]
+    return value
+
+
+def _unneutralise(df: pd.DataFrame) -> pd.DataFrame:
+    """Undo :func:`safe_csv` on a frame read from one of our CSVs."""
+    df = df.rename(columns=lambda c: _restore(c) if isinstance(c, str) else c)
+    for i in range(df.shape[1]):
+        s = df.iloc[:, i]
+        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            df.isetitem(i, s.map(_restore, na_action="ignore"))
+    return df
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -176,7 +293,7 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def _write_table(df: pd.DataFrame, path: Path, format: FileFormat) -> None:
     if format == "csv":
-        df.to_csv(
+        safe_csv(df).to_csv(
             path,
             index=False,
             date_format="%Y-%m-%d",
@@ -202,18 +319,20 @@ def _parts(folder: Path) -> list[Path]:
     return parts
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path, *, restore: bool = True) -> pd.DataFrame:
+    """One table file (or folder of parts); ``restore`` undoes :func:`safe_csv` on a CSV."""
     if path.is_dir():  # a table written in parts (simulate_to_disk)
         table = ds.dataset(_parts(path), format="parquet").to_table()
         return table.to_pandas(date_as_object=False)
     if path.suffix == ".csv":
-        return pd.read_csv(
+        df = pd.read_csv(
             path,
             dtype={"patient_id": "str", "clinic_id": "str", "therapist_id": "str"},
             keep_default_na=False,
             na_values=[""],
             encoding="utf-8",
         )
+        return _unneutralise(df) if restore else df
     table = pq.read_table(path)
     return table.to_pandas(date_as_object=False)
 
@@ -228,6 +347,60 @@ def _find(folder: Path, name: str) -> Path | None:
             f"Fix: keep one file (or one folder of parts) per table."
         )
     return found[0] if found else None
+
+
+def _read_quarantine(path: Path, *, restore: bool) -> pd.DataFrame:
+    df = pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""])
+    return _unneutralise(df) if restore else df
+
+
+def read_cohort_json(folder: str | os.PathLike) -> dict[str, Any]:
+    """``folder/cohort.json``, checked for everything :func:`load_cohort` relies on.
+
+    It must be a JSON object with ``format_version`` equal to :data:`FORMAT_VERSION` and, when
+    present, ``row_counts`` mapping table names to whole numbers >= 0.
+
+    Raises
+    ------
+    CohortFormatError
+        With a one-line message naming the file, what is wrong and the fix.
+    """
+    folder = Path(folder)
+    meta_path = folder / "cohort.json"
+    if not meta_path.is_file():
+        raise CohortFormatError(
+            f"{folder}: not a cohort folder (no cohort.json). Fix: point to a folder written by "
+            f"'ptanalytics simulate' or 'ptanalytics ingest'.{interrupted_hint(folder)}"
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CohortFormatError(
+            f"{meta_path}: not valid JSON ({exc}). Fix: restore the file or re-create the cohort."
+        ) from exc
+    if not isinstance(meta, dict):
+        raise CohortFormatError(
+            f"{meta_path}: holds a JSON {type(meta).__name__}, not an object. Fix: restore the "
+            f"file or re-create the cohort."
+        )
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CohortFormatError(
+            f"{meta_path}: format_version {version!r} is not supported by this ptanalytics "
+            f"(reads {FORMAT_VERSION}). Fix: re-create the cohort with this version."
+        )
+    counts = meta.get("row_counts", {})
+    bad = None if isinstance(counts, dict) else "row_counts"
+    for name, n in counts.items() if bad is None else ():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            bad = f"row_counts.{name}"
+            break
+    if bad is not None:
+        raise CohortFormatError(
+            f"{meta_path}: {bad} must map the tables {list(TABLE_NAMES)} to whole numbers >= 0. "
+            f"Fix: restore the file or re-create the cohort."
+        )
+    return meta
 
 
 def load_cohort(path: str | os.PathLike) -> Cohort:
@@ -248,22 +421,8 @@ def load_cohort(path: str | os.PathLike) -> Cohort:
         is absent, a value cannot be represented, or a row count disagrees with ``cohort.json``.
     """
     folder = Path(path)
-    meta_path = folder / "cohort.json"
-    if not meta_path.is_file():
-        raise CohortFormatError(
-            f"{folder}: not a cohort folder (no cohort.json). Fix: point to a folder written by "
-            f"'ptanalytics simulate' or 'ptanalytics ingest'."
-        )
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CohortFormatError(f"{meta_path}: not valid JSON ({exc}).") from exc
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CohortFormatError(
-            f"{meta_path}: format_version {version!r} is not supported by this ptanalytics "
-            f"(reads {FORMAT_VERSION}). Fix: re-create the cohort with this version."
-        )
+    meta = read_cohort_json(folder)
+    plain = meta.get("csv_neutralised") != CSV_NEUTRALISED  # written before neutralisation
     counts = meta.get("row_counts", {})
     tables: dict[str, pd.DataFrame] = {}
     for name in TABLE_NAMES:
@@ -278,9 +437,11 @@ def load_cohort(path: str | os.PathLike) -> Cohort:
             tables[name] = empty_table(name)
             continue
         try:
-            raw = _read_table(file)
+            raw = _read_table(file, restore=not plain)
         except (OSError, ValueError, pa.ArrowException) as exc:
-            raise CohortFormatError(f"{file}: cannot be read ({exc}).") from exc
+            raise CohortFormatError(
+                f"{file}: cannot be read ({exc}). Fix: restore the file or re-create the cohort."
+            ) from exc
         tables[name] = coerce_table(name, raw, source=str(file))
         if name in counts and counts[name] != len(tables[name]):
             raise CohortFormatError(
@@ -291,11 +452,11 @@ def load_cohort(path: str | os.PathLike) -> Cohort:
     if (folder / "truth.json").is_file():
         truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
     truth_file = _find(folder, _TRUTH_PATIENTS)
-    truth_patients = _read_table(truth_file) if truth_file is not None else None
+    truth_patients = None if truth_file is None else _read_table(truth_file, restore=not plain)
     if truth_patients is not None:
         truth_patients = _coerce_truth_patients(truth_patients)
     quarantine = {
-        f.stem: pd.read_csv(f, dtype="str", keep_default_na=False, na_values=[""])
+        f.stem: _read_quarantine(f, restore=not plain)
         for f in sorted((folder / "quarantine").glob("*.csv"))
     } or None
     return Cohort(
