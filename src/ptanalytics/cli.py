@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ptanalytics.cohort import TABLE_NAMES, load_cohort
+from ptanalytics.cohort import TABLE_NAMES, load_cohort, safe_csv
 from ptanalytics.exceptions import ConfigError, PtAnalyticsError
 from ptanalytics.ingestion import (
     format_ingest_check,
@@ -283,7 +283,8 @@ def _ingest(args) -> int:
         print(format_ingest_check(result))
         print(f"checked, nothing written: {format_ingest_line(result)}")
     else:
-        result.cohort.write(args.out, format=args.format, overwrite=args.overwrite)
+        inputs = [*args.sources, *([args.mapping] if args.mapping else [])]
+        result.cohort.write(args.out, format=args.format, overwrite=args.overwrite, inputs=inputs)
         print(format_ingest_summary(result))
         print(
             f"wrote {args.out}: {format_ingest_line(result)}"
@@ -332,8 +333,8 @@ def _recovery(args) -> int:
         print(summary.round(4).to_string(index=False))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        summary.to_csv(args.out, index=False, float_format="%.6g")
-        fits.to_csv(
+        safe_csv(summary).to_csv(args.out, index=False, float_format="%.6g")
+        safe_csv(fits).to_csv(
             args.out.with_name(args.out.stem + "_fits.csv"), index=False, float_format="%.6g"
         )
         print(f"wrote {args.out}")
