@@ -1,10 +1,40 @@
-"""Small-cell suppression for tables that leave the analyst's machine (reports, exports)."""
+"""Small-cell suppression for tables that leave the analyst's machine (reports, exports).
+
+Two layers:
+
+* :func:`suppress_small_counts` — *primary* suppression of one table: counts from 1 to
+  ``min_cell - 1`` are shown as ``"<min_cell"`` and what is computed from them is blanked.
+* :func:`complementary_suppression` — *secondary* (complementary) suppression across every table
+  of a report at once. Each published count is described by the set of units (patients) it counts;
+  counts that share units are linked (a row's total, ITT and completers, counts and percentages,
+  the cohort total shown elsewhere). An auditor then plays the attacker with linear programming:
+  from every shown count and the knowledge that a ``"<min_cell"`` cell lies in
+  ``[1, min_cell - 1]`` and a ``"suppressed"`` one is at least ``min_cell``, it bounds every
+  suppressed count and every *derivable* count (the finest cells formed by the published sets,
+  e.g. the non-responders among completers = completers − responders). While one of them is
+  pinned to a single whole number, the smallest shown count whose suppression unpins it is
+  suppressed too (a count that could be any of the others' value is never chosen), and the audit
+  runs again.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Hashable, Iterable, Mapping
+
+import numpy as np
 import pandas as pd
 
-__all__ = ["suppress_small_counts"]
+__all__ = [
+    "PRIMARY",
+    "SECONDARY",
+    "SHOWN",
+    "complementary_suppression",
+    "recoverable",
+    "suppress_small_counts",
+]
+
+SHOWN, PRIMARY, SECONDARY = "shown", "primary", "secondary"
 
 
 def suppress_small_counts(
@@ -15,6 +45,9 @@ def suppress_small_counts(
     min_cell: int = 11,
 ) -> pd.DataFrame:
     """Replace counts from 1 to ``min_cell - 1`` by ``"<min_cell"`` (e.g. ``"<11"``).
+
+    This is primary suppression of one table only; a report that shows several linked tables
+    needs :func:`complementary_suppression` as well.
 
     Parameters
     ----------
@@ -44,3 +77,170 @@ def suppress_small_counts(
     for col in derived:
         out[col] = out[col].astype(object).where(~hidden, "suppressed")
     return out
+
+
+def _pinned(lo: float, hi: float) -> bool:
+    """At most one whole number lies in [lo, hi] (the attacker knows counts are integers)."""
+    return math.floor(hi + 1e-7) - math.ceil(lo - 1e-7) < 1
+
+
+class _Auditor:
+    """Bounds of linear combinations of the finest cells, given what is published."""
+
+    def __init__(self, incidence: np.ndarray, values: np.ndarray, min_cell: int):
+        self.a = incidence.astype(float)  # quantities x atoms
+        self.v = values.astype(float)
+        self.m = min_cell
+
+    def _problem(self, status: np.ndarray) -> dict:
+        shown = status == 0
+        prim = status == 1
+        sec = status == 2
+        a_ub = np.vstack([self.a[prim], -self.a[prim], -self.a[sec]])
+        b_ub = np.concatenate(
+            [
+                np.full(prim.sum(), self.m - 1.0),
+                np.full(prim.sum(), -1.0),
+                np.full(sec.sum(), -float(self.m)),
+            ]
+        )
+        return {
+            "A_eq": self.a[shown] if shown.any() else None,
+            "b_eq": self.v[shown] if shown.any() else None,
+            "A_ub": a_ub if len(b_ub) else None,
+            "b_ub": b_ub if len(b_ub) else None,
+            "bounds": (0, None),
+            "method": "highs",
+        }
+
+    def bounds(self, target: np.ndarray, status: np.ndarray) -> tuple[float, float]:
+        from scipy.optimize import linprog
+
+        kw = self._problem(status)
+        low = linprog(target, **kw)
+        high = linprog(-target, **kw)
+        lo = low.fun if low.status == 0 else -math.inf
+        hi = -high.fun if high.status == 0 else math.inf
+        return lo, hi
+
+    def spread(self, targets: np.ndarray, status: np.ndarray, draws: int = 12) -> np.ndarray:
+        """True for targets that take values two whole numbers apart at some feasible points
+        (found with random objectives, seeded): those cannot be pinned; the rest get exact LPs."""
+        from scipy.optimize import linprog
+
+        if len(targets) == 0:
+            return np.zeros(0, dtype=bool)
+        kw = self._problem(status)
+        rng = np.random.default_rng(0)
+        points = []
+        for _ in range(draws):
+            res = linprog(rng.normal(size=self.a.shape[1]), **kw)
+            if res.status == 0:
+                points.append(res.x)
+        if len(points) < 2:
+            return np.zeros(len(targets), dtype=bool)
+        vals = targets @ np.array(points).T
+        return np.floor(vals.max(axis=1) + 1e-7) - np.ceil(vals.min(axis=1) - 1e-7) >= 1
+
+    def pinned(self, target: np.ndarray, status: np.ndarray) -> bool:
+        return _pinned(*self.bounds(target, status))
+
+
+def complementary_suppression(
+    cells: Mapping[Hashable, Iterable[bool] | np.ndarray],
+    *,
+    min_cell: int = 11,
+    keep: Iterable[Hashable] = (),
+) -> dict[Hashable, str]:
+    """Decide which published counts to hide so that no count below ``min_cell`` can be derived.
+
+    Parameters
+    ----------
+    cells : mapping
+        One entry per published count: its key (any hashable, e.g. ``("itt", "low", "n")``) and a
+        boolean vector over one common population of units (patients), True for the units it
+        counts. Counts of the same set are one quantity and share their fate.
+    min_cell : int
+        The smallest count that may be shown. Counts from 1 to ``min_cell - 1`` are suppressed
+        (primary); 0 is shown.
+    keep : iterable of keys
+        Counts that are published elsewhere regardless (the cohort total in a sentence): never
+        chosen as a complementary cell.
+
+    Returns
+    -------
+    dict
+        Key -> ``"shown"``, ``"primary"`` (show as ``"<min_cell"``) or ``"secondary"`` (show as
+        ``"suppressed"``).
+    """
+    keys = list(cells)
+    if not keys:
+        return {}
+    matrix = np.vstack([np.asarray(cells[k], dtype=bool) for k in keys])
+    quant, cell_q = np.unique(matrix, axis=0, return_inverse=True)
+    cell_q = cell_q.ravel()
+    used = quant.any(axis=0)
+    atoms, atom_size = np.unique(quant[:, used], axis=1, return_counts=True)
+    values = quant.sum(axis=1)
+    status = np.where((values >= 1) & (values < min_cell), 1, 0)
+    kept = np.zeros(len(quant), dtype=bool)
+    for k in keep:
+        kept[cell_q[keys.index(k)]] = True
+    audit = _Auditor(atoms, values, min_cell)
+    # Targets: every count that is hidden, and every finest cell that is small.
+    targets: list[np.ndarray] = [atoms[q].astype(float) for q in np.flatnonzero(status == 1)]
+    for j in np.flatnonzero((atom_size >= 1) & (atom_size < min_cell)):
+        unit = np.zeros(atoms.shape[1])
+        unit[j] = 1.0
+        targets.append(unit)
+    if min_cell <= 2:
+        targets = []  # "<2" already says 1: there is nothing a complementary cell could hide
+    while targets:
+        free = audit.spread(np.array(targets), status)
+        still = [t for t, f in zip(targets, free, strict=True) if not f and audit.pinned(t, status)]
+        if not still:
+            break
+        target = still[0]
+        touched = (atoms @ (target > 0)) > 0  # quantities that share units with the target
+        near = (atoms @ (atoms[touched].any(axis=0))) > 0
+        candidates = [
+            q
+            for q in np.argsort(values, kind="stable")
+            if status[q] == 0 and not kept[q] and values[q] >= min_cell
+        ]
+        if not candidates:
+            break  # nothing left to hide (every count is hidden or kept)
+        candidates.sort(key=lambda q: (not near[q], values[q]))
+        chosen = None
+        for q in candidates:
+            trial = status.copy()
+            trial[q] = 2
+            if not audit.pinned(target, trial):
+                chosen = q
+                break
+        chosen = candidates[0] if chosen is None else chosen
+        status[chosen] = 2
+        targets = [*still, atoms[chosen].astype(float)]
+    names = {0: SHOWN, 1: PRIMARY, 2: SECONDARY}
+    return {k: names[int(status[cell_q[i]])] for i, k in enumerate(keys)}
+
+
+def recoverable(
+    cells: Mapping[Hashable, Iterable[bool] | np.ndarray],
+    status: Mapping[Hashable, str],
+    *,
+    min_cell: int = 11,
+) -> list[Hashable]:
+    """Keys of hidden counts whose value an attacker can pin down from the shown ones (audit)."""
+    keys = list(cells)
+    matrix = np.vstack([np.asarray(cells[k], dtype=bool) for k in keys])
+    used = matrix.any(axis=0)
+    atoms = matrix[:, used].astype(float)
+    code = {SHOWN: 0, PRIMARY: 1, SECONDARY: 2}
+    st = np.array([code[status[k]] for k in keys])
+    audit = _Auditor(atoms, atoms.sum(axis=1), min_cell)
+    hidden = np.flatnonzero(st != 0)
+    free = audit.spread(atoms[hidden], st)
+    return [
+        keys[i] for i, f in zip(hidden, free, strict=True) if not f and audit.pinned(atoms[i], st)
+    ]
