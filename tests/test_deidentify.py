@@ -1,3 +1,4 @@
+import base64
 import copy
 import dataclasses
 import hashlib
@@ -23,8 +24,9 @@ from ptanalytics.deidentification import (
 from ptanalytics.exceptions import CohortFormatError, ConfigError, PtAnalyticsError
 from ptanalytics.schema import TABLES, coerce_table
 
-KEY = bytes(range(32))
-OTHER_KEY = bytes(range(1, 33))
+# Fixed random keys (secrets.token_hex(32)); a counting sequence (bytes(range(32))) is refused.
+KEY = bytes.fromhex("977e0147e630f7a457da04c5ec1808cf29ef2353726bb1b88d56e768b9d30730")
+OTHER_KEY = bytes.fromhex("66a5eed31698c21d6dc7dcd7544fd17fe6155ea28efa5a0af1f17f1f99c198d1")
 ID_COLUMNS = ("patient_id", "clinic_id", "therapist_id")
 
 
@@ -74,7 +76,7 @@ def cohort():
 
 @pytest.fixture(scope="module")
 def deidentified(cohort):
-    return deidentify(cohort, key=KEY)
+    return deidentify(cohort, key=KEY, keep_attributes=["row"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,7 +103,7 @@ def test_pseudonyms_are_the_keyed_hmac_of_the_original_id(cohort, deidentified):
 
 def test_same_key_gives_identical_output(cohort, deidentified):
     new, report = deidentified
-    again, report_again = deidentify(cohort, key=KEY)
+    again, report_again = deidentify(cohort, key=KEY, keep_attributes=["row"])
     for name, df in frames(new).items():
         pd.testing.assert_frame_equal(frames(again)[name], df)
     assert report_again == report
@@ -221,7 +223,11 @@ def test_extra_date_columns_are_shifted_even_as_text(cohort):
         referred_on=cohort.patients["enrolled_on"] - pd.Timedelta(days=10),
         surgery=(cohort.patients["enrolled_on"] - pd.Timedelta(days=400)).dt.strftime("%Y-%m-%d"),
     )
-    new, report = deidentify(dataclasses.replace(cohort, patients=patients), key=KEY)
+    new, report = deidentify(
+        dataclasses.replace(cohort, patients=patients),
+        key=KEY,
+        keep_attributes=["referred_on", "surgery"],
+    )
     assert (new.patients["enrolled_on"] - new.patients["referred_on"]).dt.days.eq(10).all()
     assert (new.patients["enrolled_on"] - new.patients["surgery"]).dt.days.eq(400).all()
     assert ("patients", "surgery") in report.shifted_columns
@@ -248,7 +254,11 @@ def test_rows_without_patient_id_are_an_error(cohort):
 
 
 def test_identifier_columns_are_dropped_and_listed(cohort):
-    new, report = deidentify(with_identifiers(cohort), key=KEY)
+    # Issue 12: drop by default, so the harmless-looking arm goes too unless it is allowed.
+    events = [
+        (t, "row", "not allowed")
+        for t in ("prescriptions", "sessions", "outcomes", "cointerventions")
+    ]
     dropped = [
         ("patients", "first_name", "name"),
         ("patients", "email", "email"),
@@ -256,8 +266,15 @@ def test_identifier_columns_are_dropped_and_listed(cohort):
         ("patients", "notes", "free_text"),
         ("patients", "x7", "ssn"),
     ]
-    assert report.dropped_columns == dropped
-    assert new.metadata["deidentified"]["dropped_columns"] == [list(d) for d in dropped]
+    new, report = deidentify(with_identifiers(cohort), key=KEY)
+    assert report.dropped_columns == [*dropped, ("patients", "arm", "not allowed"), *events]
+    assert list(new.patients.columns) == list(cohort.patients.columns)
+    new, report = deidentify(with_identifiers(cohort), key=KEY, keep_attributes=["patients.arm"])
+    assert report.dropped_columns == [*dropped, *events]
+    assert report.kept_attributes == [("patients", "arm")]
+    assert new.metadata["deidentified"]["dropped_columns"] == [
+        list(d) for d in report.dropped_columns
+    ]
     assert list(new.patients.columns) == [*cohort.patients.columns, "arm"]
     assert set(new.patients["arm"]) == {"PRT", "usual care"}
 
@@ -381,7 +398,14 @@ def test_metadata_records_the_method_and_keeps_the_rest(cohort, deidentified):
     assert new.metadata["deidentified"] == {
         "method": deid.METHOD,
         "dropped_columns": [],
+        "kept_attributes": [
+            [t, "row"] for t in ("prescriptions", "sessions", "outcomes", "cointerventions")
+        ],
+        "replaced_values": [],
         "ages_top_coded": report.ages_top_coded,
+        "age_band": None,
+        "merge_clinics_below": 0,
+        "smallest_class": report.smallest_class,
     }
     assert {k: v for k, v in new.metadata.items() if k != "deidentified"} == cohort.metadata
     assert "created" in new.metadata
@@ -437,7 +461,9 @@ def test_new_key_is_32_fresh_bytes():
 
 
 def test_short_or_wrongly_typed_key_is_rejected(cohort):
-    with pytest.raises(ConfigError, match="key has 8 bytes; at least 16"):
+    with pytest.raises(
+        ConfigError, match=r"key has 8 bytes; at least 32 random bytes \(256 bits\)"
+    ):
         deidentify(cohort, key=b"12345678")
     with pytest.raises(TypeError, match="key must be bytes, got str"):
         deidentify(cohort, key="secret" * 10)
@@ -469,9 +495,16 @@ def test_deidentify_directory_round_trip(small, tmp_path, fmt):
     assert not (out / "quarantine").exists()
     assert report.quarantine_skipped
     assert "quarantine/" in report.summary()
-    assert [d[1] for d in report.dropped_columns] == ["first_name", "email", "Phone", "notes", "x7"]
+    assert [d[1] for d in report.dropped_columns] == [
+        "first_name",
+        "email",
+        "Phone",
+        "notes",
+        "x7",
+        "arm",
+    ]
 
-    key = bytes.fromhex(key_file.read_text())
+    key = bytes.fromhex(key_file.read_text().splitlines()[1])
     expected, expected_report = deidentify(pt.load_cohort(src), key=key)
     assert report == dataclasses.replace(expected_report, quarantine_skipped=True)
     back = pt.load_cohort(out)
@@ -490,6 +523,7 @@ def test_deidentify_directory_refuses_to_overwrite_unless_asked(small, tmp_path)
     src = small.write(tmp_path / "src", format="csv")
     key_file = tmp_path / "k.hex"
     key_file.write_text(KEY.hex() + "\n")
+    key_file.chmod(0o600)
     deidentify_directory(src, tmp_path / "out", key_file)
     with pytest.raises(CohortFormatError, match="folder exists and is not empty"):
         deidentify_directory(src, tmp_path / "out", key_file)
@@ -514,8 +548,10 @@ def test_create_key_writes_64_hex_characters_readable_only_by_the_owner(small, t
     key_file = tmp_path / "deid.key"
     deidentify_directory(src, tmp_path / "out", key_file, create_key=True)
     text = key_file.read_text()
-    assert len(text) == 64
-    assert int(text, 16) >= 0
+    header, hexkey = text.splitlines()
+    assert header == "ptanalytics-key v1 hex"
+    assert len(hexkey) == 64
+    assert int(hexkey, 16) >= 0
     if os.name == "posix":
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     # An existing key is reused, never replaced.
@@ -526,13 +562,16 @@ def test_create_key_writes_64_hex_characters_readable_only_by_the_owner(small, t
     pd.testing.assert_series_equal(first, second)
 
 
-def test_hex_text_and_raw_key_files_give_the_same_pseudonyms(small, tmp_path):
+def test_hex_and_base64_key_files_give_the_same_pseudonyms(small, tmp_path):
+    # Issue 12: raw-byte key files are refused (no explicit encoding); headed base64 is read.
     src = small.write(tmp_path / "src", format="csv")
-    hex_file, raw_file = tmp_path / "k.hex", tmp_path / "k.bin"
+    hex_file, b64_file = tmp_path / "k.hex", tmp_path / "k.b64"
     hex_file.write_text(KEY.hex().upper() + "\n")
-    raw_file.write_bytes(KEY)
+    b64_file.write_text("ptanalytics-key v1 base64\n" + base64.b64encode(KEY).decode() + "\n")
+    for f in (hex_file, b64_file):
+        f.chmod(0o600)
     deidentify_directory(src, tmp_path / "a", hex_file)
-    deidentify_directory(src, tmp_path / "b", raw_file)
+    deidentify_directory(src, tmp_path / "b", b64_file)
     a = pt.load_cohort(tmp_path / "a").patients["patient_id"]
     b = pt.load_cohort(tmp_path / "b").patients["patient_id"]
     pd.testing.assert_series_equal(a, b)
@@ -545,7 +584,8 @@ def test_short_key_file_is_rejected(small, tmp_path):
     src = small.write(tmp_path / "src", format="csv")
     key_file = tmp_path / "short.key"
     key_file.write_text("hunter2\n")
-    with pytest.raises(KeyFileError, match=r"short\.key: key has 8 bytes; at least 16"):
+    key_file.chmod(0o600)
+    with pytest.raises(KeyFileError, match=r"short\.key: key file is not in a key format"):
         deidentify_directory(src, tmp_path / "out", key_file)
 
 
@@ -553,6 +593,7 @@ def test_output_must_not_be_the_source_and_key_must_stay_outside_it(small, tmp_p
     src = small.write(tmp_path / "src", format="csv")
     key_file = tmp_path / "k.hex"
     key_file.write_text(KEY.hex())
+    key_file.chmod(0o600)
     with pytest.raises(CohortFormatError, match="is the source folder"):
         deidentify_directory(src, src, key_file, overwrite=True)
     with pytest.raises(CohortFormatError, match="is the source folder"):
