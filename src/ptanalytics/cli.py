@@ -139,15 +139,51 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, help="write the summary (CSV) and the fits beside it")
 
     de = sub.add_parser(
-        "deidentify", help="keyed pseudonyms, date shifts, identifier columns dropped"
+        "deidentify",
+        help="drop by default, keyed pseudonyms, date shifts, k-anonymity summary",
+        description="Write a de-identified copy of a cohort: only canonical columns and the "
+        "attributes named with --keep-attribute survive; ids and source file names become keyed "
+        "pseudonyms; dates move by a per-patient offset; ages >= 90 are top-coded; a k-anonymity "
+        "summary over age band, sex, clinic and program length is printed (counts only).",
     )
     de.add_argument("data", type=Path, help="cohort folder")
     de.add_argument("--out", required=True, type=Path, help="de-identified cohort folder")
-    de.add_argument("--key-file", required=True, type=Path, help="secret key file")
     de.add_argument(
-        "--new-key", action="store_true", help="create the key file when it does not exist"
+        "--key-file",
+        required=True,
+        type=Path,
+        help="secret key file (mode 0600; 64 hex characters or 'ptanalytics-key v1 hex|base64')",
+    )
+    de.add_argument(
+        "--new-key",
+        action="store_true",
+        help="create the key file (0600) when it does not exist; an existing one is reused",
     )
     de.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    de.add_argument(
+        "--keep-attribute",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="keep this extra column ('arm' or 'patients.arm'; repeatable); default: none",
+    )
+    de.add_argument(
+        "--instrument",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept this outcome instrument besides the known ones (repeatable)",
+    )
+    de.add_argument(
+        "--age-band", type=int, metavar="YEARS", help="write ages as bands of YEARS years"
+    )
+    de.add_argument(
+        "--merge-clinics-below",
+        type=int,
+        default=0,
+        metavar="N",
+        help="merge clinics with fewer than N patients into one",
+    )
     return parser
 
 
@@ -306,10 +342,28 @@ def _validate(args) -> int:
 def _deidentify(args) -> int:
     from ptanalytics.deidentification import deidentify_directory
 
+    existed = args.key_file.expanduser().exists()
     report = deidentify_directory(
-        args.data, args.out, args.key_file, overwrite=args.overwrite, create_key=args.new_key
+        args.data,
+        args.out,
+        args.key_file,
+        overwrite=args.overwrite,
+        create_key=args.new_key,
+        keep_attributes=args.keep_attribute,
+        instruments=args.instrument,
+        age_band=args.age_band,
+        merge_clinics_below=args.merge_clinics_below,
     )
+    if args.new_key:
+        state = "existing key file reused" if existed else "new key file written (mode 0600)"
+        print(f"{args.key_file}: {state}; keep it secret and apart from the data", file=sys.stderr)
     print(report.summary())
+    if report.smallest_class is not None and report.smallest_class < 5:
+        print(
+            f"ptanalytics deidentify: WARNING: smallest equivalence class k = "
+            f"{report.smallest_class} (< 5); see the options above",
+            file=sys.stderr,
+        )
     print(f"wrote {args.out}")
     return 0
 
