@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -462,6 +463,47 @@ def load_cohort(path: str | os.PathLike) -> Cohort:
     return Cohort(
         **tables, metadata=meta, truth=truth, truth_patients=truth_patients, quarantine=quarantine
     )
+
+
+def validation_sources(folder: str | os.PathLike, workdir: str | os.PathLike) -> list[Path]:
+    """Check a cohort folder as :func:`load_cohort` does; return its table files for ingest.
+
+    Beyond :func:`load_cohort` (``cohort.json`` parses, its format version, every table readable,
+    of its schema and with the rows ``cohort.json`` lists), every table file present must have a
+    row count in ``cohort.json``, so that a cut file cannot pass. A table stored as a folder of
+    Parquet parts is returned as one link per part in ``workdir``, named
+    ``<table>_part-NNNNN.parquet`` so that ingest knows its table.
+
+    Raises
+    ------
+    CohortFormatError
+        With a one-line message naming the file and the fix.
+    """
+    folder, workdir = Path(folder), Path(workdir)
+    meta = read_cohort_json(folder)
+    counts = meta.get("row_counts")
+    files: list[Path] = []
+    for name in TABLE_NAMES:
+        file = _find(folder, name)
+        if file is None:
+            continue
+        if not isinstance(counts, dict) or name not in counts:
+            raise CohortFormatError(
+                f"{folder / 'cohort.json'}: has no row_counts entry for '{name}', so a cut "
+                f"{file.name} cannot be detected. Fix: re-create the cohort with ptanalytics."
+            )
+        if not file.is_dir():
+            files.append(file)
+            continue
+        for part in _parts(file):
+            link = workdir / f"{name}_{part.name}"
+            try:
+                link.symlink_to(part.resolve())
+            except OSError:  # no symlinks here (Windows without the privilege): copy
+                shutil.copyfile(part, link)
+            files.append(link)
+    load_cohort(folder)
+    return files
 
 
 def _coerce_truth_patients(df: pd.DataFrame) -> pd.DataFrame:

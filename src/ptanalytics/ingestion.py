@@ -792,19 +792,28 @@ def format_ingest_line(result: IngestResult) -> str:
 def validate_cohort_dir(path: str | os.PathLike, *, today: dt.date | None = None) -> IngestResult:
     """Re-check an existing cohort folder with the ingest validation; nothing is written.
 
-    The folder's table files are read as text and validated exactly as :func:`ingest` would
-    (without a mapping), so a cohort edited by hand is checked as strictly as a new export.
+    First everything :func:`~ptanalytics.cohort.load_cohort` relies on is checked:
+    ``cohort.json`` parses and has its format version and a row count for every table present,
+    each table file (or folder of Parquet parts, as ``simulate_to_disk`` writes) is readable, of
+    its schema and has exactly the rows ``cohort.json`` lists. Then the table files are read as
+    text and validated exactly as :func:`ingest` would (without a mapping), so a cohort edited by
+    hand is checked as strictly as a new export.
+
+    Raises
+    ------
+    IngestError, CohortFormatError
+        The folder is not a usable cohort (``ptanalytics validate`` exits 2); failing records
+        are reported in the result, not raised (exit 1).
     """
+    import tempfile
+
+    from ptanalytics.cohort import validation_sources
+
     folder = Path(path)
     if not (folder / "cohort.json").is_file():
         raise IngestError(
             f"{folder}: not a cohort folder (no cohort.json). Fix: point to a "
             f"folder written by 'ptanalytics ingest' or 'simulate'."
         )
-    files = [
-        f
-        for name in TABLES
-        for f in sorted(folder.glob(f"{name}.*"))
-        if f.suffix in (".csv", ".parquet")
-    ]
-    return ingest(files, today=today)
+    with tempfile.TemporaryDirectory(prefix="ptanalytics-validate-") as work:
+        return ingest(validation_sources(folder, work), today=today)
