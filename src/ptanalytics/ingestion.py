@@ -422,7 +422,7 @@ def _read(path: Path, mapping: Mapping | None, used: set[int]):
         label = _label(raw)
         if raw.rows_read == 0:
             warnings.append(f"{label}: no data rows (header only)")
-        _warn_identifiers(raw.data, label, warnings)
+        _warn_identifiers(raw.data, label, warnings, rule)
         kept, aside = _prepare(raw, rule)
         mp = mapping.path if mapping else "<no mapping>"
         records = {t.table: _records(kept, rule, t, mp, warnings) for t in rule.tables}
@@ -457,7 +457,7 @@ def _mapped(rule: SourceRule) -> str:
     return "; ".join(parts)
 
 
-def _warn_identifiers(data: pd.DataFrame, file: str, warnings: list[str]) -> None:
+def _warn_identifiers(data: pd.DataFrame, file: str, warnings: list[str], rule) -> None:
     try:
         from ptanalytics.deidentification import find_identifier_columns
     except ImportError:  # pragma: no cover - deidentify is part of the package
@@ -465,9 +465,16 @@ def _warn_identifiers(data: pd.DataFrame, file: str, warnings: list[str]) -> Non
     found = find_identifier_columns(data.drop(columns=[FILE, ROW]))
     if found:
         listed = ", ".join(f"{c} ({k})" for c, k in found)
+        extra = any(t.keep_extra_columns and t.table == "patients" for t in rule.tables)
+        copied = (
+            "they are copied into the cohort as extra patient attributes (no mapping, or "
+            "keep_extra_columns)"
+            if extra
+            else "they are copied only where the mapping names them"
+        )
         warnings.append(
-            f"{file}: identifier-like column(s) {listed}; they are not copied unless "
-            f"mapped; run 'ptanalytics deidentify' before sharing the cohort"
+            f"{file}: identifier-like column(s) {listed}; {copied}; 'ptanalytics deidentify' "
+            f"drops every column it is not told to keep: run it before sharing the cohort"
         )
 
 
