@@ -1,0 +1,239 @@
+"""Disclosure control of the rendered report, played as an attacker; reproducible escaped HTML."""
+
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+import ptanalytics as pt
+from ptanalytics.report import render_report
+
+MIN = 11
+
+
+class _Tables(HTMLParser):
+    """Every <table> of a page as rows of cell texts (stdlib only)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self._t, self._r, self._c = [], None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._t = []
+        elif tag == "tr" and self._t is not None:
+            self._r = []
+        elif tag in ("td", "th") and self._r is not None:
+            self._c = []
+
+    def handle_endtag(self, tag):
+        if tag == "table" and self._t is not None:
+            self.tables.append(self._t)
+            self._t = None
+        elif tag == "tr" and self._r is not None:
+            self._t.append(self._r)
+            self._r = None
+        elif tag in ("td", "th") and self._c is not None:
+            self._r.append("".join(self._c).strip())
+            self._c = None
+
+    def handle_data(self, data):
+        if self._c is not None:
+            self._c.append(data)
+
+
+def tables_of(text):
+    p = _Tables()
+    p.feed(text)
+    out = {}
+    for t in p.tables:
+        head, rows = t[0], [r for r in t[1:] if len(r) == len(t[0])]
+        out.setdefault(tuple(head), []).append([dict(zip(head, r, strict=True)) for r in rows])
+    return out
+
+
+def _bounds(v, total):
+    """What the page says about one count cell: its [low, high]."""
+    if v == f"<{MIN}":
+        return (1, MIN - 1)
+    if v == "suppressed":
+        return (0, total)
+    return (int(v.replace(",", "")), int(v.replace(",", "")))
+
+
+def attack(text):
+    """Recover hidden counts by row/column sums, linked tables and percentages x n.
+
+    Each relation is ``sum(plus) - sum(minus) = 0`` over cells; the attacker propagates
+    interval bounds until nothing changes and returns the hidden cells pinned to one value,
+    and the hidden cells whose percentage is shown.
+    """
+    tabs = tables_of(text)
+    total = int(re.search(r"<p>([\d,]+) patients;", text).group(1).replace(",", ""))
+    cells, rels, leaks = {}, [], []
+
+    hidden = set()
+
+    def cell(key, v):
+        cells[key] = list(_bounds(v, total))
+        if cells[key][0] != cells[key][1]:
+            hidden.add(key)
+        return key
+
+    cells["N"] = [total, total]
+    # Table 1: levels of each characteristic add up to N; percent x N.
+    (t1,) = tabs[("characteristic", "level", "n", "percent")]
+    by_char = {}
+    for i, r in enumerate(t1):
+        if r["level"] == "mean (SD)" or r["characteristic"] == "patients":
+            continue
+        k = cell(("t1", i), r["n"])
+        by_char.setdefault(r["characteristic"], []).append(k)
+        if r["n"] in (f"<{MIN}", "suppressed") and r["percent"] not in ("suppressed", ""):
+            leaks.append(("t1 percent", i))
+    for ks in by_char.values():
+        rels.append((ks, ["N"]))
+    groups = {}
+    band_tabs = tabs.get(("attendance band", "patients", "percent"), [])
+    for rows in band_tabs:
+        ks = []
+        for r in rows:
+            k = cell(("band", r["attendance band"]), r["patients"])
+            groups[r["attendance band"]] = k
+            ks.append(k)
+            if r["patients"] in (f"<{MIN}", "suppressed") and r["percent"] != "suppressed":
+                leaks.append(("band percent", k))
+        rels.append((ks, ["N"]))
+    for rows in tabs.get(("trajectory", "patients"), []):
+        rels.append(([cell(("traj", r["trajectory"]), r["patients"]) for r in rows], ["N"]))
+    # Timepoints: observed + missing = patients = the group's size; groups add up to N.
+    heads = [h for h in tabs if h[:2] == ("instrument", "timepoint")]
+    for head in heads:
+        g = head[2] if len(head) == 7 else None
+        for rows in tabs[head]:
+            per_tp = {}
+            for i, r in enumerate(rows):
+                p = cell(("tp", i, "p"), r["patients"])
+                o = cell(("tp", i, "o"), r["observed"])
+                m = cell(("tp", i, "m"), r["missing"])
+                rels.append(([o, m], [p]))
+                per_tp.setdefault((r["instrument"], r["timepoint"]), []).append(p)
+                if g and r[g] in groups:
+                    rels.append(([p], [groups[r[g]]]))
+                if g and r["timepoint"] == "follow-up" and r["instrument"] == "NPRS":
+                    groups.setdefault(("completers", r[g]), o)
+            for ks in per_tp.values():
+                rels.append((ks, ["N"]))
+    # Responders: ITT n = group; ITT n - missing = completers n = observed at follow-up;
+    # completers responders = ITT responders <= completers n.
+    resp_heads = [h for h in tabs if "responders" in h and "missing_followup" in h]
+    for head in resp_heads:
+        g = head[0] if head[0] != "n" else None
+        itt, comp = tabs[head][0], tabs[head][1]
+        for i, (a, b) in enumerate(zip(itt, comp, strict=True)):
+            n = cell(("itt", i, "n"), a["n"])
+            resp = cell(("itt", i, "r"), a["responders"])
+            miss = cell(("itt", i, "m"), a["missing_followup"])
+            cn = cell(("c", i, "n"), b["n"])
+            cr = cell(("c", i, "r"), b["responders"])
+            nonresp = cell(("c", i, "nonresp"), "suppressed")
+            rels += [([cn, miss], [n]), ([cr], [resp]), ([cr, nonresp], [cn])]
+            if g and a[g] in groups:
+                rels.append(([n], [groups[a[g]]]))
+            if g and ("completers", a[g]) in groups:
+                rels.append(([cn], [groups[("completers", a[g])]]))
+            for row, keys in ((a, (n, resp)), (b, (cn, cr))):
+                masked = any(cells[k][0] != cells[k][1] for k in keys)
+                if masked and row["proportion"] != "suppressed":
+                    leaks.append(("proportion", i))
+    # Propagate the bounds.
+    for _ in range(50):
+        changed = False
+        for plus, minus in rels:
+            terms = [(k, 1) for k in plus] + [(k, -1) for k in minus]
+            for k, s in terms:
+                others_lo = sum(
+                    cells[o][0] * t if t > 0 else cells[o][1] * t for o, t in terms if o != k
+                )
+                others_hi = sum(
+                    cells[o][1] * t if t > 0 else cells[o][0] * t for o, t in terms if o != k
+                )
+                # s * x + others = 0  ->  x in [-others_hi / s, -others_lo / s]
+                lo, hi = sorted((-others_hi * s, -others_lo * s))
+                new = [max(cells[k][0], lo), min(cells[k][1], hi)]
+                if new != cells[k]:
+                    cells[k] = new
+                    changed = True
+        if not changed:
+            break
+    pinned = [k for k in hidden if cells[k][0] == cells[k][1]]
+    recovered = [k for k in pinned if k[-1] != "nonresp" or 1 <= cells[k][0] < MIN]
+    return recovered + leaks, cells
+
+
+HOSTILE = "<script>alert(1)</script> & [x](javascript:alert(2)) $\\alpha$"
+
+
+@pytest.fixture(scope="module")
+def default_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("d") / "r.html"
+    render_report(None, out, title=HOSTILE, progress=False)
+    return out.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def sim60(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("c60") / "cohort"
+    pt.simulate_cohort(60, seed=12).write(folder, format="csv")
+    return folder
+
+
+def test_default_report_no_suppressed_count_can_be_recovered(default_report):
+    text = default_report.decode("utf-8")
+    recovered, cells = attack(text)
+    assert recovered == []
+    assert f"&lt;{MIN}" in text and "suppressed" in text  # there was something to protect
+    # The attack reaches the linked tables: it knows the completers of each band.
+    assert any(k[0] == "c" for k in cells)
+
+
+def test_the_attack_recovers_what_primary_suppression_alone_leaks():
+    # The page of main before this change: medium band hidden, total and the other two shown.
+    page = (
+        "<p>300 patients; x</p><table><tr><th>attendance band</th><th>patients</th>"
+        "<th>percent</th></tr><tr><td>low</td><td>165</td><td>55.0</td></tr>"
+        f"<tr><td>medium</td><td>&lt;{MIN}</td><td>suppressed</td></tr>"
+        "<tr><td>high</td><td>130</td><td>43.3</td></tr></table>"
+        "<table><tr><th>characteristic</th><th>level</th><th>n</th><th>percent</th></tr>"
+        "<tr><td>patients</td><td></td><td>300</td><td>100.0</td></tr></table>"
+    )
+    recovered, cells = attack(page)
+    assert recovered == [("band", "medium")] and cells[("band", "medium")] == [5, 5]
+
+
+def test_report_is_byte_identical_and_escaped(default_report, tmp_path):
+    again = render_report(None, tmp_path / "again.html", title=HOSTILE, progress=False)
+    assert again.read_bytes() == default_report
+    text = default_report.decode("utf-8")
+    assert "<script>alert(1)" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert 'href="javascript:' not in text
+    assert re.findall(r'id="cell-id=([^"]+)"', text)[:2] == ["cell-000", "cell-001"]
+
+
+def test_sixty_patient_report_no_suppressed_count_can_be_recovered(sim60, tmp_path):
+    out = render_report(sim60, tmp_path / "r60.html", progress=False)
+    recovered, _ = attack(out.read_text(encoding="utf-8"))
+    assert recovered == []
+
+
+def test_sparse_cohort_renders(tmp_path):
+    cohort = pt.simulate_cohort(8, seed=3)
+    pts = cohort.patients.copy()
+    pts["age"] = [40.0] + [np.nan] * (len(pts) - 1)  # age known for one patient
+    pts["arm"] = ["A $x$ arm", "B$"] * (len(pts) // 2)  # "$" would start matplotlib mathtext
+    cohort.tables["patients"] = pts
+    folder = cohort.write(tmp_path / "sparse", format="csv")
+    text = render_report(folder, tmp_path / "s.html", progress=False).read_text(encoding="utf-8")
+    assert "fewer than 11 patients" in text
+    assert "40.0" not in text  # the one known age is not printed as a mean
