@@ -70,7 +70,8 @@ SAMPLE_SIZE = 1_000
 
 METHOD = (
     "drop by default (canonical columns and allowed attributes only), HMAC-SHA256 pseudonyms "
-    "(ids and source file names), per-patient date shift (-365..365 days), vocabularies checked, "
+    "(ids and source file names), per-patient date shift (-365..365 days, never 0), vocabularies "
+    "checked, "
     "ages >= 90 top-coded, birth dates dropped"
 )
 QUARANTINE = "quarantine"
@@ -512,8 +513,10 @@ def _pseudonym(key: bytes, prefix: str, domain: bytes, value: str) -> str:
 
 
 def _shift_days(key: bytes, patient_id: str) -> int:
+    """-365..-1 or 1..365 days: never 0, which would leave the real calendar dates."""
     digest = _digest(key, b"dateshift:", patient_id)
-    return int.from_bytes(digest, "big") % (2 * MAX_SHIFT_DAYS + 1) - MAX_SHIFT_DAYS
+    v = int.from_bytes(digest, "big") % (2 * MAX_SHIFT_DAYS)
+    return v - MAX_SHIFT_DAYS if v < MAX_SHIFT_DAYS else v - MAX_SHIFT_DAYS + 1
 
 
 def _pseudonym_map(
@@ -911,8 +914,7 @@ MERGED_CLINIC = "C-merged"
 
 def _age_bands(age: pd.Series, width: int) -> pd.Series:
     num = pd.to_numeric(age, errors="coerce").clip(upper=AGE_TOP_CODE)
-    low = (np.floor(num / width) * width).clip(upper=AGE_TOP_CODE)
-    return low.astype("Int64")
+    return (np.floor(num / width) * width).astype("Int64")
 
 
 def _check_int(name: str, value: object, low: int) -> int:
@@ -931,8 +933,9 @@ def generalise(
     patients : pandas.DataFrame
         A ``patients`` table.
     age_band : int, optional
-        Band width in years: ``age`` becomes the band's lower bound (``age_band=10``: 37 -> 30),
-        with ages of 90 and above in one band, 90. None keeps ages as they are.
+        Band width in years: ``age`` becomes the band's lower bound (``age_band=10``: 37 -> 30;
+        ages of 90 and above count as 90, so ``age_band=20`` puts them in the band 80). None
+        keeps ages as they are.
     merge_clinics_below : int
         Clinics with fewer patients than this become one clinic, ``"C-merged"``.
 
@@ -1042,6 +1045,8 @@ _META_KEYS = frozenset(
         "ingest",
         "schedule",
         "chunking",
+        "written_by",
+        "csv_neutralised",
     )
 )
 
@@ -1312,7 +1317,8 @@ def deidentify(
       in every table and in ``truth_patients``; ``clinic_id`` and ``therapist_id`` likewise, with
       prefixes ``"C"``/``"T"`` and domains ``b"clinic:"``/``b"therapist:"``.
     * Every date of a patient is shifted by the patient's offset,
-      ``int.from_bytes(HMAC-SHA256(key, b"dateshift:" + id), "big") % 731 - 365`` days: the
+      ``v - 365`` days if ``v < 365`` else ``v - 364``, where ``v = int.from_bytes(HMAC-SHA256(key,
+      b"dateshift:" + id), "big") % 730`` (so -365..-1 or 1..365, never 0): the
       canonical dates and kept date-like attributes (ISO, time-zone aware, ``dd/mm/yyyy`` or
       ``mm/dd/yyyy`` when unambiguous). A kept date-like attribute that cannot be read as full
       dates (year-month, Excel serial numbers, ambiguous day/month) is dropped instead.
