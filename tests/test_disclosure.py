@@ -237,3 +237,11 @@ def test_sparse_cohort_renders(tmp_path):
     text = render_report(folder, tmp_path / "s.html", progress=False).read_text(encoding="utf-8")
     assert "fewer than 11 patients" in text
     assert "40.0" not in text  # the one known age is not printed as a mean
+
+
+def test_min_cell_below_eleven_warns(tmp_path, capsys):
+    from ptanalytics.cli import main
+
+    assert main(["report", "--min-cell", "1", "--data", str(tmp_path)]) == 2  # not a cohort
+    err = capsys.readouterr().err
+    assert "WARNING: --min-cell 1 is below 11" in err and "suppression is off" in err

@@ -371,6 +371,13 @@ def _deidentify(args) -> int:
 def _report(args) -> int:
     from ptanalytics.report import render_report
 
+    if 1 <= args.min_cell < 11:
+        print(
+            f"ptanalytics report: WARNING: --min-cell {args.min_cell} is below 11, the usual rule "
+            f"for health data: counts from {args.min_cell} patients up will be shown"
+            + (" (suppression is off)." if args.min_cell == 1 else "."),
+            file=sys.stderr,
+        )
     path = render_report(
         args.data, args.out, title=args.title, min_cell=args.min_cell, show_code=args.show_code
     )
