@@ -196,6 +196,55 @@ def _refuse_inputs(dest: Path, inputs: Iterable[str | os.PathLike]) -> None:
             )
 
 
+def check_folder(
+    path: str | os.PathLike,
+    *,
+    overwrite: bool,
+    owned: Callable[[Path], str | None],
+    inputs: Iterable[str | os.PathLike] = (),
+) -> None:
+    """Refuse, before anything is written, a destination :func:`replace_folder` would refuse."""
+    dest = absolute(path)
+    _refuse_symlink(dest)
+    _refuse_inputs(dest, inputs)
+    if dest.exists() and not dest.is_dir():
+        raise CohortFormatError(
+            f"{path}: exists and is not an empty folder (it is a file). Fix: choose a folder."
+        )
+    if dest.exists() and any(dest.iterdir()):
+        if not overwrite:
+            raise CohortFormatError(
+                f"{path}: folder exists and is not empty. Fix: choose another folder or pass "
+                f"overwrite=True (--overwrite on the command line)."
+            )
+        reason = owned(dest)
+        if reason is not None:
+            raise CohortFormatError(
+                f"{path}: --overwrite replaces only a folder written by ptanalytics (marked in "
+                f"its cohort.json) or an empty one, and this folder {reason}. Nothing was "
+                f"changed. Fix: choose another --out folder, or move its contents away first."
+            )
+
+
+def precheck_folder(
+    path: str | os.PathLike,
+    *,
+    overwrite: bool,
+    owned: Callable[[Path], str | None],
+    inputs: Iterable[str | os.PathLike] = (),
+) -> None:
+    """Before a long computation: recover leftovers (under the lock) and refuse what
+    :func:`replace_folder` would refuse. Nothing new is written."""
+    dest = absolute(path)
+    _refuse_symlink(dest)
+    if not dest.parent.is_dir():  # nothing there yet: nothing to recover, nothing to lock
+        check_folder(path, overwrite=overwrite, owned=owned, inputs=inputs)
+        return
+    with destination_lock(dest):
+        recover(dest)
+        check_folder(path, overwrite=overwrite, owned=owned, inputs=inputs)
+
+
 @contextlib.contextmanager
 def replace_folder(
     path: str | os.PathLike,
@@ -212,28 +261,11 @@ def replace_folder(
     untouched.
     """
     dest = absolute(path)
-    _refuse_symlink(dest)
-    _refuse_inputs(dest, inputs)
+    check_folder(path, overwrite=overwrite, owned=owned, inputs=inputs)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with destination_lock(dest):
         recover(dest)
-        if dest.exists() and not dest.is_dir():
-            raise CohortFormatError(
-                f"{path}: exists and is not an empty folder (it is a file). Fix: choose a folder."
-            )
-        if dest.exists() and any(dest.iterdir()):
-            if not overwrite:
-                raise CohortFormatError(
-                    f"{path}: folder exists and is not empty. Fix: choose another folder or pass "
-                    f"overwrite=True (--overwrite on the command line)."
-                )
-            reason = owned(dest)
-            if reason is not None:
-                raise CohortFormatError(
-                    f"{path}: --overwrite replaces only a folder written by ptanalytics (marked "
-                    f"in its cohort.json) or an empty one, and this folder {reason}. Nothing was "
-                    f"changed. Fix: choose another --out folder, or move its contents away first."
-                )
+        check_folder(path, overwrite=overwrite, owned=owned, inputs=inputs)
         token = secrets.token_hex(4)
         new, old = _sibling(dest, "new-", token), _sibling(dest, "old-", token)
         new.mkdir()

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from ptanalytics._atomic import interrupted_hint, replace_folder
+from ptanalytics._atomic import interrupted_hint, precheck_folder, replace_folder
 from ptanalytics.exceptions import CohortFormatError
 from ptanalytics.schema import TABLES, coerce_table, empty_table
 
@@ -238,6 +238,16 @@ def atomic_folder(
         yield tmp
 
 
+def check_destination(
+    path: str | os.PathLike, *, overwrite: bool, inputs: Iterable[str | os.PathLike] = ()
+) -> None:
+    """Raise now what :func:`atomic_folder` would refuse (to fail before a long computation).
+
+    Leftovers of an interrupted write are recovered first, as :func:`atomic_folder` does.
+    """
+    precheck_folder(path, overwrite=overwrite, owned=_owned_cohort, inputs=inputs)
+
+
 def safe_csv(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with every text cell that could start a spreadsheet formula neutralised.
 
@@ -256,13 +266,25 @@ def safe_csv(df: pd.DataFrame) -> pd.DataFrame:
     for i in range(out.shape[1]):
         s = out.iloc[:, i]
         if isinstance(s.dtype, pd.CategoricalDtype):
-            if s.cat.categories.dtype.kind in "OUT" or pd.api.types.is_string_dtype(
-                s.cat.categories
-            ):
-                out.isetitem(i, s.astype(object).map(_neutralise, na_action="ignore"))
+            cats = s.cat.categories
+            if cats.dtype == object or pd.api.types.is_string_dtype(cats.dtype):
+                out.isetitem(i, s.cat.rename_categories([_neutralise(c) for c in cats]))
         elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            out.isetitem(i, s.map(_neutralise, na_action="ignore"))
+            out.isetitem(i, _map_text(s, _CSV_TRIGGERS, _neutralise))
     return out
+
+
+def _map_text(s: pd.Series, starts: tuple[str, ...], fn) -> pd.Series:
+    """``fn`` applied to the text cells of ``s`` that start with one of ``starts`` (only those)."""
+    try:
+        hit = s.str.startswith(starts, na=False).astype(bool)
+    except AttributeError:  # an object column without text
+        return s
+    if not hit.any():
+        return s
+    s = s.copy()
+    s[hit] = [fn(v) for v in s[hit]]
+    return s
 
 
 def _neutralise(value: Any) -> Any:
@@ -283,7 +305,7 @@ def _unneutralise(df: pd.DataFrame) -> pd.DataFrame:
     for i in range(df.shape[1]):
         s = df.iloc[:, i]
         if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            df.isetitem(i, s.map(_restore, na_action="ignore"))
+            df.isetitem(i, _map_text(s, ("'",), _restore))
     return df
 
 
@@ -294,12 +316,15 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def _write_table(df: pd.DataFrame, path: Path, format: FileFormat) -> None:
     if format == "csv":
-        safe_csv(df).to_csv(
+        safe = safe_csv(df)
+        safe.to_csv(
             path,
             index=False,
             date_format="%Y-%m-%d",
             float_format="%.10g",
-            lineterminator="\n",
+            # The csv module quotes a field only for the characters of the line terminator: a
+            # text cell holding a bare carriage return would otherwise split its row.
+            lineterminator="\r\n" if _has_carriage_return(safe) else "\n",
             encoding="utf-8",
         )
         return
@@ -310,6 +335,22 @@ def _write_table(df: pd.DataFrame, path: Path, format: FileFormat) -> None:
         fields.append(pa.field(f.name, pa.date32()) if pa.types.is_timestamp(f.type) else f)
     table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
     pq.write_table(table, path, compression="zstd")
+
+
+def _has_carriage_return(df: pd.DataFrame) -> bool:
+    if any("\r" in str(c) for c in df.columns):
+        return True
+    for i in range(df.shape[1]):
+        s = df.iloc[:, i]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = pd.Series(s.cat.categories)
+        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            try:
+                if s.str.contains("\r", regex=False, na=False).any():
+                    return True
+            except AttributeError:
+                continue
+    return False
 
 
 def _parts(folder: Path) -> list[Path]:
