@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ptanalytics.cohort import TABLE_NAMES, load_cohort, safe_csv
+from ptanalytics.cohort import TABLE_NAMES, check_destination, load_cohort, safe_csv
 from ptanalytics.exceptions import ConfigError, PtAnalyticsError
 from ptanalytics.ingestion import (
     format_ingest_check,
@@ -262,6 +262,7 @@ def _simulate(args) -> int:
         args.chunk_patients is not None or args.patients > _STREAM_ABOVE
     ):
         return _simulate_chunked(args, cfg)
+    check_destination(args.out, overwrite=args.overwrite)  # refuse before simulating
     t0 = time.perf_counter()
     print(f"simulating {args.patients} patients (seed {args.seed})...", file=sys.stderr)
     cohort = simulate_cohort(args.patients, seed=args.seed, config=cfg)
@@ -274,6 +275,7 @@ def _simulate(args) -> int:
 
 def _simulate_chunked(args, cfg: SimulationConfig) -> int:
     chunk = _DEFAULT_CHUNK if args.chunk_patients is None else args.chunk_patients
+    check_destination(args.out, overwrite=args.overwrite)  # refuse before simulating
     print(
         f"simulating {args.patients:,} patients (seed {args.seed}) in chunks of {chunk:,}, "
         f"writing parquet parts to {args.out}...",
