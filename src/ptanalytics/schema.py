@@ -424,8 +424,16 @@ def data_dictionary_markdown() -> str:
         "which are a pure function of `ptanalytics_version`, `seed` and `config_sha256`, so that "
         "the same seed gives byte-identical files |",
         "| `ptanalytics_version` | version of ptanalytics that wrote the cohort |",
+        "| `written_by` | `ptanalytics`: marks the folder as an output that `--overwrite` may "
+        "replace (a non-empty folder without it, or with files ptanalytics did not write, is "
+        "never replaced) |",
+        "| `csv_neutralised` | `quote-prefix-v1`: in every CSV of the folder a text cell (or "
+        "header) starting with `=`, `+`, `-`, `@`, tab, carriage return or `'` was written with "
+        "one `'` prefixed (OWASP CSV injection; numbers are never touched); `load_cohort` strips "
+        "exactly one, so values read back as they were. Other programs see the `'` |",
         "| `file_format` | `parquet` or `csv` |",
-        "| `row_counts` | rows per table, checked when the cohort is loaded |",
+        "| `row_counts` | rows per table, checked when the cohort is loaded and by "
+        "`ptanalytics validate` (which requires one for every table file) |",
         "| `seed`, `config_sha256` | simulated cohorts: the seed and a hash of the configuration |",
         "| `ingest` | ingested cohorts: sources (rows read, used, set aside), tables (records, "
         "accepted, quarantined), quarantine reasons, warnings, `nominal_dates` "
