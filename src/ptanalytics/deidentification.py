@@ -818,11 +818,11 @@ def _check_vocabularies(
         if vocab is None or col.name not in out.columns:
             continue
         s = out[col.name]
-        if col.name == "instrument":
-            keys = _instrument_key(s)
-            bad = s.notna() & ~keys.isin(vocab)
-        else:
-            bad = s.notna() & ~s.astype("str").isin(vocab)
+        codes, uniques = pd.factorize(s)  # check each distinct value once
+        values = pd.Series(np.asarray(uniques, dtype=object), dtype="str")
+        keys = _instrument_key(values) if col.name == "instrument" else values
+        bad_value = np.append(~keys.isin(vocab).to_numpy(), False)  # code -1 (missing) is fine
+        bad = pd.Series(bad_value[codes], index=s.index)
         n = int(bad.sum())
         if not n:
             continue
@@ -1214,11 +1214,16 @@ class DeidentificationReport:
 
 def _k_lines(table: pd.DataFrame) -> str:
     first = table.iloc[0]
+    merged = (
+        f"clinics below {first.merge_clinics_below} patients merged"
+        if first.merge_clinics_below
+        else "no clinics merged"
+    )
     head = (
         f"k-anonymity over {first.quasi_identifiers or 'nothing'} (age bands of "
-        f"{first.age_band_years} years, clinics below {first.merge_clinics_below} patients "
-        f"merged): smallest class k = {first.smallest_class}; {first.classes_below_k} of "
-        f"{first.classes} classes ({first.patients_below_k} patients) below {first.k_target}."
+        f"{first.age_band_years} years, {merged}): smallest class k = {first.smallest_class}; "
+        f"{first.classes_below_k} of {first.classes} classes ({first.patients_below_k} patients) "
+        f"below {first.k_target}."
     )
     if first.meets_k:
         return head
@@ -1423,10 +1428,12 @@ def deidentify(
         if column in keep.get(name, ()) and p.action != "drop"
     ]
     band = 10 if age_band is None else age_band
+    everyone = len(new["patients"]) + 1  # merging clinics below this merges them all
     table = k_anonymity(
         new["patients"],
-        age_band=[band, *(b for b in (10, 20, 30) if b > band)],
-        merge_clinics_below=[merge_clinics_below] + [m for m in (5, 20) if m > merge_clinics_below],
+        age_band=[band, *(b for b in (20, 40, 100) if b > band)],
+        merge_clinics_below=[merge_clinics_below]
+        + [m for m in (20, everyone) if m > merge_clinics_below],
     )
     smallest = int(table["smallest_class"].iloc[0]) if len(new["patients"]) else None
     metadata, dropped_meta = _metadata(cohort, key, maps)
