@@ -17,9 +17,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -153,8 +155,12 @@ def _read_csv(p: Path, delimiter: str | None, encoding: str | None) -> SourceTab
         raise IngestError(
             f"{p}: unknown encoding {enc!r}. Fix: use e.g. utf-8 or latin-1."
         ) from None
+    # The header is the whole first line, however long (a sample would cut a wide header).
+    end = min((i for i in (raw.find(b"\n"), raw.find(b"\r")) if i >= 0), default=len(raw))
+    header_line = raw[:end].decode(enc, errors="replace").lstrip("\ufeff")
+    if len(raw) > end + 1 and len(text_head) < end + 65536:
+        text_head = raw[: end + 65536].decode(enc, errors="replace")
     delim = delimiter or _detect_delimiter(text_head, p)
-    header_line = text_head.lstrip("\ufeff").splitlines()[0]
     header = next(csv.reader([header_line], delimiter=delim))
     header = [h.strip() for h in header]
     if any(h == "" for h in header):
@@ -205,6 +211,14 @@ def _read_csv(p: Path, delimiter: str | None, encoding: str | None) -> SourceTab
         )
     except pa.ArrowInvalid as exc:
         raise IngestError(f"{p}: cannot be parsed as CSV ({exc}). Fix: check quoting.") from None
+    # Blank rows and surrounding white space are found in Arrow, column by column, which stays
+    # fast for exports with thousands of columns.
+    blank = np.ones(table.num_rows, dtype=bool)
+    for column in table.columns:
+        blank &= pc.equal(column, "").to_numpy(zero_copy_only=False).astype(bool)
+    table = pa.table(
+        {n: pc.utf8_trim_whitespace(col) for n, col in zip(header, table.columns, strict=True)}
+    )
     data = table.to_pandas(types_mapper=lambda t: pd.StringDtype() if t == pa.string() else None)
     # Rows are one per line (newlines in values are not allowed), so the parsed rows are the file's
     # lines after the header minus the unparsed ones.
@@ -213,12 +227,11 @@ def _read_csv(p: Path, delimiter: str | None, encoding: str | None) -> SourceTab
     lines = [ln for ln in range(2, n_lines + 2) if ln not in bad_lines]
     data.insert(0, ROW, pd.array(lines[: len(data)], dtype="int64"))
     data.insert(0, FILE, p.name)
-    blank = data[header].eq("").all(axis=1).to_numpy()
     for line in data.loc[blank, ROW]:
         unparsed.append({FILE: p.name, ROW: int(line), "reason": "blank row", "text": ""})
     unparsed_df = pd.DataFrame(unparsed, columns=[FILE, ROW, "reason", "text"])
     unparsed_df = unparsed_df.sort_values(ROW, kind="stable").reset_index(drop=True)
-    return SourceTable(p, _strip(data[~blank].reset_index(drop=True)), unparsed_df, enc, delim)
+    return SourceTable(p, data[~blank].reset_index(drop=True), unparsed_df, enc, delim)
 
 
 def _strip(data: pd.DataFrame) -> pd.DataFrame:
@@ -364,15 +377,65 @@ def _read_excel(p: Path, sheet: str | int | None) -> SourceTable:
 
 # -------------------------------------------------------------------------------------- Parquet
 def _read_parquet(p: Path) -> SourceTable:
+    """A Parquet file as text. Nested columns (struct, list, map, union) are refused naming the
+    column; a binary column is read as UTF-8 text, and a row whose bytes are not UTF-8 is set
+    aside with the column named."""
     try:
         table = pq.read_table(p)
     except (pa.ArrowException, OSError) as exc:
         raise IngestError(f"{p}: cannot be read as Parquet ({exc}).") from None
-    cols = {
-        name: column.cast(pa.string())
-        for name, column in zip(table.column_names, table.columns, strict=True)
-    }
+    cols, bad_rows = {}, {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            column, kind = column.cast(kind.value_type), kind.value_type
+        if pa.types.is_nested(kind):
+            raise IngestError(
+                f"{p}: column '{name}' is a nested Parquet column ({kind}), which holds no single "
+                f"value per row. Fix: flatten it into plain columns (one value each), or drop it, "
+                f"before export."
+            )
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            column, invalid = _binary_as_text(column)
+            for i in invalid:
+                bad_rows.setdefault(i, name)
+        try:
+            cols[name] = column.cast(pa.string())
+        except pa.ArrowException:
+            raise IngestError(
+                f"{p}: column '{name}' has the Parquet type {kind}, which cannot be read as "
+                f"text. Fix: export it as a string, number or date column."
+            ) from None
     data = pa.table(cols).to_pandas(types_mapper=lambda t: pd.StringDtype())
     data.insert(0, ROW, pd.array(range(2, len(data) + 2), dtype="int64"))
     data.insert(0, FILE, p.name)
-    return SourceTable(p, data)
+    unparsed = pd.DataFrame(
+        [
+            {
+                FILE: p.name,
+                ROW: i + 2,
+                "reason": f"column '{name}' holds bytes that are not UTF-8 text (binary data); "
+                f"fix: export it as text",
+                "text": "",
+            }
+            for i, name in sorted(bad_rows.items())
+        ],
+        columns=[FILE, ROW, "reason", "text"],
+    )
+    keep = ~data.index.isin(sorted(bad_rows))
+    return SourceTable(p, data[keep].reset_index(drop=True), unparsed)
+
+
+def _binary_as_text(column: pa.ChunkedArray) -> tuple[pa.Array, list[int]]:
+    """A binary column as text, and the positions of values that are not UTF-8."""
+    values, invalid = [], []
+    for i, raw in enumerate(column.to_pylist()):
+        if raw is None:
+            values.append(None)
+            continue
+        try:
+            values.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            values.append(None)
+            invalid.append(i)
+    return pa.array(values, type=pa.string()), invalid

@@ -8,9 +8,12 @@ for every table, always.
 Checks, in order (a row that fails an earlier stage is not checked by later ones):
 
 1. **Row checks** (all reported together): required values present; dates that parse (ISO, or
-   the source's declared formats, converted before this step) and are not in the future; whole
-   numbers that are whole (a 7.5 is quarantined, never rounded); ranges (NPRS integers 0-10, ODI
-   0-100, RMDQ integers 0-24, and the data dictionary's ranges; never clipped); closed
+   the source's declared formats, converted before this step), are not before
+   :data:`EARLIEST_DATE` (``date_out_of_range``: a year 1200 or 0001 is a typo or a placeholder)
+   and are not in the future; numbers that are finite (``inf``, ``-inf``, ``nan`` and overflowing
+   text such as ``1e400`` are ``non_finite``); whole numbers that are whole (a 7.5 is quarantined,
+   never rounded); ranges (NPRS integers 0-10, ODI 0-100, RMDQ integers 0-24, other instruments
+   0 to :data:`MAX_OTHER_SCORE`, and the data dictionary's ranges; never clipped); closed
    vocabularies (phase, sex, co-intervention kind); exercises in the catalogue (with the closest
    names suggested); a category that agrees with the catalogue.
 2. **Duplicates**: a record identical to an earlier one is quarantined; so is a second record for
@@ -33,7 +36,14 @@ import pandas as pd
 from ptanalytics.catalogue import exercise_catalogue
 from ptanalytics.schema import TABLES, Column, coerce_table
 
-__all__ = ["INSTRUMENT_RANGES", "ValidationResult", "normalise_exercise", "validate_records"]
+__all__ = [
+    "EARLIEST_DATE",
+    "INSTRUMENT_RANGES",
+    "MAX_OTHER_SCORE",
+    "ValidationResult",
+    "normalise_exercise",
+    "validate_records",
+]
 
 FILE, ROW = "_source_file", "_source_row"
 FORMATS = "_date_formats"
@@ -49,6 +59,12 @@ INSTRUMENT_RANGES: dict[str, tuple[float, float, bool]] = {
     "ODI": (0, 100, False),
     "RMDQ": (0, 24, True),
 }
+#: Scores of instruments without a range of their own must lie in 0..MAX_OTHER_SCORE (every
+#: patient-reported outcome in use scores below 1000; 1e308 is an export error).
+MAX_OTHER_SCORE = 1000.0
+#: Dates before this day are quarantined (``date_out_of_range``): no program or patient record
+#: of this toolkit starts before 1900, and a year 1200 or 0001 is a typo or a placeholder.
+EARLIEST_DATE = dt.date(1900, 1, 1)
 OUTCOME_LEEWAY_DAYS = 30
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
@@ -221,6 +237,14 @@ def _check_values(s, formats, col: Column, table: str, issues: _Issues, today) -
             + formats.astype("string")
             + "; fix: correct it or declare the format in the mapping (date_formats)",
         )
+        early = parsed.notna() & (parsed < pd.Timestamp(EARLIEST_DATE))
+        issues.add(
+            early,
+            "date_out_of_range",
+            f"{col.name} " + _quote(s) + f" is before {EARLIEST_DATE.isoformat()}; fix: correct "
+            "the date (a placeholder or a typo in the year?)",
+        )
+        parsed = parsed.where(~early)
         future = parsed.notna() & (parsed > pd.Timestamp(today))
         issues.add(
             future,
@@ -230,12 +254,7 @@ def _check_values(s, formats, col: Column, table: str, issues: _Issues, today) -
         )
         return parsed.dt.strftime("%Y-%m-%d").astype("string").where(parsed.notna(), s)
     if col.kind in ("int", "float"):
-        num = pd.to_numeric(s, errors="coerce")
-        issues.add(
-            present & num.isna(),
-            "not_a_number",
-            f"{col.name} " + _quote(s) + " is not a number; fix: correct it",
-        )
+        num = _finite_numbers(s, col.name, issues)
         if col.kind == "int":
             issues.add(
                 num.notna() & (num != np.floor(num)),
@@ -291,6 +310,26 @@ def _check_values(s, formats, col: Column, table: str, issues: _Issues, today) -
     return s
 
 
+def _finite_numbers(s: pd.Series, name: str, issues: _Issues) -> pd.Series:
+    """Numbers of ``s``; text that is no number (``not_a_number``) or no finite number
+    (``non_finite``: inf, -inf, nan, 1e400) is reported and comes back missing."""
+    num = pd.to_numeric(s, errors="coerce").astype("float64")
+    finite = np.isfinite(num.to_numpy(dtype="float64", na_value=np.nan))
+    spelled = s.str.strip().str.lower().str.lstrip("+-").isin(["nan", "inf", "infinity"])
+    non_finite = s.notna() & (~finite & num.notna() | spelled.fillna(False))
+    issues.add(
+        non_finite,
+        "non_finite",
+        f"{name} " + _quote(s) + " is not a finite number; fix: correct it or leave it empty",
+    )
+    issues.add(
+        s.notna() & num.isna() & ~non_finite,
+        "not_a_number",
+        f"{name} " + _quote(s) + " is not a number; fix: correct it",
+    )
+    return num.where(finite)
+
+
 def _parse_iso_date(s: pd.Series) -> pd.Series:
     """ISO dates; an ISO date-time counts as its calendar day."""
     head = s.str.slice(0, 10)
@@ -305,7 +344,8 @@ def _check_scores(df: pd.DataFrame, issues: _Issues) -> pd.Series:
     inst = u["instrument"].str.strip()
     upper = inst.str.upper()
     inst = upper.where(upper.isin(list(INSTRUMENT_RANGES)), inst)
-    score = pd.to_numeric(u["score"], errors="coerce")
+    score = pd.to_numeric(u["score"], errors="coerce").astype("float64")
+    score = score.where(np.isfinite(score.to_numpy(dtype="float64", na_value=np.nan)))
     raw = _quote(u["score"])
     for name, (lo, hi, whole) in INSTRUMENT_RANGES.items():
         mine = (inst == name) & score.notna()
@@ -324,6 +364,13 @@ def _check_scores(df: pd.DataFrame, issues: _Issues) -> pd.Series:
             )
     other = ~inst.isin(list(INSTRUMENT_RANGES)) & score.notna()
     local.add(other & (score < 0), "out_of_range", "score " + raw + " is negative; fix: correct it")
+    local.add(
+        other & (score > MAX_OTHER_SCORE),
+        "out_of_range",
+        "score "
+        + raw
+        + f" is above {MAX_OTHER_SCORE:g}, more than any instrument scores; fix: correct it",
+    )
     issues.merge(local.codes[codes], local.messages[codes])
     return pd.Series(inst.to_numpy()[codes], index=df.index, dtype="string")
 
@@ -386,9 +433,9 @@ def _dates(df: pd.DataFrame, col: str) -> pd.Series:
     """ISO text to dates, parsed once per distinct value."""
     codes, uniq = pd.factorize(df[col], use_na_sentinel=True)
     parsed = pd.to_datetime(pd.Series(uniq, dtype="string"), format="%Y-%m-%d", errors="coerce")
-    out = np.full(len(codes), np.datetime64("NaT", "ns"))
+    out = np.full(len(codes), np.datetime64("NaT", "s"))  # seconds: any year 1-9999 fits
     ok = codes >= 0
-    out[ok] = parsed.astype("datetime64[ns]").to_numpy()[codes[ok]]
+    out[ok] = parsed.astype("datetime64[s]").to_numpy()[codes[ok]]
     return pd.Series(out, index=df.index)
 
 
