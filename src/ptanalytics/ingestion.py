@@ -37,6 +37,7 @@ from ptanalytics.readers import (
     FILE,
     ROW,
     SourceTable,
+    header_looks_like_data,
     is_workbook,
     read_source_table,
     workbook_sheets,
@@ -120,7 +121,8 @@ def _auto_rule(path: Path, table: SourceTable | None, sheet: str | None = None) 
         if len(fits) != 1:
             found = sorted(c for c in columns if not c.startswith("_"))
             raise IngestError(
-                f"{path}: cannot tell which table this file feeds (columns {found}). Fix: name it "
+                f"{path}: cannot tell which table this file feeds ({_columns_text(found)}). Fix: "
+                f"name it "
                 f"after a table (e.g. sessions.csv or sessions_2024.csv) with the canonical "
                 f"columns, or give a mapping file (--mapping)."
             )
@@ -131,6 +133,16 @@ def _auto_rule(path: Path, table: SourceTable | None, sheet: str | None = None) 
         tables=(TableRule(name, cols, keep_extra_columns=True),),
         sheet=sheet,
     )
+
+
+def _columns_text(columns: list[str]) -> str:
+    """The source's columns for a message; never the values of a headerless file's first row."""
+    if header_looks_like_data(columns):
+        return (
+            f"{len(columns)} column(s) whose names look like values: the first line seems to be "
+            f"a data row, not a header (its values are not shown); add a header row"
+        )
+    return "columns: " + ", ".join(columns)
 
 
 def _plan(path: Path, mapping: Mapping | None) -> list[tuple[SourceRule | None, str | None]]:
@@ -181,7 +193,7 @@ def _take(
             found = [c for c in data.columns if not c.startswith("_")]
             raise MappingError(
                 f"{mapping_path}: {where} names column '{rule.column}', which {_label(src)} "
-                f"does not have (columns: {', '.join(found)}). Fix: correct the mapping."
+                f"does not have ({_columns_text(found)}). Fix: correct the mapping."
             )
         s = data[rule.column]
     else:
@@ -303,7 +315,7 @@ def _records(
             hint = " The header is a single column: the delimiter looks wrong."
         raise IngestError(
             f"{src.path}{f'[{src.sheet}]' if src.sheet else ''}: feeds '{trule.table}' but has "
-            f"no column for required {missing} (columns: {', '.join(found)}).{hint} Fix: rename "
+            f"no column for required {missing} ({_columns_text(found)}).{hint} Fix: rename "
             f"the column(s), map them in a mapping file, or correct the delimiter."
         )
     return frame.drop(columns=["_week"], errors="ignore")

@@ -239,14 +239,58 @@ def load_mapping(path: str | Path) -> Mapping:
     """
     p = Path(path)
     try:
+        size = p.stat().st_size
+        if size > MAX_MAPPING_BYTES:
+            raise MappingError(
+                f"{p}: the mapping file is {size:,} bytes, over the limit of "
+                f"{MAX_MAPPING_BYTES:,}. Fix: check that this is the mapping file (a mapping is "
+                f"a few kilobytes)."
+            )
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise MappingError(f"{p}: cannot read the mapping file ({exc.strerror}).") from None
+    except UnicodeDecodeError as exc:
+        raise MappingError(
+            f"{p}: byte {exc.start} is not UTF-8 text. Fix: save the mapping file as UTF-8."
+        ) from None
+    kind = p.suffix.lstrip(".").upper()
     try:
-        raw = yaml.safe_load(text) if p.suffix.lower() in (".yaml", ".yml") else tomllib.loads(text)
+        raw = _load_yaml(text) if p.suffix.lower() in (".yaml", ".yml") else tomllib.loads(text)
+    except _YamlAlias as exc:
+        raise MappingError(
+            f"{p}: line {exc.line}: YAML aliases (*name) are not allowed in a mapping file "
+            f"(they can expand a small file into billions of values). Fix: write the values out "
+            f"in full instead of the anchor (&name) and its aliases."
+        ) from None
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise MappingError(f"{p}: not valid {p.suffix.lstrip('.').upper()} ({exc}).") from None
+        raise MappingError(f"{p}: not valid {kind} ({' '.join(str(exc).split())}).") from None
+    except RecursionError:
+        raise MappingError(
+            f"{p}: the {kind} is nested too deeply to be a mapping file. Fix: check the file."
+        ) from None
     return parse_mapping(raw, where=str(p))
+
+
+#: Largest mapping file read (bytes).
+MAX_MAPPING_BYTES = 1 << 20
+
+
+class _YamlAlias(Exception):
+    def __init__(self, line: int):
+        self.line = line
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses aliases: no billion-laughs expansion is possible."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise _YamlAlias(self.peek_event().start_mark.line + 1)
+        return super().compose_node(parent, index)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass: safe
 
 
 def parse_mapping(raw: Any, *, where: str = "<mapping>") -> Mapping:
@@ -300,6 +344,10 @@ def _schedule(raw: Any, where: str) -> dict:
 def _source(raw: Any, where: str, index: int) -> SourceRule:
     if not isinstance(raw, dict):
         raise _wrong_type(where, raw, "a table of keys", "write [[sources]] followed by keys")
+    if "match" in raw and not isinstance(raw["match"], str):
+        raise _wrong_type(
+            f"{where}.match", raw["match"], "a file-name pattern", "write e.g. match = '*.csv'"
+        )
     if not isinstance(raw.get("match"), str) or not raw["match"].strip():
         raise MappingError(f"{where}.match is required: a file-name pattern such as '*.csv'.")
     tables = []

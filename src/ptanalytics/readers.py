@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import difflib
 import io
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +29,26 @@ import pyarrow.parquet as pq
 from ptanalytics.exceptions import IngestError
 from ptanalytics.validation import FILE, ROW
 
-__all__ = ["SourceTable", "is_workbook", "read_source_table", "workbook_sheets"]
+__all__ = [
+    "SourceTable",
+    "header_looks_like_data",
+    "is_workbook",
+    "read_source_table",
+    "workbook_sheets",
+]
 
 _DELIMITERS = [",", ";", "\t", "|"]
+#: Numbers, dates and identifier-like codes (P001, MRN-12345): values, not column names.
+_DATA_LIKE = re.compile(
+    r"[+-]?\d+([.,]\d+)?|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T].*)?|[A-Za-z]{0,5}[-_ ]?\d{3,}"
+)
+
+
+def header_looks_like_data(columns: list[str]) -> bool:
+    """Whether header names hold numbers or dates (also inside a name joined by a delimiter):
+    then the 'header' is a headerless file's first record, and messages must not show it."""
+    pieces = (p.strip() for c in columns for p in re.split(r"[,;\t|]", str(c)))
+    return any(_DATA_LIKE.fullmatch(p) for p in pieces)
 
 
 @dataclass
@@ -112,6 +130,13 @@ def read_source_table(
     )
 
 
+def _names(names: list[str]) -> str:
+    """Header names for a message, unless they look like a data row's values."""
+    if header_looks_like_data(names):
+        return f"({len(names)}, not shown: the header row looks like data)"
+    return str(names)
+
+
 # ------------------------------------------------------------------------------------------ CSV
 def _detect_encoding(raw: bytes, path: Path) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -171,8 +196,8 @@ def _read_csv(p: Path, delimiter: str | None, encoding: str | None) -> SourceTab
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise IngestError(
-            f"{p}: duplicate column name(s) {dupes} in the header. Fix: rename them so each is "
-            f"unique."
+            f"{p}: duplicate column name(s) {_names(dupes)} in the header. Fix: rename them so "
+            f"each is unique (or add a header row if the file has none)."
         )
     unparsed: list[dict] = []
 
@@ -334,8 +359,8 @@ def _read_excel(p: Path, sheet: str | int | None) -> SourceTable:
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise IngestError(
-            f"{label}: duplicate column name(s) {dupes} in the header. Fix: rename them so each "
-            f"is unique."
+            f"{label}: duplicate column name(s) {_names(dupes)} in the header. Fix: rename them "
+            f"so each is unique (or add a header row if the sheet has none)."
         )
     width = len(header)
     body = list(range(start + 1, len(rows)))
