@@ -637,3 +637,27 @@ def test_the_report_carries_k_and_the_summary_table(base):
         "merge_clinics_below",
     ]
     assert "k-anonymity over" in report.summary()
+
+
+def test_plain_file_and_sheet_names_do_not_rename_tables_in_the_metadata(tmp_path):
+    """Pseudonymising 'patients.csv' or a sheet 'sessions' leaves the word 'patients' alone."""
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    cohort = pt.simulate_cohort(12, seed=2)
+    patients = cohort.patients.assign(enrolled_on=cohort.patients["enrolled_on"].dt.date)
+    patients.to_csv(exports / "patients.csv", index=False)
+    with pd.ExcelWriter(exports / "clinic.xlsx") as xl:
+        outcomes = cohort.outcomes.assign(assessed_on=cohort.outcomes["assessed_on"].dt.date)
+        outcomes.to_excel(xl, sheet_name="outcomes", index=False)
+    files = [str(exports / "patients.csv"), str(exports / "clinic.xlsx")]
+    assert main(["ingest", *files, "--out", str(tmp_path / "c"), "--format", "csv"]) == 0
+    new, _ = deidentify(pt.load_cohort(tmp_path / "c"), key=KEY)
+    ingest = new.metadata["ingest"]
+    assert [t["table"] for t in ingest["tables"]] == list(pt.cohort.TABLE_NAMES)
+    assert {s["tables"] for s in ingest["sources"]} == {"patients", "outcomes"}
+    assert all(s["mapped"].split(":")[0] in ("patients", "outcomes") for s in ingest["sources"])
+    assert {s["sheet"] for s in ingest["sources"]} - {""} == {
+        "sheet-" + deid._digest(KEY, b"sheet:", "outcomes").hex()[:10]
+    }
+    text = json.dumps(new.metadata)
+    assert "clinic.xlsx" not in text and "patients.csv" not in text

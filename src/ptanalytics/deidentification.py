@@ -1051,33 +1051,43 @@ _META_KEYS = frozenset(
 )
 
 
-def _file_names(metadata: dict) -> dict[str, str]:
-    """Original source file, sheet and mapping names -> their kind (``file``/``sheet``)."""
-    names: dict[str, str] = {}
+def _file_names(metadata: dict) -> tuple[set[str], set[str]]:
+    """Original source file (and mapping) names, and sheet names, of ``metadata["ingest"]``."""
+    files: set[str] = set()
+    sheets: set[str] = set()
     ingest = metadata.get("ingest")
     if not isinstance(ingest, dict):
-        return names
+        return files, sheets
     for s in ingest.get("sources") or ():
         if isinstance(s, dict):
             if isinstance(s.get("file"), str) and s["file"]:
-                names[s["file"]] = "file"
+                files.add(s["file"])
             if isinstance(s.get("sheet"), str) and s["sheet"]:
-                names.setdefault(s["sheet"], "sheet")
+                sheets.add(s["sheet"])
     if isinstance(ingest.get("mapping"), str) and ingest["mapping"]:
-        names[ingest["mapping"]] = "file"
-    return names
+        files.add(ingest["mapping"])
+    return files, sheets
 
 
-def _name_pseudonyms(key: bytes, names: dict[str, str]) -> dict[str, str]:
-    out = {}
-    for name, kind in names.items():
-        digest = _digest(key, f"{kind}:".encode(), name).hex()[:10]
-        suffix = Path(name).suffix.lower() if kind == "file" else ""
-        out[name] = f"{'source' if kind == 'file' else 'sheet'}-{digest}{suffix}"
-        stem = Path(name).stem if kind == "file" else ""
-        if len(stem) >= 3 and stem not in out:
-            out[stem] = f"source-{digest}"
-    return out
+# Words a file stem may not replace in metadata text (they name tables and columns).
+_PROTECTED_WORDS = frozenset(
+    (*TABLE_NAMES, _TRUTH_PATIENTS, QUARANTINE, "source_rows", *_CANONICAL)
+)
+
+
+def _name_pseudonyms(
+    key: bytes, files: set[str], sheets: set[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Replacements in metadata text (file names and their stems), and of sheet names."""
+    text: dict[str, str] = {}
+    for name in sorted(files):
+        digest = _digest(key, b"file:", name).hex()[:10]
+        text[name] = f"source-{digest}{Path(name).suffix.lower()}"
+        stem = Path(name).stem
+        if len(stem) >= 3 and stem.lower() not in _PROTECTED_WORDS:
+            text.setdefault(stem, f"source-{digest}")
+    sheet_map = {name: f"sheet-{_digest(key, b'sheet:', name).hex()[:10]}" for name in sheets}
+    return text, sheet_map
 
 
 def _replacer(replacements: dict[str, str]):
@@ -1106,17 +1116,28 @@ def _metadata(
     meta = cohort.metadata if isinstance(cohort.metadata, dict) else {}
     dropped = sorted(k for k in meta if k not in _META_KEYS and k != "deidentified")
     body = {k: copy.deepcopy(v) for k, v in meta.items() if k in _META_KEYS}
-    names = _name_pseudonyms(key, _file_names(body))
-    ids = {old: new for mapping in id_maps.values() for old, new in mapping.items()}
+    names, sheets = _name_pseudonyms(key, *_file_names(body))
+    # Original ids inside text become pseudonyms (all-digit ids are left: they read as counts).
+    ids = {
+        old: new
+        for mapping in id_maps.values()
+        for old, new in mapping.items()
+        if not old.isdigit()
+    }
     token = re.compile(r"[A-Za-z0-9_.:-]+")
     rename = _replacer(names)
 
     def clean(text: str) -> str:
+        for old, new in sheets.items():  # sheets appear as file.xlsx[sheet]
+            text = text.replace(f"[{old}]", f"[{new}]")
         return token.sub(lambda m: ids.get(m.group(0), m.group(0)), rename(text))
 
     body = _rewrite(body, clean)
     if isinstance(body.get("ingest"), dict):
         body["ingest"].pop("today", None)  # the day of the export: a real calendar date
+        for source in body["ingest"].get("sources") or ():
+            if isinstance(source, dict) and source.get("sheet") in sheets:
+                source["sheet"] = sheets[source["sheet"]]
         files = [s.get("file") for s in body["ingest"].get("sources") or () if isinstance(s, dict)]
         body["source"] = "ingested: " + ", ".join(dict.fromkeys(f for f in files if f))
     elif body.get("source") not in (None, "simulated", "unknown"):
