@@ -40,6 +40,7 @@ from ptanalytics.readers import (
     header_looks_like_data,
     is_workbook,
     read_source_table,
+    sheets_with_data,
     workbook_sheets,
 )
 from ptanalytics.schema import TABLES
@@ -432,6 +433,7 @@ def _read(path: Path, mapping: Mapping | None, used: set[int]):
                 path, delimiter=rule.delimiter, encoding=rule.encoding, sheet=rule.sheet
             )
         label = _label(raw)
+        warnings += raw.warnings
         if raw.rows_read == 0:
             warnings.append(f"{label}: no data rows (header only)")
         _warn_identifiers(raw.data, label, warnings, rule)
@@ -451,6 +453,15 @@ def _read(path: Path, mapping: Mapping | None, used: set[int]):
             "mapped": _mapped(rule),
         }
         out.append((records, aside, desc, warnings))
+    if is_workbook(path) and out:
+        read = {d["sheet"] for _, _, d, _ in out}
+        unread = [sh for sh in sheets_with_data(path) if sh not in read]
+        out[-1][3].extend(
+            f"{path.name}: sheet '{sh}' was not read (it holds data, but "
+            + ("no mapping entry names it" if mapping else "it is not named after a table")
+            + f"); fix: add a [[sources]] entry with sheet = '{sh}' if it holds records"
+            for sh in unread
+        )
     return out
 
 

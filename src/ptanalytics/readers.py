@@ -14,7 +14,6 @@ import datetime as dt
 import difflib
 import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from openpyxl.utils.cell import range_boundaries
 
 from ptanalytics.exceptions import IngestError
 from ptanalytics.validation import FILE, ROW
@@ -34,6 +34,7 @@ __all__ = [
     "header_looks_like_data",
     "is_workbook",
     "read_source_table",
+    "sheets_with_data",
     "workbook_sheets",
 ]
 
@@ -71,6 +72,9 @@ class SourceTable:
     sheet : str
         The workbook sheet read (Excel only; empty otherwise). ``_source_file`` is then
         ``book.xlsx[Sheet]``, so that every message names the file and the sheet.
+    warnings : list of str
+        What the reader did that a user should know (Excel: merged ranges filled with their
+        top-left value; formula cells without a saved value, read as empty, with their cells).
     """
 
     path: Path
@@ -81,6 +85,7 @@ class SourceTable:
     encoding: str = ""
     delimiter: str = ""
     sheet: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
@@ -278,15 +283,50 @@ def is_workbook(path: str | Path) -> bool:
 
 def workbook_sheets(path: str | Path) -> list[str]:
     """The sheet names of an Excel workbook, in order."""
-    p = Path(path)
-    try:
-        book = openpyxl.load_workbook(p, read_only=True, data_only=True)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise IngestError(f"{p}: cannot be read as an Excel workbook ({exc}).") from None
+    book = _open_workbook(Path(path))
     try:
         return list(book.sheetnames)
     finally:
         book.close()
+
+
+def sheets_with_data(path: str | Path) -> list[str]:
+    """The sheets of a workbook that hold at least one non-blank cell, in order."""
+    book = _open_workbook(Path(path))
+    try:
+        return [
+            ws.title
+            for ws in book.worksheets
+            if any(
+                v is not None and str(v).strip() != ""
+                for row in ws.iter_rows(values_only=True)
+                for v in row
+            )
+        ]
+    finally:
+        book.close()
+
+
+def _open_workbook(p: Path):
+    """The workbook, read-only with cached values; anything that is not one is refused."""
+    try:
+        with p.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise IngestError(f"{p}: cannot be read ({exc.strerror}). Fix: check the path.") from None
+    if magic != b"PK\x03\x04":
+        looks = "an old binary .xls workbook" if magic == b"\xd0\xcf\x11\xe0" else "not a workbook"
+        raise IngestError(
+            f"{p}: is {looks} (an .xlsx file is a zip archive; this one is not). Fix: open it "
+            f"in Excel and save it as .xlsx, or give it its real extension (e.g. .csv)."
+        )
+    try:
+        return openpyxl.load_workbook(p, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types on a damaged archive
+        raise IngestError(
+            f"{p}: cannot be read as an Excel workbook ({type(exc).__name__}: the archive is "
+            f"damaged or not a workbook). Fix: open it in Excel and save it again as .xlsx."
+        ) from None
 
 
 def _cell_text(value) -> str | None:
@@ -310,11 +350,13 @@ def _read_excel(p: Path, sheet: str | int | None) -> SourceTable:
     The header is the first non-blank row. Blank rows are set aside; so are *footer* rows: rows
     after the last data row with a single filled cell (``Exported by ... on ...``). A row with
     values beyond the header's columns is set aside like a CSV line with too many fields.
+
+    Merged cells take the value of their range's top-left cell (what Excel shows across the
+    merged area, e.g. a patient id merged over its visits), with a warning. Formula cells the
+    file holds no calculated value for (written by a program that does not calculate) are read
+    as empty, with a warning naming the sheet and the cells.
     """
-    try:
-        book = openpyxl.load_workbook(p, read_only=True, data_only=True)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise IngestError(f"{p}: cannot be read as an Excel workbook ({exc}).") from None
+    book = _open_workbook(p)
     try:
         names = list(book.sheetnames)
         if sheet is None:
@@ -336,10 +378,13 @@ def _read_excel(p: Path, sheet: str | int | None) -> SourceTable:
                 f"{p}: has no sheet {sheet!r}.{hint} Sheets: {names}. Fix: correct 'sheet' in "
                 f"the mapping."
             )
-        rows = [[_cell_text(v) for v in row] for row in book[name].iter_rows(values_only=True)]
+        ws = book[name]
+        rows = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        xml = _sheet_xml(ws)
     finally:
         book.close()
     label = f"{p.name}[{name}]"
+    warnings = _fill_merged(rows, xml, label) + _formulas_without_values(rows, xml, label)
     filled = [[v is not None and v.strip() != "" for v in row] for row in rows]
     start = next((i for i, f in enumerate(filled) if any(f)), None)
     if start is None:
@@ -397,7 +442,70 @@ def _read_excel(p: Path, sheet: str | int | None) -> SourceTable:
     data = data.astype({c: "string" for c in header}).astype({ROW: "int64"})
     data.insert(0, FILE, label)
     unparsed_df = pd.DataFrame(unparsed, columns=[FILE, ROW, "reason", "text"])
-    return SourceTable(p, _strip(data), unparsed_df, sheet=name)
+    return SourceTable(p, _strip(data), unparsed_df, sheet=name, warnings=warnings)
+
+
+def _sheet_xml(ws) -> bytes:
+    """The sheet's XML, for what the read-only reader does not give (merges, formulas)."""
+    try:
+        source = ws._get_source()  # openpyxl's read-only sheet; no public API offers this
+        try:
+            return source.read()
+        finally:
+            source.close()
+    except Exception:  # pragma: no cover - an openpyxl without it: checks are skipped
+        return b""
+
+
+_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*ref="([A-Z]+[0-9]+:[A-Z]+[0-9]+)"')
+_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?<!/)>(.*?)</(?:\w+:)?c>", re.S)
+_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
+
+
+def _fill_merged(rows: list[list], xml: bytes, label: str) -> list[str]:
+    """Merged cells take their range's top-left value (what Excel shows in the merged area)."""
+    ranges = [m.decode() for m in _MERGE.findall(xml)]
+    for ref in ranges:
+        c1, r1, c2, r2 = range_boundaries(ref)
+        if r1 > len(rows):
+            continue
+        value = rows[r1 - 1][c1 - 1] if c1 <= len(rows[r1 - 1]) else None
+        for r in range(r1, min(r2, len(rows)) + 1):
+            row = rows[r - 1]
+            row.extend([None] * (c2 - len(row)))
+            for c in range(c1, c2 + 1):
+                if (r, c) != (r1, c1):
+                    row[c - 1] = value
+    if not ranges:
+        return []
+    return [
+        f"{label}: {len(ranges)} merged cell range(s) (e.g. {ranges[0]}) were read with their "
+        f"top-left value in every cell of the range; check that this is what they mean"
+    ]
+
+
+def _formulas_without_values(rows: list[list], xml: bytes, label: str) -> list[str]:
+    """Formula cells the file stores no value for (never calculated): read as empty, reported."""
+    if b"<f" not in xml and b":f" not in xml:
+        return []
+    cells = []
+    for m in _CELL.finditer(xml):
+        body = m.group(2)
+        if not re.search(rb"<(?:\w+:)?f[\s>/]", body):
+            continue
+        if re.search(rb"<(?:\w+:)?v>[^<]", body) or re.search(rb"<(?:\w+:)?is>", body):
+            continue
+        ref = _REF.search(m.group(1))
+        if ref:
+            cells.append(ref.group(1).decode() + ref.group(2).decode())
+    if not cells:
+        return []
+    shown = ", ".join(cells[:5]) + (", ..." if len(cells) > 5 else "")
+    return [
+        f"{label}: {len(cells)} formula cell(s) have no saved value ({shown}) and were read as "
+        f"empty; fix: open the workbook in Excel or LibreOffice and save it, so that the values "
+        f"are stored, or paste the values over the formulas"
+    ]
 
 
 # -------------------------------------------------------------------------------------- Parquet
