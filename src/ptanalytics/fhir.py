@@ -282,8 +282,10 @@ class _Collector:
 
     def rollback(self, mark: tuple[dict[str, int], int]) -> None:
         lengths, n_aside = mark
-        for table, rows in self.rows.items():
-            del rows[lengths.get(table, 0) :]
+        for table in list(self.rows):
+            del self.rows[table][lengths.get(table, 0) :]
+            if not self.rows[table]:
+                del self.rows[table]
         del self.aside[n_aside:]
 
     def set_aside(self, row: int, code: str, reason: str, res: Any = None):
