@@ -118,6 +118,12 @@ def _deep_bundle(tmp_path: Path) -> Path:
     return path
 
 
+def _binary_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "outcomes.csv"
+    path.write_bytes(b"\x00\x01\x02P001\x00" + bytes(range(256)) * 8)
+    return path
+
+
 def _corpus(name: str):
     return lambda tmp_path: HOSTILE / name
 
@@ -131,6 +137,12 @@ EXIT_2 = [
         r"not_a_workbook\.xlsx: is not a workbook .*Fix: open it in Excel and save it as .xlsx",
     ),
     ("random bytes .xlsx", _random_bytes_xlsx, (), r"sessions\.xlsx: is not a workbook"),
+    (
+        "binary .csv",
+        _binary_csv,
+        (),
+        r"outcomes\.csv: the first line is not text .*the line is not shown\)\. Fix: export",
+    ),
     ("zip without workbook", _zip_xlsx, (), r"sessions\.xlsx: cannot be read as an Excel workbook"),
     ("old .xls renamed", _old_xls, (), r"sessions\.xlsx: is an old binary \.xls workbook"),
     *[
@@ -557,3 +569,27 @@ def test_unreadable_file_exits_2(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert code == 2
     assert re.search(r"x\.csv: Permission denied\. Fix: check the path", err)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "newline"),
+    [("utf-16", "\n"), ("utf-8", ""), ("utf-8", "\r")],
+    ids=["utf-16 with BOM", "last line without newline", "old Mac line ends"],
+)
+def test_csv_encodings_and_line_ends(tmp_path, capsys, encoding, newline):
+    text = "patient_id,assessed_on,instrument,score\nP001,2024-02-01,NPRS,5"
+    path = tmp_path / "outcomes.csv"
+    path.write_bytes((text.replace("\n", newline or "\n") + newline).encode(encoding))
+    code, err, out = _ingest(tmp_path, capsys, HOSTILE / "patients.csv", path)
+    assert code == 0, err
+    _check_accounting(out)
+    assert pd.read_csv(out / "outcomes.csv")["score"].tolist() == [5.0]
+
+
+def test_header_only_file_without_newline(tmp_path, capsys):
+    path = tmp_path / "outcomes.csv"
+    path.write_text("patient_id,assessed_on,instrument,score")
+    code, err, out = _ingest(tmp_path, capsys, HOSTILE / "patients.csv", path)
+    assert code == 0, err
+    meta = _check_accounting(out)
+    assert any("outcomes.csv: no data rows" in w for w in meta["warnings"])

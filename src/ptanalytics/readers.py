@@ -9,6 +9,7 @@ that rows read = rows parsed + rows unparsed.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import difflib
@@ -146,6 +147,8 @@ def _names(names: list[str]) -> str:
 def _detect_encoding(raw: bytes, path: Path) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
     try:
         raw.decode("utf-8")
         return "utf-8"
@@ -180,16 +183,34 @@ def _read_csv(p: Path, delimiter: str | None, encoding: str | None) -> SourceTab
         raise IngestError(f"{p}: the file is empty (no header row). Fix: export it again.")
     enc = encoding or _detect_encoding(raw, p)
     try:
-        text_head = raw[:65536].decode(enc, errors="replace")
+        wide = codecs.lookup(enc).name.startswith(("utf-16", "utf-32"))
     except LookupError:
         raise IngestError(
             f"{p}: unknown encoding {enc!r}. Fix: use e.g. utf-8 or latin-1."
         ) from None
+    read_enc = enc
+    if wide:  # UTF-16/32 exports: read as UTF-8 text from here on
+        try:
+            raw, read_enc = raw.decode(enc).lstrip("\ufeff").encode("utf-8"), "utf-8"
+        except UnicodeDecodeError as exc:
+            raise IngestError(
+                f"{p}: byte {exc.start} is not {enc} text. Fix: export it again, or give the "
+                f"right encoding in the mapping."
+            ) from None
+    if not raw.endswith((b"\n", b"\r")):
+        raw += b"\n"  # a last line without its newline (or a header-only file)
+    text_head = raw[:65536].decode(read_enc, errors="replace")
     # The header is the whole first line, however long (a sample would cut a wide header).
     end = min((i for i in (raw.find(b"\n"), raw.find(b"\r")) if i >= 0), default=len(raw))
-    header_line = raw[:end].decode(enc, errors="replace").lstrip("\ufeff")
+    header_line = raw[:end].decode(read_enc, errors="replace").lstrip("\ufeff")
+    if re.search(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]", header_line):
+        raise IngestError(
+            f"{p}: the first line is not text (control characters or bytes that are not "
+            f"{enc}; the line is not shown). Fix: export the table as CSV, or give its encoding "
+            f"in the mapping (encoding = 'utf-16')."
+        )
     if len(raw) > end + 1 and len(text_head) < end + 65536:
-        text_head = raw[: end + 65536].decode(enc, errors="replace")
+        text_head = raw[: end + 65536].decode(read_enc, errors="replace")
     delim = delimiter or _detect_delimiter(text_head, p)
     header = next(csv.reader([header_line], delimiter=delim))
     header = [h.strip() for h in header]
@@ -218,7 +239,7 @@ def _read_csv(p: Path, delimiter: str | None, encoding: str | None) -> SourceTab
         return "skip"
 
     # Pass to the reader data without a BOM, as UTF-8.
-    body = raw.decode(enc).lstrip("\ufeff").encode("utf-8") if enc != "utf-8" else raw
+    body = raw.decode(read_enc).lstrip("\ufeff").encode("utf-8") if read_enc != "utf-8" else raw
     read_opts = pacsv.ReadOptions(column_names=header, skip_rows=1, use_threads=False)
     parse_opts = pacsv.ParseOptions(
         delimiter=delim,
