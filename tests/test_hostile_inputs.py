@@ -593,3 +593,31 @@ def test_header_only_file_without_newline(tmp_path, capsys):
     assert code == 0, err
     meta = _check_accounting(out)
     assert any("outcomes.csv: no data rows" in w for w in meta["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value", "pattern"),
+    [
+        ("outcomes", "score", "inf", r"column 'score', row 2: 'inf' is not a finite number"),
+        ("outcomes", "score", "-Infinity", r"row 2: '-Infinity' is not a finite number"),
+        ("patients", "age", "inf", r"column 'age', row 2: 'inf' is not a finite number"),
+        ("outcomes", "assessed_on", "1200-01-01", r"'1200-01-01' is before 1900-01-01"),
+    ],
+)
+def test_cohort_tables_refuse_non_finite_numbers_and_early_dates(table, column, value, pattern):
+    from ptanalytics.exceptions import CohortFormatError
+    from ptanalytics.schema import coerce_table
+
+    frames = {
+        "outcomes": {
+            "patient_id": ["A", "A"],
+            "assessed_on": ["2024-01-01", "2024-01-02"],
+            "instrument": ["NPRS", "NPRS"],
+            "score": ["5", "6"],
+        },
+        "patients": {"patient_id": ["A", "B"], "enrolled_on": ["2024-01-01"] * 2, "age": ["5"] * 2},
+    }
+    df = pd.DataFrame(frames[table])
+    df.loc[1, column] = value
+    with pytest.raises(CohortFormatError, match=pattern):
+        coerce_table(table, df, source="cohort.csv")

@@ -8,6 +8,7 @@ they are (for example trial arm or extra covariates in ``patients``).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from ptanalytics.exceptions import CohortFormatError
 __all__ = [
     "CHRONICITIES",
     "COINTERVENTION_KINDS",
+    "EARLIEST_DATE",
     "PHASES",
     "SEXES",
     "TABLES",
@@ -29,6 +31,9 @@ __all__ = [
     "empty_table",
 ]
 
+#: Dates before this day are refused (a year 1200 or 0001 is a typo or a placeholder; no program
+#: or patient record of this toolkit starts before 1900). Ingest quarantines them.
+EARLIEST_DATE = dt.date(1900, 1, 1)
 PHASES: tuple[str, ...] = ("guided", "maintenance")
 SEXES: tuple[str, ...] = ("female", "male", "other")
 CHRONICITIES: tuple[str, ...] = ("acute", "subacute", "chronic")
@@ -351,6 +356,13 @@ def _coerce_values(s: pd.Series, col: Column, table: str, source: str) -> pd.Ser
                 f"{where}, row {row}: {value!r} is not a date in YYYY-MM-DD form. "
                 f"Fix: write dates as ISO 8601 (e.g. 2024-03-01)."
             )
+        early = parsed.notna() & (parsed < pd.Timestamp(EARLIEST_DATE))
+        if early.any():
+            row, value = _first_bad(s, ~early)
+            raise CohortFormatError(
+                f"{where}, row {row}: {value!r} is before {EARLIEST_DATE.isoformat()}. "
+                f"Fix: correct the date (ingest quarantines such dates)."
+            )
         return parsed.astype(target)
     if col.kind == "category":
         values = s.astype("str") if not isinstance(s.dtype, pd.CategoricalDtype) else s
@@ -375,7 +387,7 @@ def _coerce_values(s: pd.Series, col: Column, table: str, source: str) -> pd.Ser
             )
         return mapped.astype(bool)
     if col.kind == "int":
-        num = pd.to_numeric(s, errors="coerce")
+        num = _finite(s, where)
         bad = (num.isna() & s.notna()) | (num.notna() & (num != np.floor(num)))
         if bad.any():
             row, value = _first_bad(s, ~bad)
@@ -385,7 +397,7 @@ def _coerce_values(s: pd.Series, col: Column, table: str, source: str) -> pd.Ser
             )
         return num.astype(target)
     if col.kind == "float":
-        num = pd.to_numeric(s, errors="coerce")
+        num = _finite(s, where)
         bad = num.isna() & s.notna()
         if bad.any():
             row, value = _first_bad(s, ~bad)
@@ -395,6 +407,24 @@ def _coerce_values(s: pd.Series, col: Column, table: str, source: str) -> pd.Ser
         return num.astype(target)
     # id / str
     return s.astype(target)
+
+
+def _finite(s: pd.Series, where: str) -> pd.Series:
+    """Numbers of ``s``; a non-finite one (inf, -inf, nan) is refused naming its row."""
+    num = pd.to_numeric(s, errors="coerce")
+    values = num.to_numpy(dtype="float64", na_value=np.nan)
+    infinite = pd.Series(np.isinf(values), index=s.index)
+    if not pd.api.types.is_numeric_dtype(s.dtype):  # text: 'nan' too is not a number
+        text = s.astype("string").str.strip().str.lower().str.lstrip("+-")
+        infinite |= text.isin(["nan", "inf", "infinity"]).fillna(False)
+    infinite &= s.notna()
+    if infinite.any():
+        row, value = _first_bad(s, ~infinite)
+        raise CohortFormatError(
+            f"{where}, row {row}: {value!r} is not a finite number. Fix: correct the value or "
+            f"leave it empty (ingest quarantines such values)."
+        )
+    return num
 
 
 def data_dictionary_markdown() -> str:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ptanalytics.catalogue import exercise_catalogue
-from ptanalytics.schema import TABLES, Column, coerce_table
+from ptanalytics.schema import EARLIEST_DATE, TABLES, Column, coerce_table
 
 __all__ = [
     "EARLIEST_DATE",
@@ -62,9 +62,6 @@ INSTRUMENT_RANGES: dict[str, tuple[float, float, bool]] = {
 #: Scores of instruments without a range of their own must lie in 0..MAX_OTHER_SCORE (every
 #: patient-reported outcome in use scores below 1000; 1e308 is an export error).
 MAX_OTHER_SCORE = 1000.0
-#: Dates before this day are quarantined (``date_out_of_range``): no program or patient record
-#: of this toolkit starts before 1900, and a year 1200 or 0001 is a typo or a placeholder.
-EARLIEST_DATE = dt.date(1900, 1, 1)
 OUTCOME_LEEWAY_DAYS = 30
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
