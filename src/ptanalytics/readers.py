@@ -400,7 +400,13 @@ def _read_excel(p: Path, sheet: str | int | None) -> SourceTable:
                 f"the mapping."
             )
         ws = book[name]
-        rows = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        try:
+            rows = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        except Exception as exc:  # a damaged cell (bad date serial, string index, XML)
+            raise IngestError(
+                f"{p.name}[{name}]: a cell cannot be read ({type(exc).__name__}; the sheet is "
+                f"damaged). Fix: open the workbook in Excel and save it again."
+            ) from None
         xml = _sheet_xml(ws)
     finally:
         book.close()
