@@ -307,7 +307,7 @@ def parse_mapping(raw: Any, *, where: str = "<mapping>") -> Mapping:
         )
     _check_keys(raw, where, _TOP_KEYS)
     sources = raw.get("sources")
-    if isinstance(sources, dict):
+    if sources is not None and not isinstance(sources, list):
         raise _wrong_type(
             f"{where}: sources",
             sources,
