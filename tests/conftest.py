@@ -35,3 +35,22 @@ def _close_figures():
 
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+@pytest.fixture(scope="session")
+def ashar_dir(tmp_path_factory):
+    """The Ashar 2022 trial export (examples/ashar2022), ingested once with its mapping by the
+    CLI; the cohort folder (tests must not write into it)."""
+    from pathlib import Path
+
+    from ptanalytics.cli import main
+
+    src = Path(__file__).resolve().parents[1] / "examples" / "ashar2022"
+    out = tmp_path_factory.mktemp("ashar") / "cohort"
+    args = [
+        str(src / "Ashar2022_outcomes_demographics.csv"),
+        "--mapping",
+        str(src / "mapping.toml"),
+    ]
+    assert main(["ingest", *args, "--out", str(out)]) == 0
+    return out

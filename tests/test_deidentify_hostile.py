@@ -33,7 +33,6 @@ from ptanalytics.deidentification import (
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.schema import TABLES
 
-ROOT = Path(__file__).resolve().parents[1]
 KEY = bytes.fromhex("977e0147e630f7a457da04c5ec1808cf29ef2353726bb1b88d56e768b9d30730")
 N = 24
 FIRST = "HX0000"  # the patient who carries the planted values
@@ -297,21 +296,8 @@ def test_the_cli_prints_the_k_anonymity_summary_without_identifiers(corpus, caps
     assert shared.patients["clinic_id"].nunique() == 1
 
 
-def test_the_ashar_arm_can_be_kept_and_is_dropped_by_default(tmp_path):
-    src = ROOT / "examples" / "ashar2022"
-    cohort_dir = tmp_path / "ashar"
-    code = main(
-        [
-            "ingest",
-            str(src / "Ashar2022_outcomes_demographics.csv"),
-            "--mapping",
-            str(src / "mapping.toml"),
-            "--out",
-            str(cohort_dir),
-        ]
-    )
-    assert code == 0
-    cohort = pt.load_cohort(cohort_dir)
+def test_the_ashar_arm_can_be_kept_and_is_dropped_by_default(ashar_dir, tmp_path):
+    cohort = pt.load_cohort(ashar_dir)
     default, report = deidentify(cohort, key=KEY)
     assert "arm" not in default.patients.columns
     assert ("patients", "arm", "not allowed") in report.dropped_columns

@@ -105,21 +105,8 @@ def test_clinic_report_renders(clinic, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def ashar(tmp_path_factory):
-    src = ROOT / "examples" / "ashar2022"
-    out = tmp_path_factory.mktemp("ashar") / "cohort"
-    code = main(
-        [
-            "ingest",
-            str(src / "Ashar2022_outcomes_demographics.csv"),
-            "--mapping",
-            str(src / "mapping.toml"),
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 0
-    return out
+def ashar(ashar_dir):
+    return ashar_dir
 
 
 def test_ashar_report_shows_missing_followup(ashar, tmp_path):

@@ -7,8 +7,6 @@ follow-up day, same-day duplicates.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +24,6 @@ from ptanalytics.timepoints import (
     timepoint_targets,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 DAY0 = pd.Timestamp("2024-03-04")
 
 
@@ -194,24 +191,9 @@ def test_counts_per_timepoint_add_up(small_cohort):
     assert set(long["timepoint"]) == set(TIMEPOINTS)
 
 
-def test_ashar_example_itt_and_completers_differ(tmp_path):
+def test_ashar_example_itt_and_completers_differ(ashar_dir):
     """The real trial export: 17 of 152 patients have no post-treatment assessment."""
-    from ptanalytics.cli import main
-
-    src = ROOT / "examples" / "ashar2022"
-    out = tmp_path / "ashar"
-    code = main(
-        [
-            "ingest",
-            str(src / "Ashar2022_outcomes_demographics.csv"),
-            "--mapping",
-            str(src / "mapping.toml"),
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 0
-    cohort = pt.load_cohort(out)
+    cohort = pt.load_cohort(ashar_dir)
     summary = pt.patient_summary(cohort)
     assert summary["nprs_baseline"].notna().sum() == 152
     assert summary["nprs_followup"].notna().sum() == 135
