@@ -8,6 +8,8 @@ from ptanalytics.deidentification import (
     deidentify,
     deidentify_directory,
     find_identifier_columns,
+    generalise,
+    k_anonymity,
 )
 from ptanalytics.exceptions import (
     CohortFormatError,
@@ -56,7 +58,9 @@ __all__ = [
     "find_identifier_columns",
     "flag_responders",
     "format_ingest_summary",
+    "generalise",
     "ingest",
+    "k_anonymity",
     "load_cohort",
     "load_config",
     "load_mapping",
