@@ -17,7 +17,6 @@ Skipped when Rscript or the survival package is missing (CI installs r-cran-surv
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pandas as pd
 import pytest
 
 import ptanalytics as pt
+from ptanalytics.models.lme4_check import r_package_available
 from ptanalytics.models.survival import (
     cox_dropout,
     cox_ph,
@@ -40,21 +40,7 @@ R_SCRIPT = ROOT / "tests" / "r" / "survival_ref.R"
 RTOL = 1e-9
 
 
-def _survival_available() -> tuple[bool, str]:
-    if shutil.which("Rscript") is None:
-        return False, "Rscript not found (install r-base-core r-cran-survival)"
-    run = subprocess.run(
-        ["Rscript", "-e", "cat(as.character(packageVersion('survival')))"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if run.returncode != 0:
-        return False, "R package survival not installed (r-cran-survival)"
-    return True, run.stdout.strip()
-
-
-_OK, _WHY = _survival_available()
+_OK, _WHY = r_package_available("survival")
 if not _OK:
     pytest.skip(f"{_WHY}: cannot cross-check survival against R", allow_module_level=True)
 

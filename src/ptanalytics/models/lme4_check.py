@@ -27,7 +27,14 @@ import pandas as pd
 
 from ptanalytics.exceptions import ConfigError
 
-__all__ = ["SCENARIOS", "compare", "fit_lme4", "lme4_available", "scenario_data"]
+__all__ = [
+    "SCENARIOS",
+    "compare",
+    "fit_lme4",
+    "lme4_available",
+    "r_package_available",
+    "scenario_data",
+]
 
 SCENARIOS = ("balanced", "dropout", "singletons", "boundary")
 
@@ -74,20 +81,29 @@ def scenario_data(
     return pd.DataFrame({"g": ids[keep], "t": t[keep], "x": x[keep], "y": y[keep]})
 
 
-def lme4_available() -> tuple[bool, str]:
-    """(True, version) when ``Rscript`` with lme4 runs here, else (False, why)."""
+def r_package_available(package: str) -> tuple[bool, str]:
+    """(True, version) when ``Rscript`` runs here and loads R ``package``, else (False, why).
+
+    The one probe of R for the cross-checks (lme4 here; survival, nlme, geepack, mice in the
+    reference tests), so every skip message says the same thing.
+    """
     if shutil.which("Rscript") is None:
-        return False, "Rscript not found: install R and lme4 (r-base-core r-cran-lme4)"
+        return False, f"Rscript not found: install R and {package} (r-base-core r-cran-{package})"
     probe = subprocess.run(
-        ["Rscript", "-e", "cat(as.character(packageVersion('lme4')))"],
+        ["Rscript", "-e", f"cat(as.character(packageVersion('{package}')))"],
         capture_output=True,
         text=True,
         check=False,
     )
     if probe.returncode != 0:
         why = (probe.stderr.strip().splitlines() or ["no message"])[-1]
-        return False, f"lme4 does not load in R: {why}"
+        return False, f"{package} does not load in R: {why} (install r-cran-{package})"
     return True, probe.stdout.strip()
+
+
+def lme4_available() -> tuple[bool, str]:
+    """(True, version) when ``Rscript`` with lme4 runs here, else (False, why)."""
+    return r_package_available("lme4")
 
 
 def fit_lme4(data: pd.DataFrame, formula: str, *, reml: bool = True, repeats: int = 0) -> dict:
