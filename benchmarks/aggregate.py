@@ -1,4 +1,4 @@
-"""Benchmark: patient-week aggregation by DuckDB (ptanalytics.columnar) against the pandas path.
+"""Benchmark: patient-week aggregation by DuckDB (ptanalytics.metrics.sql) against the pandas path.
 
 Cohorts of about 10^6, 10^7 and 10^8 session rows (~200 per patient) are written by
 ``simulate_to_disk`` as folders of Parquet parts; each measurement runs in a fresh process, so
@@ -33,7 +33,7 @@ PANDAS_MAX_ROWS = 10**7
 
 
 def _child_duckdb(folder: str, out: str, memory_limit: str, threads: str) -> None:
-    from ptanalytics.columnar import patient_weeks_sql
+    from ptanalytics.metrics.sql import patient_weeks_sql
 
     t0 = time.perf_counter()
     result = patient_weeks_sql(
@@ -54,7 +54,7 @@ def _child_duckdb(folder: str, out: str, memory_limit: str, threads: str) -> Non
 
 def _child_pandas(folder: str) -> None:
     import ptanalytics as pt
-    from ptanalytics.frames import patient_weeks
+    from ptanalytics.metrics.frames import patient_weeks
 
     t0 = time.perf_counter()
     cohort = pt.load_cohort(folder)
@@ -68,7 +68,7 @@ def _cohort(root: Path, exponent: int) -> tuple[Path, int]:
     """The cohort folder for 10^exponent session rows (reused when already written)."""
     import json
 
-    from ptanalytics.simulate import simulate_to_disk
+    from ptanalytics.simulate.engine import simulate_to_disk
 
     patients = 10**exponent // ROWS_PER_PATIENT
     folder = root / f"sessions-1e{exponent}"

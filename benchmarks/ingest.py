@@ -18,7 +18,7 @@ from _harness import in_child, peak_mb, report
 
 
 def _child(folder: str, fmt: str) -> None:
-    from ptanalytics.ingestion import ingest
+    from ptanalytics.ingestion.pipeline import ingest
 
     files = [Path(folder) / fmt / f"{t}.{fmt}" for t in ("patients", "prescriptions", "sessions")]
     t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Benchmark: the fast mixed-model engine against statsmodels' MixedLM and R's lme4.
 
 Model: ``y ~ t + x + (1 + t | g)`` (random intercept and slope, unstructured covariance, REML) on
-balanced data with a known truth (``ptanalytics.models.lme4_check.scenario_data``), at 1,000 /
+balanced data with a known truth (``ptanalytics.studies.lme4.scenario_data``), at 1,000 /
 10,000 / 50,000 patients x 20 weekly scores and 200,000 x 26. Each engine fits in a fresh child
 process (so each has its own peak memory); the time is the fit from the data frame (formula,
 design, cross-products, optimisation, BLUPs), median of ``--repeats`` runs (one for large
@@ -32,7 +32,7 @@ FORMULA, RE, LME4 = "y ~ t + x", "~ t", "y ~ t + x + (1 + t | g)"
 
 
 def _data(groups: int, per: int):
-    from ptanalytics.models.lme4_check import scenario_data
+    from ptanalytics.studies.lme4 import scenario_data
 
     return scenario_data("balanced", groups, per, seed=SEED)
 
@@ -77,7 +77,7 @@ def _child(engine: str, groups: int, per: int, repeats: int) -> None:
         out = _summary(res.fe_params, res.cov_re, res.scale, res.llf)
         out["converged"] = bool(res.converged)
     else:
-        from ptanalytics.models.lme4_check import fit_lme4
+        from ptanalytics.studies.lme4 import fit_lme4
 
         fit = fit_lme4(data, LME4, reml=True, repeats=repeats)
         times = [fit["seconds"]]
@@ -96,7 +96,7 @@ def _agreement(a: dict, b: dict) -> str:
     import numpy as np
     import pandas as pd
 
-    from ptanalytics.models.lme4_check import compare
+    from ptanalytics.studies.lme4 import compare
 
     fb = pd.Series(b["fixed"])
     se = pd.Series(b.get("se", a["se"]))
@@ -129,7 +129,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    from ptanalytics.models.lme4_check import lme4_available
+    from ptanalytics.studies.lme4 import lme4_available
 
     have_r, why = lme4_available()
     if args.no_lme4:

@@ -1,7 +1,7 @@
 import pytest
 
 from ptanalytics import CATEGORIES, exercise_catalogue
-from ptanalytics.catalogue import prescribed_minutes
+from ptanalytics.cohort.catalogue import prescribed_minutes
 
 # The flexibility stretches of the seed article and the doses it gives (upper end of ranges).
 ARTICLE = {
@@ -53,7 +53,7 @@ def test_catalogue_is_a_copy():
 def test_catalogue_doc_is_generated_from_the_csv():
     from pathlib import Path
 
-    from ptanalytics.catalogue import catalogue_markdown
+    from ptanalytics.cohort.catalogue import catalogue_markdown
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "exercise_catalogue.md"
     assert doc.read_text(encoding="utf-8") == catalogue_markdown(), "stale: run 'make docs'"

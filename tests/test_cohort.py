@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 import ptanalytics as pt
-from ptanalytics.cohort import FORMAT_VERSION
+from ptanalytics.cohort.io import FORMAT_VERSION
+from ptanalytics.cohort.schema import coerce_table
 from ptanalytics.exceptions import CohortFormatError
-from ptanalytics.schema import coerce_table
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])

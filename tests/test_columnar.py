@@ -1,4 +1,4 @@
-"""The DuckDB path (ptanalytics.columnar) gives the frame of frames.patient_weeks, row for row."""
+"""The DuckDB path (ptanalytics.metrics.sql) gives the frame of patient_weeks, row for row."""
 
 import re
 
@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import ptanalytics as pt
-from ptanalytics.columnar import DIALECTS, patient_weeks_query, patient_weeks_sql
-from ptanalytics.frames import patient_weeks
+from ptanalytics.metrics.frames import patient_weeks
+from ptanalytics.metrics.sql import DIALECTS, patient_weeks_query, patient_weeks_sql
 
 D = pd.Timestamp
 OPTIONS = [

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import ptanalytics as pt
-from ptanalytics.columnar import patient_weeks_spark, patient_weeks_sql
+from ptanalytics.metrics.sql import patient_weeks_spark, patient_weeks_sql
 
 pytestmark = [
     pytest.mark.slow,

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import ptanalytics as pt
-from ptanalytics.composition import has_composition, ilr, replace_zeros
-from ptanalytics.models import outcome_models as om
+from ptanalytics.metrics.composition import has_composition, ilr, replace_zeros
+from ptanalytics.models import outcomes as om
 from ptanalytics.models.trajectory import fit_pain_model, pain_model_frame
 
 SHARES = [f"share_{c}" for c in pt.CATEGORIES]

@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 
 import ptanalytics as pt
-from ptanalytics import deidentification as deid
-from ptanalytics.deidentification import (
+from ptanalytics.cohort.schema import TABLES, coerce_table
+from ptanalytics.exceptions import CohortFormatError, ConfigError, PtAnalyticsError
+from ptanalytics.privacy import deidentification as deid
+from ptanalytics.privacy.deidentification import (
     DeidentificationReport,
     KeyFileError,
     deidentify,
@@ -21,8 +23,6 @@ from ptanalytics.deidentification import (
     find_identifier_columns,
     new_key,
 )
-from ptanalytics.exceptions import CohortFormatError, ConfigError, PtAnalyticsError
-from ptanalytics.schema import TABLES, coerce_table
 
 # Fixed random keys (secrets.token_hex(32)); a counting sequence (bytes(range(32))) is refused.
 KEY = bytes.fromhex("977e0147e630f7a457da04c5ec1808cf29ef2353726bb1b88d56e768b9d30730")

@@ -20,9 +20,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import ptanalytics as pt
-from ptanalytics import deidentification as deid
 from ptanalytics.cli import main
-from ptanalytics.deidentification import (
+from ptanalytics.cohort.schema import TABLES
+from ptanalytics.exceptions import ConfigError
+from ptanalytics.privacy import deidentification as deid
+from ptanalytics.privacy.deidentification import (
     KeyFileError,
     deidentify,
     generalise,
@@ -30,8 +32,6 @@ from ptanalytics.deidentification import (
     read_key_file,
     write_key_file,
 )
-from ptanalytics.exceptions import ConfigError
-from ptanalytics.schema import TABLES
 
 KEY = bytes.fromhex("977e0147e630f7a457da04c5ec1808cf29ef2353726bb1b88d56e768b9d30730")
 N = 24

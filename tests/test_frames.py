@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ptanalytics as pt
-from ptanalytics.composition import ilr, ilr_inverse, replace_zeros
-from ptanalytics.frames import patient_summary, patient_weeks
-from ptanalytics.ingestion import ingest
+from ptanalytics.ingestion.pipeline import ingest
+from ptanalytics.metrics.composition import ilr, ilr_inverse, replace_zeros
+from ptanalytics.metrics.frames import patient_summary, patient_weeks
 
 D = pd.Timestamp
 

@@ -21,11 +21,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ptanalytics import cli, fhir
+from ptanalytics import cli
 from ptanalytics.cli import main
 from ptanalytics.exceptions import IngestError, MappingError
-from ptanalytics.fhir import read_fhir
-from ptanalytics.mapping import load_mapping
+from ptanalytics.ingestion import fhir
+from ptanalytics.ingestion.fhir import read_fhir
+from ptanalytics.ingestion.mapping import load_mapping
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 #: Patient identifiers of the corpus: no message on stderr may show one.
@@ -231,7 +232,7 @@ def test_hostile_yaml_mappings(tmp_path, text, pattern):
 
 
 def test_mapping_size_limit(tmp_path, monkeypatch):
-    import ptanalytics.mapping as mapping
+    import ptanalytics.ingestion.mapping as mapping
 
     monkeypatch.setattr(mapping, "MAX_MAPPING_BYTES", 100)
     path = tmp_path / "m.toml"
@@ -605,8 +606,8 @@ def test_header_only_file_without_newline(tmp_path, capsys):
     ],
 )
 def test_cohort_tables_refuse_non_finite_numbers_and_early_dates(table, column, value, pattern):
+    from ptanalytics.cohort.schema import coerce_table
     from ptanalytics.exceptions import CohortFormatError
-    from ptanalytics.schema import coerce_table
 
     frames = {
         "outcomes": {

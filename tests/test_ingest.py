@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 import ptanalytics as pt
 from ptanalytics.cli import main
 from ptanalytics.exceptions import IngestError, MappingError
-from ptanalytics.ingestion import ingest, validate_cohort_dir
-from ptanalytics.mapping import parse_mapping
+from ptanalytics.ingestion.mapping import parse_mapping
+from ptanalytics.ingestion.pipeline import ingest, validate_cohort_dir
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,13 +12,13 @@ import json
 import pandas as pd
 import pytest
 
-import ptanalytics.ingestion as ingestion
+import ptanalytics.ingestion.pipeline as ingestion
 from clinic_workbook import FOLLOWUP_WEEKS, GUIDED_WEEKS, MAPPING, TODAY, build_clinic_workbook
-from ptanalytics.catalogue import exercise_catalogue
 from ptanalytics.cli import main
+from ptanalytics.cohort.catalogue import exercise_catalogue
 from ptanalytics.exceptions import IngestError, MappingError
-from ptanalytics.ingestion import impute_session_minutes, ingest
-from ptanalytics.mapping import parse_mapping
+from ptanalytics.ingestion.mapping import parse_mapping
+from ptanalytics.ingestion.pipeline import impute_session_minutes, ingest
 
 DAY = dt.date.fromisoformat(TODAY)
 

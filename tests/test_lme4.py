@@ -38,8 +38,8 @@ import pytest
 from statsmodels.regression.mixed_linear_model import MixedLMParams
 
 import ptanalytics as pt
-from ptanalytics.models.lme4_check import lme4_available
 from ptanalytics.models.trajectory import PainModel, fit_pain_model, pain_model_frame
+from ptanalytics.studies.lme4 import lme4_available
 
 ROOT = Path(__file__).resolve().parents[1]
 R_SCRIPT = ROOT / "tests" / "lme4_fit.R"
@@ -276,7 +276,7 @@ def test_fast_engine_agrees_with_lme4(pair):
     """The default engine: fixed effects >= 6 significant digits (relative to max(|beta|, SE)),
     SDs >= 4 (relative to the SD, floor the residual SD), REML logLik within 1e-4, and standard
     errors = lme4's vcov."""
-    from ptanalytics.models.lme4_check import compare
+    from ptanalytics.studies.lme4 import compare
 
     res = pair.fast.result
     fe = pd.Series({t: pair.r["fixed"][lme4_name(t)] for t in res.fe_params.index})

@@ -15,8 +15,8 @@ import pytest
 import statsmodels.formula.api as smf
 
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.models import lme4_check as lc
 from ptanalytics.models import lmm
+from ptanalytics.studies import lme4 as lc
 
 FORMULA, RE, LME4 = "y ~ t + x", "~ t", "y ~ t + x + (1 + t | g)"
 CASES = [(kind, reml) for kind in lc.SCENARIOS for reml in (True, False)]

@@ -4,7 +4,7 @@ import pytest
 
 from ptanalytics.cli import main
 from ptanalytics.exceptions import MappingError
-from ptanalytics.mapping import parse_mapping
+from ptanalytics.ingestion.mapping import parse_mapping
 
 PATIENTS = {"patient_id": "id", "enrolled_on": "start"}
 

@@ -6,15 +6,15 @@ import pytest
 from matplotlib.figure import Figure
 
 import ptanalytics as pt
-from ptanalytics.composition import ilr, replace_zeros
-from ptanalytics.models import outcome_models as om
-from ptanalytics.models.recovery import recovery
+from ptanalytics.metrics.composition import ilr, replace_zeros
+from ptanalytics.models import outcomes as om
 from ptanalytics.models.trajectory import (
     fit_pain_model,
     pain_model_frame,
     plot_trajectories,
     predicted_trajectories,
 )
+from ptanalytics.studies.recovery import recovery
 
 
 @pytest.fixture(scope="module")

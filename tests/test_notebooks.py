@@ -90,7 +90,7 @@ def test_papermill_sees_every_parameter():
 
     from papermill.translators import PythonTranslator
 
-    report = NOTEBOOKS_DIR.parent / "src" / "ptanalytics" / "data" / "report.ipynb"
+    report = NOTEBOOKS_DIR.parent / "src" / "ptanalytics" / "report" / "report.ipynb"
     paths = [*NOTEBOOKS, report]
     for path in paths:
         cell = json.loads(path.read_text())["cells"][0]

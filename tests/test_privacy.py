@@ -1,6 +1,6 @@
 import pandas as pd
 
-from ptanalytics.privacy import suppress_small_counts
+from ptanalytics.privacy.suppression import suppress_small_counts
 
 
 def test_small_counts_and_what_derives_from_them_are_hidden():
@@ -37,7 +37,7 @@ def _sets(**sizes):
 def test_a_band_cannot_be_recovered_from_the_total_minus_the_other_bands():
     import numpy as np
 
-    from ptanalytics.privacy import complementary_suppression, recoverable
+    from ptanalytics.privacy.suppression import complementary_suppression, recoverable
 
     cells, total = _sets(low=165, medium=7, high=89)
     cells["all"] = np.ones(total, dtype=bool)
@@ -53,7 +53,7 @@ def test_a_band_cannot_be_recovered_from_the_total_minus_the_other_bands():
 def test_a_derived_small_count_is_protected_itt_and_completers():
     import numpy as np
 
-    from ptanalytics.privacy import complementary_suppression
+    from ptanalytics.privacy.suppression import complementary_suppression
 
     # 40 patients, 17 completers of whom 16 respond: one non-responder among completers.
     obs = np.arange(40) < 17
@@ -75,7 +75,7 @@ def test_a_derived_small_count_is_protected_itt_and_completers():
 def test_no_suppression_needed_and_min_cell_one():
     import numpy as np
 
-    from ptanalytics.privacy import complementary_suppression
+    from ptanalytics.privacy.suppression import complementary_suppression
 
     cells, total = _sets(a=20, b=30)
     cells["all"] = np.ones(total, dtype=bool)

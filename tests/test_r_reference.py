@@ -25,13 +25,13 @@ import pytest
 from scipy import stats
 
 import ptanalytics as pt
-from ptanalytics.models import outcome_models as om
+from ptanalytics.metrics.responders import wilson_interval
+from ptanalytics.models import outcomes as om
 from ptanalytics.models._splines import NaturalSpline, ns
-from ptanalytics.models.lme4_check import compare
 from ptanalytics.models.lmm import fit_lmm
 from ptanalytics.models.missing_data import rubin
 from ptanalytics.models.trajectory import fit_pain_model, pain_model_frame
-from ptanalytics.responders import wilson_interval
+from ptanalytics.studies.lme4 import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 R_SCRIPT = ROOT / "tests" / "r" / "reference.R"

@@ -25,7 +25,6 @@ import pandas as pd
 import pytest
 
 import ptanalytics as pt
-from ptanalytics.models.lme4_check import r_package_available
 from ptanalytics.models.survival import (
     cox_dropout,
     cox_ph,
@@ -34,6 +33,7 @@ from ptanalytics.models.survival import (
     km_median,
     logrank_test,
 )
+from ptanalytics.studies.lme4 import r_package_available
 
 ROOT = Path(__file__).resolve().parents[1]
 R_SCRIPT = ROOT / "tests" / "r" / "survival_ref.R"

@@ -18,9 +18,13 @@ import pytest
 import ptanalytics as pt
 from clinic_workbook import build_clinic_workbook
 from ptanalytics.cli import main
+from ptanalytics.metrics.timepoints import (
+    assessment_timepoints,
+    timepoint_counts,
+    timepoint_targets,
+)
 from ptanalytics.models import trajectory
-from ptanalytics.report import render_report
-from ptanalytics.timepoints import assessment_timepoints, timepoint_counts
+from ptanalytics.report.sections import render_report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,7 +71,7 @@ def test_clinic_workbook_rows_are_conserved(clinic):
 
 def test_clinic_design_comes_from_the_data(clinic):
     _, cohort, _ = clinic
-    targets = pt.timepoints.timepoint_targets(cohort)
+    targets = timepoint_targets(cohort)
     guided = targets[targets["timepoint"] == "end_guided"]
     assert (guided["target_source"] == "prescriptions").all()
     # The clinic's guided phase is 12 weeks (not the simulator's 8): the day after its last day.

@@ -9,7 +9,7 @@ import pytest
 
 import ptanalytics as pt
 from ptanalytics.cli import main
-from ptanalytics.report import render_report
+from ptanalytics.report.sections import render_report
 
 ROOT = Path(__file__).resolve().parents[1]
 

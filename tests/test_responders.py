@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 import ptanalytics as pt
-from ptanalytics.responders import flag_responders, responder_table, wilson_interval
+from ptanalytics.metrics.responders import flag_responders, responder_table, wilson_interval
 
 
 def test_wilson_matches_r():

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 import ptanalytics as pt
-from ptanalytics import _atomic
-from ptanalytics._report_file import report_destination, write_report
 from ptanalytics.cli import main
-from ptanalytics.cohort import REPORT_MARKER, atomic_folder
+from ptanalytics.cohort import _atomic
+from ptanalytics.cohort.io import REPORT_MARKER, atomic_folder
 from ptanalytics.exceptions import CohortFormatError
+from ptanalytics.report._file import report_destination, write_report
 
 DATA = Path(__file__).parent / "data"
 
@@ -129,7 +129,7 @@ DRIVER = textwrap.dedent(
     """
     import os, shutil, sys
     import ptanalytics as pt
-    import ptanalytics.cohort as cohort_io
+    import ptanalytics.cohort.io as cohort_io
 
     dest, step = sys.argv[1], sys.argv[2]
     real_rename, real_rmtree, real_json = os.rename, shutil.rmtree, cohort_io._write_json
@@ -246,7 +246,7 @@ def test_two_concurrent_simulate_runs_one_succeeds_one_exits_2(tmp_path):
         textwrap.dedent(
             """
             import sys, time
-            import ptanalytics.cohort as c
+            import ptanalytics.cohort.io as c
             from ptanalytics.cli import main
             real = c._write_json
             def slow(path, obj):
@@ -361,7 +361,7 @@ def test_a_kill_during_the_report_write_leaves_the_old_report(tmp_path, capsys):
         textwrap.dedent(
             f"""
             import os
-            from ptanalytics._report_file import write_report
+            from ptanalytics.report._file import write_report
             os.replace = lambda a, b: os._exit(9)
             write_report({str(out)!r}, "<html><head></head><body>new</body></html>")
             """

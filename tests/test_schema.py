@@ -3,8 +3,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ptanalytics.cohort.schema import TABLES, coerce_table, data_dictionary_markdown, empty_table
 from ptanalytics.exceptions import CohortFormatError
-from ptanalytics.schema import TABLES, coerce_table, data_dictionary_markdown, empty_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

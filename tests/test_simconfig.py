@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 import ptanalytics as pt
-from ptanalytics.simconfig import SimulationConfig, load_config, parameters_markdown
+from ptanalytics.simulate.config import SimulationConfig, load_config, parameters_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 

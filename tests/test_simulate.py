@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ptanalytics as pt
-from ptanalytics.simulate import DEFAULT_PATIENTS, DEFAULT_SEED
+from ptanalytics.cohort.schema import COINTERVENTION_KINDS
+from ptanalytics.simulate.engine import DEFAULT_PATIENTS, DEFAULT_SEED
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -231,7 +232,7 @@ def test_no_cointerventions_and_no_noise():
         seed=3,
         measurement_sd=0.0,
         nprs_baseline_sd=0.2,
-        cointervention_probability=dict.fromkeys(pt.schema.COINTERVENTION_KINDS, 0.0),
+        cointervention_probability=dict.fromkeys(COINTERVENTION_KINDS, 0.0),
     )
     assert len(c.cointerventions) == 0
     nprs = _nprs(c)

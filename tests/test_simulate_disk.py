@@ -11,10 +11,10 @@ import pytest
 
 import ptanalytics as pt
 from ptanalytics import cli
-from ptanalytics.cohort import TABLE_NAMES
+from ptanalytics.cohort.io import TABLE_NAMES
+from ptanalytics.cohort.schema import coerce_table
 from ptanalytics.exceptions import CohortFormatError, ConfigError
-from ptanalytics.schema import coerce_table
-from ptanalytics.simulate import _pool_effects, simulate_to_disk
+from ptanalytics.simulate.engine import _pool_effects, simulate_to_disk
 
 N, CHUNK, SEED = 1_100, 400, 5
 TABLES = (*TABLE_NAMES, "truth_patients")

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 import ptanalytics as pt
-from ptanalytics.summary import describe_cohort
+from ptanalytics.metrics.describe import describe_cohort
 
 
 def test_describe_simulated_cohort(small_cohort):

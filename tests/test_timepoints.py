@@ -1,4 +1,4 @@
-"""One definition of each timepoint (ptanalytics.timepoints), used everywhere.
+"""One definition of each timepoint (ptanalytics.metrics.timepoints), used everywhere.
 
 Hand-made cohorts the simulator would never make: baseline assessed a few days after enrolment,
 missing follow-up, irregular visits, a 12-week program, outcomes only, end of guided phase on the
@@ -13,9 +13,8 @@ import pytest
 
 import ptanalytics as pt
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.report import table_one
-from ptanalytics.summary import describe_cohort
-from ptanalytics.timepoints import (
+from ptanalytics.metrics.describe import describe_cohort
+from ptanalytics.metrics.timepoints import (
     TIMEPOINTS,
     assessment_timepoints,
     canonical_instrument,
@@ -23,6 +22,7 @@ from ptanalytics.timepoints import (
     timepoint_scores,
     timepoint_targets,
 )
+from ptanalytics.report.sections import table_one
 
 DAY0 = pd.Timestamp("2024-03-04")
 
@@ -223,7 +223,7 @@ def test_instrument_names_any_case(small_cohort):
 
 def test_mapping_schedule_reaches_cohort_json(tmp_path):
     from ptanalytics.cli import main
-    from ptanalytics.mapping import MappingError, parse_mapping
+    from ptanalytics.ingestion.mapping import MappingError, parse_mapping
 
     export = tmp_path / "trial.csv"
     export.write_text("id,visit,pain\n1,1,7\n1,2,3\n2,1,6\n", encoding="utf-8")

@@ -8,7 +8,7 @@ import pytest
 import ptanalytics as pt
 from ptanalytics.cli import main
 from ptanalytics.exceptions import CohortFormatError
-from ptanalytics.ingestion import validate_cohort_dir
+from ptanalytics.ingestion.pipeline import validate_cohort_dir
 
 TODAY = "2030-01-01"
 

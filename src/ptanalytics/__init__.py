@@ -2,15 +2,8 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ptanalytics.catalogue import CATEGORIES, exercise_catalogue
-from ptanalytics.cohort import Cohort, load_cohort
-from ptanalytics.deidentification import (
-    deidentify,
-    deidentify_directory,
-    find_identifier_columns,
-    generalise,
-    k_anonymity,
-)
+from ptanalytics.cohort.catalogue import CATEGORIES, exercise_catalogue
+from ptanalytics.cohort.io import Cohort, load_cohort
 from ptanalytics.exceptions import (
     CohortFormatError,
     ConfigError,
@@ -18,19 +11,31 @@ from ptanalytics.exceptions import (
     MappingError,
     PtAnalyticsError,
 )
-from ptanalytics.frames import patient_summary, patient_weeks
-from ptanalytics.ingestion import IngestResult, format_ingest_summary, ingest, validate_cohort_dir
-from ptanalytics.mapping import load_mapping
-from ptanalytics.responders import flag_responders, responder_table
-from ptanalytics.simconfig import SimulationConfig, load_config
-from ptanalytics.simulate import default_cohort, simulate_cohort, simulate_to_disk
-from ptanalytics.timepoints import (
+from ptanalytics.ingestion.mapping import load_mapping
+from ptanalytics.ingestion.pipeline import (
+    IngestResult,
+    format_ingest_summary,
+    ingest,
+    validate_cohort_dir,
+)
+from ptanalytics.metrics.frames import patient_summary, patient_weeks
+from ptanalytics.metrics.responders import flag_responders, responder_table
+from ptanalytics.metrics.timepoints import (
     TIMEPOINTS,
     assessment_timepoints,
     canonical_instrument,
     timepoint_counts,
     timepoint_scores,
 )
+from ptanalytics.privacy.deidentification import (
+    deidentify,
+    deidentify_directory,
+    find_identifier_columns,
+    generalise,
+    k_anonymity,
+)
+from ptanalytics.simulate.config import SimulationConfig, load_config
+from ptanalytics.simulate.engine import default_cohort, simulate_cohort, simulate_to_disk
 
 try:
     __version__ = version("ptanalytics")

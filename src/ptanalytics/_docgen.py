@@ -7,9 +7,9 @@ import re
 import sys
 from pathlib import Path
 
-from ptanalytics.catalogue import catalogue_markdown
-from ptanalytics.schema import data_dictionary_markdown
-from ptanalytics.simconfig import parameters_markdown
+from ptanalytics.cohort.catalogue import catalogue_markdown
+from ptanalytics.cohort.schema import data_dictionary_markdown
+from ptanalytics.simulate.config import parameters_markdown
 
 START, END = "<!-- parameters:start -->", "<!-- parameters:end -->"
 

@@ -17,23 +17,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from ptanalytics.cohort import TABLE_NAMES, check_destination, load_cohort, safe_csv
+from ptanalytics.cohort.io import TABLE_NAMES, check_destination, load_cohort, safe_csv
 from ptanalytics.exceptions import ConfigError, PtAnalyticsError
-from ptanalytics.ingestion import (
+from ptanalytics.ingestion.pipeline import (
     format_ingest_check,
     format_ingest_line,
     format_ingest_summary,
     ingest,
     validate_cohort_dir,
 )
-from ptanalytics.simconfig import SimulationConfig, load_config
-from ptanalytics.simulate import (
+from ptanalytics.metrics.describe import describe_cohort
+from ptanalytics.simulate.config import SimulationConfig, load_config
+from ptanalytics.simulate.engine import (
     DEFAULT_PATIENTS,
     DEFAULT_SEED,
     simulate_cohort,
     simulate_to_disk,
 )
-from ptanalytics.summary import describe_cohort
 
 __all__ = ["main"]
 
@@ -342,7 +342,7 @@ def _validate(args) -> int:
 
 
 def _deidentify(args) -> int:
-    from ptanalytics.deidentification import deidentify_directory
+    from ptanalytics.privacy.deidentification import deidentify_directory
 
     existed = args.key_file.expanduser().exists()
     report = deidentify_directory(
@@ -371,7 +371,7 @@ def _deidentify(args) -> int:
 
 
 def _report(args) -> int:
-    from ptanalytics.report import render_report
+    from ptanalytics.report.sections import render_report
 
     if 1 <= args.min_cell < 11:
         print(
@@ -388,7 +388,7 @@ def _report(args) -> int:
 
 
 def _recovery(args) -> int:
-    from ptanalytics.models.recovery import recovery
+    from ptanalytics.studies.recovery import recovery
 
     cfg = load_config(args.config) if args.config else None
     summary, fits = recovery(args.patients, args.replications, seed=args.seed, config=cfg)

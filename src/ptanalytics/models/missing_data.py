@@ -35,8 +35,8 @@ from scipy import stats
 from scipy.special import expit
 
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.responders import flag_responders
-from ptanalytics.timepoints import canonical_instrument
+from ptanalytics.metrics.responders import flag_responders
+from ptanalytics.metrics.timepoints import canonical_instrument
 
 __all__ = ["impute_followup", "mi_responders", "rubin", "tipping_point"]
 
@@ -302,7 +302,7 @@ def impute_followup(
     Parameters
     ----------
     summary : DataFrame
-        One row per patient, from :func:`ptanalytics.frames.patient_summary`. Not modified.
+        One row per patient, from :func:`ptanalytics.patient_summary`. Not modified.
     m : int, default 20
         Number of completed copies (>= 1).
     seed : int
@@ -439,7 +439,7 @@ def mi_responders(
     The missing ``<instrument>_<timepoint>`` scores are imputed ``m`` times with
     :func:`impute_followup` (``integer_scale=True``; ``delta`` shifts the imputed scores),
     responders are flagged on each completed copy with
-    :func:`~ptanalytics.responders.flag_responders` (``analysis="completers"``: after imputation
+    :func:`ptanalytics.flag_responders` (``analysis="completers"``: after imputation
     only patients without a baseline score drop out), and the proportions are pooled with
     :func:`rubin` on the logit scale (completed-data variance of the logit ``1 / (n p (1 - p))``;
     Barnard-Rubin degrees of freedom with ``n - 1`` complete-data degrees of freedom) and
@@ -450,7 +450,7 @@ def mi_responders(
     Parameters
     ----------
     summary : DataFrame
-        From :func:`ptanalytics.frames.patient_summary`. Not modified.
+        From :func:`ptanalytics.patient_summary`. Not modified.
     m : int, default 20
         Number of imputations (>= 2).
     seed : int
@@ -630,7 +630,7 @@ def tipping_point(
     Parameters
     ----------
     summary : DataFrame
-        From :func:`ptanalytics.frames.patient_summary` (needs ``nprs_followup``,
+        From :func:`ptanalytics.patient_summary` (needs ``nprs_followup``,
         ``nprs_baseline``, ``nprs_end_guided``, ``adherence``, ``age``). Not modified.
     deltas : sequence of float
         Shifts to try, in NPRS points; returned in the order given.

@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ptanalytics.catalogue import CATEGORIES
+from ptanalytics.cohort.catalogue import CATEGORIES
 from ptanalytics.exceptions import ConfigError
 
 __all__ = [

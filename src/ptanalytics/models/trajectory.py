@@ -15,7 +15,7 @@ The model frame (:func:`pain_model_frame`) has one row per NPRS assessment:
   program, centred on the cohort mean, per 10 percentage points;
 * ``adherence_within``: last week's adherence minus the patient's mean, per 10 points (0 in
   week 0);
-* ``ilr_1`` ... ``ilr_4``: the exercise-time composition (see :mod:`ptanalytics.composition`),
+* ``ilr_1`` ... ``ilr_4``: the exercise-time composition (:mod:`ptanalytics.metrics.composition`),
   centred; patients with no exercise time (every category share zero or missing) have no
   composition and are left out of the frame, their number in ``attrs["n_no_exercise_time"]``
   (and in the fitted model's ``notes``);
@@ -52,12 +52,12 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from ptanalytics.cohort import Cohort
+from ptanalytics.cohort.io import Cohort
+from ptanalytics.cohort.schema import COINTERVENTION_KINDS
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.frames import patient_summary, patient_weeks
+from ptanalytics.metrics.frames import patient_summary, patient_weeks
 from ptanalytics.models._tidy import tidy
 from ptanalytics.models.lmm import LMMResult, fit_lmm
-from ptanalytics.schema import COINTERVENTION_KINDS
 
 __all__ = [
     "DEFAULT_FORMULA",

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.timepoints import canonical_instrument
+from ptanalytics.metrics.timepoints import canonical_instrument
 
 __all__ = ["PRESETS", "flag_responders", "responder_table", "wilson_interval"]
 
@@ -118,7 +118,7 @@ def flag_responders(
     Parameters
     ----------
     summary : DataFrame
-        From :func:`ptanalytics.frames.patient_summary` (needs ``<instrument>_baseline`` and
+        From :func:`ptanalytics.patient_summary` (needs ``<instrument>_baseline`` and
         ``<instrument>_<timepoint>``).
     preset, level, points, percent, cutoff
         The definition.

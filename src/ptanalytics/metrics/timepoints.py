@@ -42,7 +42,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ptanalytics.cohort import Cohort
+from ptanalytics.cohort.io import Cohort
 from ptanalytics.exceptions import ConfigError
 
 __all__ = [
@@ -437,7 +437,7 @@ def timepoint_counts(assessments: pd.DataFrame, *, by: str | None = None) -> pd.
     if missing:
         raise ConfigError(
             f"assessments lacks column(s) {missing}; allowed: the frame from "
-            "ptanalytics.timepoints.assessment_timepoints (with the by column merged on)."
+            "ptanalytics.metrics.timepoints.assessment_timepoints (with the by column merged on)."
         )
     frame = assessments.assign(
         _order=assessments["timepoint"].map({tp: i for i, tp in enumerate(TIMEPOINTS)}),

@@ -1,7 +1,7 @@
 """Patient-level outcome models: dose-response of adherence, exercise-mix substitutions, program
 length, and responder models (logistic regression and GEE).
 
-All use one row per patient from :func:`ptanalytics.frames.patient_summary` (or, for the GEE, the
+All use one row per patient from :func:`ptanalytics.patient_summary` (or, for the GEE, the
 repeated assessments) and ordinary statsmodels fits; every result is a tidy table. They are
 associations: neither adherence, nor the exercise mix, nor the actual program length was
 randomised, and the actual length is partly decided by early response (see
@@ -19,12 +19,12 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from ptanalytics.catalogue import CATEGORIES
-from ptanalytics.composition import closure, has_composition, ilr, replace_zeros
+from ptanalytics.cohort.catalogue import CATEGORIES
 from ptanalytics.exceptions import ConfigError
+from ptanalytics.metrics.composition import closure, has_composition, ilr, replace_zeros
+from ptanalytics.metrics.responders import flag_responders
 from ptanalytics.models._splines import NaturalSpline
 from ptanalytics.models._tidy import linear_contrast, tidy
-from ptanalytics.responders import flag_responders
 
 __all__ = [
     "DEFAULT_COVARIATES",

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from openpyxl.utils.cell import range_boundaries
 
 from ptanalytics.exceptions import IngestError
-from ptanalytics.validation import FILE, ROW
+from ptanalytics.ingestion.validate import FILE, ROW
 
 __all__ = [
     "SourceTable",

@@ -1,6 +1,6 @@
 """The HTML report: a parameterised notebook executed by papermill, converted by nbconvert.
 
-:func:`render_report` runs the package's report notebook (``data/report.ipynb``) on a cohort and
+:func:`render_report` runs the package's report notebook (``report/report.ipynb``) on a cohort and
 writes one self-contained HTML file: figures embedded, no script, style or font fetched from the
 network, a table of contents, code hidden unless asked. Counts below ``min_cell`` are shown as
 ``<min_cell`` in every table; no patient identifier, birth date or calendar date is printed.
@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ptanalytics._report_file import report_destination, write_report
-from ptanalytics.cohort import Cohort
+from ptanalytics.cohort.io import Cohort
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.privacy import PRIMARY, SECONDARY, complementary_suppression
-from ptanalytics.timepoints import timepoint_scores
+from ptanalytics.metrics.timepoints import timepoint_scores
+from ptanalytics.privacy.suppression import PRIMARY, SECONDARY, complementary_suppression
+from ptanalytics.report._file import report_destination, write_report
 
 __all__ = [
     "Disclosure",
@@ -301,8 +301,12 @@ def report_disclosure(
         The protected disclosure, and the raw inputs the notebook also needs (``flags`` per
         analysis, ``assessments``).
     """
-    from ptanalytics.responders import flag_responders, responder_table
-    from ptanalytics.timepoints import TIMEPOINT_LABELS, assessment_timepoints, timepoint_counts
+    from ptanalytics.metrics.responders import flag_responders, responder_table
+    from ptanalytics.metrics.timepoints import (
+        TIMEPOINT_LABELS,
+        assessment_timepoints,
+        timepoint_counts,
+    )
 
     ids = cohort.patients["patient_id"]
     disc = Disclosure(ids, min_cell=min_cell)
@@ -414,7 +418,7 @@ def report_disclosure(
 
 def model_patients(summary: pd.DataFrame, outcome: str, adherence: str) -> pd.Series:
     """Patient ids of the complete cases a dose-response fit uses (for its quoted n)."""
-    from ptanalytics.models.outcome_models import DEFAULT_COVARIATES, _usable_covariates
+    from ptanalytics.models.outcomes import DEFAULT_COVARIATES, _usable_covariates
 
     covs = _usable_covariates(summary, DEFAULT_COVARIATES)
     cols = [outcome, adherence, *(c[2:-1] if c.startswith("C(") else c for c in covs)]
@@ -508,7 +512,7 @@ def _stable_notebook(path: Path) -> None:
 
 
 def _notebook_template() -> Path:
-    return Path(str(resources.files("ptanalytics").joinpath("data/report.ipynb")))
+    return Path(str(resources.files("ptanalytics").joinpath("report/report.ipynb")))
 
 
 _EXTERNAL = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.I)
@@ -589,7 +593,7 @@ def render_report(
             f"folder written by 'ptanalytics ingest' or 'simulate'."
         )
     dest = Path(out) if out else Path("reports") / "report.html"
-    report_destination(dest)  # refused before the notebook runs: see ptanalytics._report_file
+    report_destination(dest)  # refused before the notebook runs: see ptanalytics.report._file
     with tempfile.TemporaryDirectory() as tmp:
         executed = Path(tmp) / "report.ipynb"
         pm.execute_notebook(

@@ -42,8 +42,8 @@ from typing import Any
 
 import yaml
 
+from ptanalytics.cohort.schema import TABLES
 from ptanalytics.exceptions import MappingError
-from ptanalytics.schema import TABLES
 
 __all__ = [
     "DEFAULT_MISSING",
@@ -142,7 +142,7 @@ class Mapping:
     sources: tuple[SourceRule, ...]
     path: str = "<mapping>"
     # The study's schedule (weeks since enrolment), written to cohort.json for
-    # ptanalytics.timepoints: {"followup_weeks": 4, "end_guided_weeks": 8}; empty when not given.
+    # ptanalytics.metrics.timepoints: {"followup_weeks": 4, "end_guided_weeks": 8}; {} if not given.
     schedule: dict = field(default_factory=dict)
 
     def rules_for(self, path: Path, *, workbook: bool = False) -> list[SourceRule]:

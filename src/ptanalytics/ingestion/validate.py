@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ptanalytics.catalogue import exercise_catalogue
-from ptanalytics.schema import EARLIEST_DATE, TABLES, Column, coerce_table
+from ptanalytics.cohort.catalogue import exercise_catalogue
+from ptanalytics.cohort.schema import EARLIEST_DATE, TABLES, Column, coerce_table
 
 __all__ = [
     "EARLIEST_DATE",

@@ -5,7 +5,7 @@
   leave at random times and miss visits); ``singletons`` (a third of the groups seen once); and
   ``boundary`` (no slope variance in truth, so the estimate sits at zero).
 * :func:`fit_lme4` fits the same model with R's ``lme4::lmer`` (the packaged script
-  ``data/lme4_lmm.R``; needs ``Rscript`` with lme4) and returns its estimates.
+  ``studies/lme4_lmm.R``; needs ``Rscript`` with lme4) and returns its estimates.
 * :func:`compare` reduces two fits to the agreement figures the docs quote: significant digits of
   the fixed effects and of the variance components, and the log-likelihood difference.
 
@@ -123,7 +123,7 @@ def fit_lme4(data: pd.DataFrame, formula: str, *, reml: bool = True, repeats: in
     ok, why = lme4_available()
     if not ok:
         raise ConfigError(why)
-    script = resources.files("ptanalytics") / "data" / "lme4_lmm.R"
+    script = resources.files("ptanalytics") / "studies" / "lme4_lmm.R"
     with tempfile.TemporaryDirectory() as tmp:
         csv, out = Path(tmp) / "data.csv", Path(tmp) / "fit.json"
         data.to_csv(csv, index=False, float_format="%.17g")

@@ -1,7 +1,7 @@
 """Simulate cohorts of low-back-pain exercise programs with known ground truth.
 
-The generating model (all parameters in :class:`~ptanalytics.simconfig.SimulationConfig`, described
-in ``docs/simulator.md``), week by week for every patient at once (no loop over patients):
+The generating model (all parameters in :class:`~ptanalytics.simulate.config.SimulationConfig`,
+described in ``docs/simulator.md``), week by week for every patient at once (no loop over patients):
 
 * **Baseline.** Latent pain ``b_i ~ N(mean, sd_latent)``; observed NPRS adds measurement noise and
   is rounded to an integer in 0-10. ODI is driven by latent pain.
@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ptanalytics.catalogue import CATEGORIES, exercise_catalogue
-from ptanalytics.cohort import (
+from ptanalytics.cohort.catalogue import CATEGORIES, exercise_catalogue
+from ptanalytics.cohort.io import (
     _TRUTH_PATIENTS,
     TABLE_NAMES,
     Cohort,
@@ -46,9 +46,9 @@ from ptanalytics.cohort import (
     atomic_folder,
     cohort_json,
 )
+from ptanalytics.cohort.schema import CHRONICITIES, COINTERVENTION_KINDS, PHASES, coerce_table
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.schema import CHRONICITIES, COINTERVENTION_KINDS, PHASES, coerce_table
-from ptanalytics.simconfig import TRAJECTORIES, SimulationConfig
+from ptanalytics.simulate.config import TRAJECTORIES, SimulationConfig
 
 __all__ = [
     "DEFAULT_PATIENTS",
@@ -1092,7 +1092,7 @@ def simulate_to_disk(
 
     Each table (and ``truth_patients``) is a folder of Parquet parts, one per chunk of patients,
     ``<path>/<table>/part-00000.parquet``, ``part-00001.parquet``, ..., with the columns and types
-    :meth:`Cohort.write` gives the table; :func:`~ptanalytics.cohort.load_cohort` reads it.
+    :meth:`Cohort.write` gives the table; :func:`~ptanalytics.cohort.io.load_cohort` reads it.
     ``cohort.json`` has :meth:`Cohort.write`'s keys (row counts summed over the parts) and
     ``chunking``; ``truth.json`` pools the chunks (see its ``notes``). Memory is bounded by the
     chunk size (about 1.9 GB at peak for the default 50,000 patients and 26 weeks).

@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from ptanalytics._atomic import interrupted_hint, precheck_folder, replace_folder
+from ptanalytics.cohort._atomic import interrupted_hint, precheck_folder, replace_folder
+from ptanalytics.cohort.schema import TABLES, coerce_table, empty_table
 from ptanalytics.exceptions import CohortFormatError
-from ptanalytics.schema import TABLES, coerce_table, empty_table
 
 __all__ = ["FORMAT_VERSION", "Cohort", "load_cohort", "safe_csv"]
 
@@ -224,7 +224,7 @@ def atomic_folder(
 ):
     """Yield a temporary sibling folder that replaces ``path`` when the block ends without error.
 
-    The output is then written whole or not at all (see :mod:`ptanalytics._atomic`): a lock
+    The output is then written whole or not at all (see :mod:`ptanalytics.cohort._atomic`): a lock
     beside ``path`` refuses a second writer, leftovers of an interrupted earlier write are
     restored or removed (and reported on stderr), and the new folder is swapped in by renames.
     On any error the temporary folder is removed and ``path`` is untouched.
@@ -449,7 +449,7 @@ def load_cohort(path: str | os.PathLike) -> Cohort:
     """Read a cohort folder written by :meth:`Cohort.write`, ``simulate`` or ``ingest``.
 
     A table is ``<table>.parquet``, ``<table>.csv`` or a folder ``<table>/`` of Parquet parts
-    (``part-00000.parquet``, ... as :func:`~ptanalytics.simulate.simulate_to_disk` writes), read
+    (``part-00000.parquet``, ... as :func:`ptanalytics.simulate_to_disk` writes), read
     in part order into one frame.
 
     Every known column is coerced to its canonical type; row counts are checked against

@@ -1,4 +1,4 @@
-# Fit a linear mixed model with lme4 (ptanalytics.models.lme4_check: tests and benchmarks).
+# Fit a linear mixed model with lme4 (ptanalytics.studies.lme4: tests and benchmarks).
 #
 #   Rscript lme4_lmm.R <data.csv> <formula> <REML TRUE|FALSE> <out.json> [repeats]
 #

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ptanalytics.catalogue import CATEGORIES, exercise_catalogue
+from ptanalytics.cohort.catalogue import CATEGORIES, exercise_catalogue
 from ptanalytics.exceptions import CohortFormatError
 
 __all__ = [

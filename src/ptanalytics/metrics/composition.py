@@ -1,6 +1,6 @@
 """Compositions of exercise time: closure, zero replacement and isometric log-ratio coordinates.
 
-The five parts are the categories in :data:`ptanalytics.catalogue.CATEGORIES` order (core
+The five parts are the categories in :data:`ptanalytics.cohort.catalogue.CATEGORIES` order (core
 strengthening, lumbar stabilisation, aerobic, posture, flexibility).
 
 **Zero replacement.** Log-ratios need strictly positive parts, but many patients do no aerobic or
@@ -28,7 +28,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from ptanalytics.catalogue import CATEGORIES
+from ptanalytics.cohort.catalogue import CATEGORIES
 from ptanalytics.exceptions import ConfigError
 
 __all__ = ["closure", "has_composition", "ilr", "ilr_inverse", "replace_zeros"]

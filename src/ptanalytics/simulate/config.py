@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ptanalytics.catalogue import CATEGORIES, exercise_catalogue
+from ptanalytics.cohort.catalogue import CATEGORIES, exercise_catalogue
+from ptanalytics.cohort.schema import CHRONICITIES, COINTERVENTION_KINDS
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.schema import CHRONICITIES, COINTERVENTION_KINDS
 
 __all__ = ["TRAJECTORIES", "SimulationConfig", "load_config"]
 

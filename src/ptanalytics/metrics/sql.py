@@ -1,7 +1,7 @@
 """Patient-week aggregation in SQL: DuckDB over a cohort's files, or Spark where the data live.
 
 :func:`patient_weeks_sql` (DuckDB) and :func:`patient_weeks_spark` (Spark) return the frame of
-:func:`ptanalytics.frames.patient_weeks` -- same columns, dtypes, row order and values -- without
+:func:`ptanalytics.patient_weeks` -- same columns, dtypes, row order and values -- without
 loading the sessions table into memory: the engine streams the session rows, reduces them to one
 row per patient and day, then per patient and week, and spills to disk beyond ``memory_limit``.
 
@@ -28,9 +28,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ptanalytics.catalogue import CATEGORIES
+from ptanalytics.cohort.catalogue import CATEGORIES
+from ptanalytics.cohort.schema import PHASES, coerce_table
 from ptanalytics.exceptions import CohortFormatError, ConfigError
-from ptanalytics.schema import PHASES, coerce_table
 
 __all__ = [
     "DIALECTS",
@@ -50,7 +50,7 @@ DIALECTS: dict[str, dict[str, str]] = {
 
 #: Columns the query reads, per table: (name, SQL type, required). Optional columns that a source
 #: lacks are supplied as NULL (``sets`` counts as 1, ``supervised_per_week`` and ``duration_min``
-#: as 0, as in :func:`ptanalytics.frames.patient_weeks`). ``patients.patient_order`` gives the
+#: as 0, as in :func:`ptanalytics.patient_weeks`). ``patients.patient_order`` gives the
 #: row order of the result (the order of the patients file).
 INPUT_COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
     "patients": (
@@ -404,16 +404,16 @@ def patient_weeks_query(
     has_prescriptions, has_sessions : bool
         Whether the cohort has any prescription / session rows (the tables must exist either
         way; they may be empty). Without both, the query returns the outcomes-only frame
-        (``patient_id``, ``week``, ``nprs``), as :func:`ptanalytics.frames.patient_weeks` does.
+        (``patient_id``, ``week``, ``nprs``), as :func:`ptanalytics.patient_weeks` does.
     min_exercises, dropout_rule, inactivity_days, missed_sessions, truncate_at_dropout
-        As in :func:`ptanalytics.frames.patient_weeks`.
+        As in :func:`ptanalytics.patient_weeks`.
 
     Returns
     -------
     str
         One ``SELECT`` statement (with CTEs) reading ``patients``, ``prescriptions``,
         ``sessions`` and ``outcomes`` with the columns of :data:`INPUT_COLUMNS`. Its result has
-        the columns of :func:`ptanalytics.frames.patient_weeks`, with ``phase`` as text, ordered
+        the columns of :func:`ptanalytics.patient_weeks`, with ``phase`` as text, ordered
         by ``patients.patient_order`` and week.
     """
     opt = _Options(
@@ -669,7 +669,7 @@ def patient_weeks_sql(
     missed_sessions: int = 4,
     truncate_at_dropout: bool = True,
 ) -> pd.DataFrame | Path:
-    """:func:`ptanalytics.frames.patient_weeks` computed by DuckDB over a cohort folder's files.
+    """:func:`ptanalytics.patient_weeks` computed by DuckDB over a cohort folder's files.
 
     Tables are read where they lie -- ``<table>.parquet``, ``<table>.csv`` or a folder
     ``<table>/`` of Parquet parts -- and streamed: memory stays below ``memory_limit`` (DuckDB
@@ -693,12 +693,12 @@ def patient_weeks_sql(
         Check first that patient ids are unique and that every record's patient is in the
         patients table (one extra pass over the ids of the sessions), as ``patient_weeks`` does.
     min_exercises, dropout_rule, inactivity_days, missed_sessions, truncate_at_dropout
-        As in :func:`ptanalytics.frames.patient_weeks` (``missed_sessions`` >= 1).
+        As in :func:`ptanalytics.patient_weeks` (``missed_sessions`` >= 1).
 
     Returns
     -------
     pandas.DataFrame or pathlib.Path
-        The columns, dtypes and row order of :func:`ptanalytics.frames.patient_weeks` (see its
+        The columns, dtypes and row order of :func:`ptanalytics.patient_weeks` (see its
         *Returns*); the path of ``out`` when given.
 
     Raises
@@ -814,7 +814,7 @@ def patient_weeks_spark(
     missed_sessions: int = 4,
     truncate_at_dropout: bool = True,
 ) -> pd.DataFrame | Path:
-    """:func:`ptanalytics.frames.patient_weeks` computed by Spark SQL (same query as DuckDB's).
+    """:func:`ptanalytics.patient_weeks` computed by Spark SQL (same query as DuckDB's).
 
     Parameters
     ----------

@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 
 from ptanalytics.exceptions import IngestError
-from ptanalytics.validation import FILE, PROBLEM, PROBLEM_CODE, ROW
+from ptanalytics.ingestion.validate import FILE, PROBLEM, PROBLEM_CODE, ROW
 
 __all__ = [
     "LOINC_EXERCISE",

@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ptanalytics.catalogue import exercise_catalogue
-from ptanalytics.cohort import Cohort
+from ptanalytics.cohort.catalogue import exercise_catalogue
+from ptanalytics.cohort.io import Cohort
+from ptanalytics.cohort.schema import TABLES
 from ptanalytics.exceptions import IngestError, MappingError
-from ptanalytics.mapping import (
+from ptanalytics.ingestion.mapping import (
     DEFAULT_DATE_FORMATS,
     ColumnRule,
     Mapping,
@@ -33,7 +34,7 @@ from ptanalytics.mapping import (
     TableRule,
     load_mapping,
 )
-from ptanalytics.readers import (
+from ptanalytics.ingestion.readers import (
     FILE,
     ROW,
     SourceTable,
@@ -43,8 +44,7 @@ from ptanalytics.readers import (
     sheets_with_data,
     workbook_sheets,
 )
-from ptanalytics.schema import TABLES
-from ptanalytics.validation import (
+from ptanalytics.ingestion.validate import (
     FORMATS,
     PROBLEM,
     PROBLEM_CODE,
@@ -405,7 +405,7 @@ def _read(path: Path, mapping: Mapping | None, used: set[int]):
     """Per source (a file, or a sheet of a workbook): records per table, set-aside rows, a
     description and warnings. ``used`` collects the indices of the mapping rules that read it."""
     if path.suffix.lower() in _FHIR_SUFFIXES:
-        from ptanalytics.fhir import read_fhir
+        from ptanalytics.ingestion.fhir import read_fhir
 
         fhir = read_fhir(path)
         desc = {
@@ -482,7 +482,7 @@ def _mapped(rule: SourceRule) -> str:
 
 def _warn_identifiers(data: pd.DataFrame, file: str, warnings: list[str], rule) -> None:
     try:
-        from ptanalytics.deidentification import find_identifier_columns
+        from ptanalytics.privacy.deidentification import find_identifier_columns
     except ImportError:  # pragma: no cover - deidentify is part of the package
         return
     found = find_identifier_columns(data.drop(columns=[FILE, ROW]))
@@ -679,7 +679,7 @@ def _result(vr: ValidationResult, records, asides, descs, warnings, today, mappi
         },
     }
     if mapping is not None and mapping.schedule:
-        meta["schedule"] = dict(mapping.schedule)  # read by ptanalytics.timepoints
+        meta["schedule"] = dict(mapping.schedule)  # read by ptanalytics.metrics.timepoints
     cohort = Cohort(**accepted, metadata=meta, quarantine=quarantine)
     return IngestResult(cohort, sources, tables, reasons, warnings, imputed)
 
@@ -822,7 +822,7 @@ def format_ingest_line(result: IngestResult) -> str:
 def validate_cohort_dir(path: str | os.PathLike, *, today: dt.date | None = None) -> IngestResult:
     """Re-check an existing cohort folder with the ingest validation; nothing is written.
 
-    First everything :func:`~ptanalytics.cohort.load_cohort` relies on is checked:
+    First everything :func:`~ptanalytics.cohort.io.load_cohort` relies on is checked:
     ``cohort.json`` parses and has its format version and a row count for every table present,
     each table file (or folder of Parquet parts, as ``simulate_to_disk`` writes) is readable, of
     its schema and has exactly the rows ``cohort.json`` lists. Then the table files are read as
@@ -837,7 +837,7 @@ def validate_cohort_dir(path: str | os.PathLike, *, today: dt.date | None = None
     """
     import tempfile
 
-    from ptanalytics.cohort import validation_sources
+    from ptanalytics.cohort.io import validation_sources
 
     folder = Path(path)
     if not (folder / "cohort.json").is_file():

@@ -23,9 +23,9 @@ import time
 import numpy as np
 import pandas as pd
 
+from ptanalytics.cohort.schema import COINTERVENTION_KINDS
 from ptanalytics.models.trajectory import fit_pain_model
-from ptanalytics.schema import COINTERVENTION_KINDS
-from ptanalytics.simulate import simulate_cohort
+from ptanalytics.simulate.engine import simulate_cohort
 
 __all__ = ["FIXED_TERMS", "VARIANCE_TERMS", "recovery", "summarise_recovery"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ptanalytics.cohort import Cohort
-from ptanalytics.timepoints import TIMEPOINT_LABELS, TIMEPOINTS, timepoint_scores
+from ptanalytics.cohort.io import Cohort
+from ptanalytics.metrics.timepoints import TIMEPOINT_LABELS, TIMEPOINTS, timepoint_scores
 
 __all__ = ["describe_cohort"]
 
@@ -21,7 +21,7 @@ def describe_cohort(cohort: Cohort) -> pd.DataFrame:
         One row per figure, with columns:
 
         - ``section`` (str): ``size``, ``baseline``, ``timepoints`` (patients with a score at
-          each timepoint, :mod:`ptanalytics.timepoints`) or ``calibration``.
+          each timepoint, :mod:`ptanalytics.metrics.timepoints`) or ``calibration``.
         - ``metric`` (str): what is counted or measured.
         - ``value`` (float): the figure (counts, means, shares).
         - ``target_low``, ``target_high`` (float): for simulated cohorts' calibration rows, the

@@ -1,10 +1,10 @@
-"""Where and how the HTML report is written (see :func:`ptanalytics.report.render_report`).
+"""Where and how the HTML report is written (see :func:`ptanalytics.report.sections.render_report`).
 
 * The report goes to a temporary file beside ``out`` and is renamed over it, so a kill during the
-  write leaves the previous report intact (:func:`ptanalytics._atomic.replace_file`); a lock
+  write leaves the previous report intact (:func:`ptanalytics.cohort._atomic.replace_file`); a lock
   refuses a second writer and a leftover temporary file is removed by the next run.
 * An existing ``out`` is replaced only when it is empty or a report ptanalytics wrote (it carries
-  :data:`~ptanalytics.cohort.REPORT_MARKER` in its head; a report written before the marker is
+  :data:`~ptanalytics.cohort.io.REPORT_MARKER` in its head; a report written before the marker is
   recognised by its doctype and the word ``ptanalytics``).
 * Refused, before the notebook runs: ``out`` is a folder; ``out`` is a symbolic link (refused,
   not followed: give the real path); ``out`` is one of a cohort's own files (``cohort.json``, a
@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ptanalytics._atomic import absolute, replace_file
-from ptanalytics.cohort import _TRUTH_PATIENTS, REPORT_MARKER, TABLE_NAMES
+from ptanalytics.cohort._atomic import absolute, replace_file
+from ptanalytics.cohort.io import _TRUTH_PATIENTS, REPORT_MARKER, TABLE_NAMES
 from ptanalytics.exceptions import CohortFormatError
 
 __all__: list[str] = []

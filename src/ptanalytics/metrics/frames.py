@@ -32,12 +32,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ptanalytics.catalogue import CATEGORIES
-from ptanalytics.cohort import Cohort
-from ptanalytics.composition import closure, ilr, replace_zeros
+from ptanalytics.cohort.catalogue import CATEGORIES
+from ptanalytics.cohort.io import Cohort
+from ptanalytics.cohort.schema import PHASES
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.schema import PHASES
-from ptanalytics.timepoints import TIMEPOINTS, timepoint_scores
+from ptanalytics.metrics.composition import closure, ilr, replace_zeros
+from ptanalytics.metrics.timepoints import TIMEPOINTS, timepoint_scores
 
 __all__ = ["TRAJECTORY_CLASSES", "patient_summary", "patient_weeks"]
 
@@ -417,15 +417,15 @@ def patient_summary(
     window_days : int or dict
         An assessment counts for a timepoint when it lies within this many days of its target
         (a dict gives each timepoint its own). Targets, windows, ties and the rule that one
-        assessment serves one timepoint are those of :mod:`ptanalytics.timepoints`.
+        assessment serves one timepoint are those of :mod:`ptanalytics.metrics.timepoints`.
     end_of_guided_week, followup_week : int, optional
         Target weeks for the same for all patients. Default: as in
-        :func:`ptanalytics.timepoints.timepoint_targets` (the end of each patient's guided
+        :func:`ptanalytics.metrics.timepoints.timepoint_targets` (the end of each patient's guided
         prescriptions, else ``patients.guided_weeks``; ``patients.followup_weeks``, else the
         ``cohort.json`` schedule, else the end of the program, else the schedule inferred from
         the assessments).
     zero_delta : float, optional
-        Zero replacement for the composition (see :mod:`ptanalytics.composition`).
+        Zero replacement for the composition (see :mod:`~ptanalytics.metrics.composition`).
     min_exercises, dropout_rule, inactivity_days, missed_sessions
         As in :func:`patient_weeks`.
 
@@ -449,7 +449,7 @@ def patient_summary(
         - ``minutes_total``; ``share_<category>`` (float, of all exercise minutes; missing when
           none) and ``ilr_1`` ... ``ilr_4`` (pivot coordinates after zero replacement).
         - ``nprs_baseline``, ``nprs_end_guided``, ``nprs_followup`` and the same for ``odi``
-          (float; from :mod:`ptanalytics.timepoints`: the nearest assessment within
+          (float; from :mod:`ptanalytics.metrics.timepoints`: the nearest assessment within
           ``window_days`` of the target, missing when there is none — never another timepoint's
           score).
         - ``nprs_change_end_guided``, ``nprs_change_followup`` (later minus baseline: negative is
@@ -482,7 +482,7 @@ def patient_summary(
             missed_sessions,
             zero_delta,
         )
-    # Outcome scores at each timepoint: one definition, in ptanalytics.timepoints.
+    # Outcome scores at each timepoint: one definition, in ptanalytics.metrics.timepoints.
     scores = timepoint_scores(
         cohort,
         instruments=("NPRS", "ODI"),

@@ -1,6 +1,6 @@
 """De-identification of a cohort: drop by default, keyed pseudonyms, per-patient date shifts.
 
-:func:`deidentify` returns a new :class:`~ptanalytics.cohort.Cohort` in which
+:func:`deidentify` returns a new :class:`~ptanalytics.cohort.io.Cohort` in which
 
 * only the canonical columns of the data dictionary and the extra attributes allowed explicitly
   (``keep_attributes``) survive; every other column is dropped;
@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ptanalytics.cohort import TABLE_NAMES, Cohort, load_cohort
+from ptanalytics.cohort.io import TABLE_NAMES, Cohort, load_cohort
+from ptanalytics.cohort.schema import TABLES
 from ptanalytics.exceptions import CohortFormatError, ConfigError, PtAnalyticsError
-from ptanalytics.schema import TABLES
-from ptanalytics.validation import INSTRUMENT_RANGES
+from ptanalytics.ingestion.validate import INSTRUMENT_RANGES
 
 __all__ = [
     "KNOWN_INSTRUMENTS",
@@ -264,7 +264,7 @@ def find_identifier_columns(df: pd.DataFrame) -> list[tuple[str, str]]:
     usual layout) flags the column. One such value is enough: it is an identifier either way.
 
     Canonical columns of the data dictionary (``patient_id``, ``clinic_id``, ``therapist_id``,
-    ``exercise``, ``instrument``, the dates, ...; see :data:`ptanalytics.schema.TABLES`) are never
+    ``exercise``, ``instrument``, the dates, ...; see :data:`ptanalytics.cohort.TABLES`) are never
     flagged; the identifiers among them are pseudonymised by :func:`deidentify` instead. The check
     is deterministic and looks at at most 1,000 values per column.
 
@@ -1335,7 +1335,7 @@ def deidentify(
     """A de-identified copy of ``cohort``; the input is not changed.
 
     * **Drop by default.** Only the canonical columns of each table (the data dictionary,
-      :data:`ptanalytics.schema.TABLES`) and the extra columns named in ``keep_attributes``
+      :data:`ptanalytics.cohort.TABLES`) and the extra columns named in ``keep_attributes``
       survive. Study attributes such as a trial ``arm`` are kept only when named. A kept
       attribute named like a birth date or a direct identifier, or with an e-mail address, a
       phone or record number or a date inside its values, is refused.
@@ -1361,7 +1361,7 @@ def deidentify(
     Parameters
     ----------
     cohort : Cohort
-        The cohort, e.g. from :func:`~ptanalytics.cohort.load_cohort`.
+        The cohort, e.g. from :func:`~ptanalytics.cohort.io.load_cohort`.
     key : bytes
         Secret key, 32 random bytes (:func:`new_key`). Keep it apart from the data.
     keep_attributes : sequence of str
@@ -1515,7 +1515,7 @@ def deidentify_directory(
 ) -> DeidentificationReport:
     """De-identify the cohort folder ``src`` into the new folder ``out``.
 
-    Loads ``src`` with :func:`~ptanalytics.cohort.load_cohort`, applies :func:`deidentify` with
+    Loads ``src`` with :func:`~ptanalytics.cohort.io.load_cohort`, applies :func:`deidentify` with
     the key in ``key_file`` (:func:`read_key_file`) and writes the result to ``out`` in the file
     format of ``src``. Only the cohort (tables, ``cohort.json``, and for simulated cohorts
     ``truth.json`` and ``truth_patients``) is written: a ``quarantine/`` folder of ``src`` (raw

@@ -1,0 +1,1 @@
+"""Method studies: recovery of the simulator's truth and cross-checks against R (lme4)."""
