@@ -54,7 +54,7 @@ def _child_duckdb(folder: str, out: str, memory_limit: str, threads: str) -> Non
 
 def _child_pandas(folder: str) -> None:
     import ptanalytics as pt
-    from ptanalytics.metrics.frames import patient_weeks
+    from ptanalytics.metrics import patient_weeks
 
     t0 = time.perf_counter()
     cohort = pt.load_cohort(folder)

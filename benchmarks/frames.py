@@ -17,7 +17,7 @@ from _harness import in_child, peak_mb, report
 
 def _child(folder: str) -> None:
     import ptanalytics as pt
-    from ptanalytics.metrics.frames import patient_summary, patient_weeks
+    from ptanalytics.metrics import patient_summary, patient_weeks
 
     t0 = time.perf_counter()
     cohort = pt.load_cohort(folder)

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import ptanalytics as pt
-from ptanalytics.metrics.frames import patient_weeks
+from ptanalytics.metrics import patient_weeks
 from ptanalytics.metrics.sql import DIALECTS, patient_weeks_query, patient_weeks_sql
 
 D = pd.Timestamp

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 import ptanalytics as pt
 from ptanalytics.ingestion.pipeline import ingest
+from ptanalytics.metrics import patient_summary, patient_weeks
 from ptanalytics.metrics.composition import ilr, ilr_inverse, replace_zeros
-from ptanalytics.metrics.frames import patient_summary, patient_weeks
 
 D = pd.Timestamp
 

@@ -55,7 +55,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from ptanalytics.cohort.io import Cohort
 from ptanalytics.cohort.schema import COINTERVENTION_KINDS
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.metrics.frames import patient_summary, patient_weeks
+from ptanalytics.metrics import patient_summary, patient_weeks
 from ptanalytics.models._tidy import tidy
 from ptanalytics.models.lmm import LMMResult, fit_lmm
 
