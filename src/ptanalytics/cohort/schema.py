@@ -432,7 +432,8 @@ def data_dictionary_markdown() -> str:
     lines = [
         "# Data dictionary: the ptanalytics cohort format",
         "",
-        "<!-- Generated from src/ptanalytics/schema.py by `make docs`; do not edit by hand. -->",
+        "<!-- Generated from src/ptanalytics/cohort/schema.py by `make docs`; "
+        "do not edit by hand. -->",
         "",
         "A cohort is one folder with one file per table (`<table>.parquet` or `<table>.csv`, "
         "identical columns either way) and `cohort.json`. A large cohort may store a table as a "
