@@ -17,16 +17,10 @@ from importlib import resources
 
 import pandas as pd
 
+from ptanalytics.vocab import CATEGORIES
+
 __all__ = ["CATEGORIES", "exercise_catalogue", "prescribed_minutes"]
 
-#: The five exercise categories, in a fixed order used throughout (compositions, ilr coordinates).
-CATEGORIES: tuple[str, ...] = (
-    "core_strengthening",
-    "lumbar_stabilization",
-    "aerobic",
-    "posture",
-    "flexibility",
-)
 
 _SECONDS_PER_REP = 4  # a repetition without a hold
 _TRANSITION_S = 5  # added to every hold (getting in and out of position)

@@ -8,7 +8,6 @@ they are (for example trial arm or extra covariates in ``patients``).
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +15,13 @@ import pandas as pd
 
 from ptanalytics.cohort.catalogue import CATEGORIES, exercise_catalogue
 from ptanalytics.exceptions import CohortFormatError
+from ptanalytics.vocab import (
+    CHRONICITIES,
+    COINTERVENTION_KINDS,
+    EARLIEST_DATE,
+    PHASES,
+    SEXES,
+)
 
 __all__ = [
     "CHRONICITIES",
@@ -30,21 +36,6 @@ __all__ = [
     "data_dictionary_markdown",
     "empty_table",
 ]
-
-#: Dates before this day are refused (a year 1200 or 0001 is a typo or a placeholder; no program
-#: or patient record of this toolkit starts before 1900). Ingest quarantines them.
-EARLIEST_DATE = dt.date(1900, 1, 1)
-PHASES: tuple[str, ...] = ("guided", "maintenance")
-SEXES: tuple[str, ...] = ("female", "male", "other")
-CHRONICITIES: tuple[str, ...] = ("acute", "subacute", "chronic")
-COINTERVENTION_KINDS: tuple[str, ...] = (
-    "heat_cold",
-    "massage",
-    "manual_therapy",
-    "acupuncture",
-    "epidural_injection",
-    "analgesic",
-)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ import pandas as pd
 
 from ptanalytics.cohort.catalogue import exercise_catalogue
 from ptanalytics.cohort.schema import EARLIEST_DATE, TABLES, Column, coerce_table
+from ptanalytics.vocab import FALSE_WORDS, INSTRUMENT_RANGES, MAX_OTHER_SCORE, TRUE_WORDS
 
 __all__ = [
     "EARLIEST_DATE",
@@ -53,18 +54,8 @@ PROBLEM, PROBLEM_CODE = "_problem", "_problem_code"
 #: Per row, the canonical columns (joined by ``;``) whose problem is already in ``_problem``, so
 #: that their own checks do not report the same value again.
 REPORTED = "_reported_columns"
-#: Score range and whether scores must be whole numbers, per instrument.
-INSTRUMENT_RANGES: dict[str, tuple[float, float, bool]] = {
-    "NPRS": (0, 10, True),
-    "ODI": (0, 100, False),
-    "RMDQ": (0, 24, True),
-}
-#: Scores of instruments without a range of their own must lie in 0..MAX_OTHER_SCORE (every
-#: patient-reported outcome in use scores below 1000; 1e308 is an export error).
-MAX_OTHER_SCORE = 1000.0
 OUTCOME_LEEWAY_DAYS = 30
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
+_TRUE, _FALSE = TRUE_WORDS, FALSE_WORDS
 
 
 @dataclass

@@ -38,10 +38,10 @@ from ptanalytics.cohort.schema import PHASES
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.composition import closure, ilr, replace_zeros
 from ptanalytics.metrics.timepoints import TIMEPOINTS, timepoint_scores
+from ptanalytics.vocab import TRAJECTORY_CLASSES
 
 __all__ = ["TRAJECTORY_CLASSES", "patient_summary", "patient_weeks"]
 
-TRAJECTORY_CLASSES = ("declining", "stable", "increasing")
 _PHASE_LABELS = [*PHASES, "none"]
 _MINUTES = [f"minutes_{c}" for c in CATEGORIES]
 _SHARES = [f"share_{c}" for c in CATEGORIES]

@@ -23,10 +23,11 @@ from typing import Any
 from ptanalytics.cohort.catalogue import CATEGORIES, exercise_catalogue
 from ptanalytics.cohort.schema import CHRONICITIES, COINTERVENTION_KINDS
 from ptanalytics.exceptions import ConfigError
+from ptanalytics.vocab import TRAJECTORY_CLASSES
 
 __all__ = ["TRAJECTORIES", "SimulationConfig", "load_config"]
 
-TRAJECTORIES: tuple[str, ...] = ("declining", "stable", "increasing")
+TRAJECTORIES: tuple[str, ...] = TRAJECTORY_CLASSES
 
 
 def _p(default, lo, hi, doc, group, *, keys=None, sums_to_one=False, integer=False):
