@@ -25,10 +25,7 @@ __all__ = [
     "SHARE_COLUMNS",
     "TRAJECTORY_CLASSES",
     "TRUE_WORDS",
-    "cointervention_column",
-    "instrument_range",
     "minutes_column",
-    "score_column",
     "share_column",
 ]
 
@@ -80,15 +77,6 @@ TRUE_WORDS: frozenset[str] = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS: frozenset[str] = frozenset({"false", "0", "no", "n", "f"})
 
 
-def instrument_range(instrument: str) -> tuple[float, float]:
-    """``(low, high)`` of an instrument's scores, by name in any case (``nprs``, ``NPRS``).
-
-    Raises ``KeyError`` for an instrument without a range of its own.
-    """
-    low, high, _ = INSTRUMENT_RANGES[str(instrument).upper()]
-    return float(low), float(high)
-
-
 def minutes_column(category: str) -> str:
     """Patient-week column of the minutes spent on one category: ``minutes_<category>``."""
     return f"minutes_{category}"
@@ -97,16 +85,6 @@ def minutes_column(category: str) -> str:
 def share_column(category: str) -> str:
     """Column of one category's share of exercise time: ``share_<category>``."""
     return f"share_{category}"
-
-
-def cointervention_column(kind: str) -> str:
-    """Model-frame indicator of a co-intervention kind: ``co_<kind>``."""
-    return f"co_{kind}"
-
-
-def score_column(instrument: str, timepoint: str) -> str:
-    """Summary column of an instrument at a timepoint (``nprs_baseline``, ``odi_followup``)."""
-    return f"{str(instrument).lower()}_{timepoint}"
 
 
 #: ``minutes_<category>`` and ``share_<category>`` in category order.

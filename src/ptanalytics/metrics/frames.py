@@ -38,13 +38,19 @@ from ptanalytics.cohort.schema import PHASES
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.composition import closure, ilr, replace_zeros
 from ptanalytics.metrics.timepoints import TIMEPOINTS, timepoint_scores
-from ptanalytics.vocab import TRAJECTORY_CLASSES
+from ptanalytics.vocab import (
+    ATTENDANCE_BANDS,
+    ATTENDANCE_CUTS,
+    MINUTES_COLUMNS,
+    PHASE_LABELS,
+    SHARE_COLUMNS,
+    TRAJECTORY_CLASSES,
+)
 
 __all__ = ["TRAJECTORY_CLASSES", "patient_summary", "patient_weeks"]
 
-_PHASE_LABELS = [*PHASES, "none"]
-_MINUTES = [f"minutes_{c}" for c in CATEGORIES]
-_SHARES = [f"share_{c}" for c in CATEGORIES]
+_PHASE_LABELS = list(PHASE_LABELS)
+_MINUTES, _SHARES = list(MINUTES_COLUMNS), list(SHARE_COLUMNS)
 
 
 @dataclass
@@ -386,7 +392,7 @@ def _longest_streak(met: np.ndarray) -> np.ndarray:
 def patient_summary(
     cohort: Cohort,
     *,
-    bands: tuple[float, float] = (0.50, 0.75),
+    bands: tuple[float, float] = ATTENDANCE_CUTS,
     trajectory_threshold: float = 0.01,
     trajectory_weeks: str = "planned",
     window_days: int = 7,
@@ -525,7 +531,7 @@ def _adherence_columns(
     adh = summary["adherence"]
     band = np.select([adh >= bands[1], adh >= bands[0]], ["high", "medium"], "low")
     summary["attendance_band"] = pd.Categorical(
-        np.where(adh.isna(), None, band), categories=["low", "medium", "high"], ordered=True
+        np.where(adh.isna(), None, band), categories=list(ATTENDANCE_BANDS), ordered=True
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         weekly = np.where(presc > 0, np.minimum(done / np.where(presc > 0, presc, 1), 1), np.nan)

@@ -29,8 +29,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ptanalytics.cohort.catalogue import CATEGORIES
-from ptanalytics.cohort.schema import PHASES, coerce_table
+from ptanalytics.cohort.schema import coerce_table
 from ptanalytics.exceptions import CohortFormatError, ConfigError
+from ptanalytics.vocab import MINUTES_COLUMNS, PHASE_LABELS, SHARE_COLUMNS
 
 __all__ = [
     "DIALECTS",
@@ -88,9 +89,8 @@ INPUT_COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
 MAX_WEEKS = 10_000
 
 _TABLES = tuple(INPUT_COLUMNS)
-_PHASE_LABELS = [*PHASES, "none"]
-_MINUTES = [f"minutes_{c}" for c in CATEGORIES]
-_SHARES = [f"share_{c}" for c in CATEGORIES]
+_PHASE_LABELS = list(PHASE_LABELS)
+_MINUTES, _SHARES = list(MINUTES_COLUMNS), list(SHARE_COLUMNS)
 _INT_COLUMNS = ("sessions_completed", "supervised_sessions", "home_sessions")
 _WINDOW = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
 

@@ -34,6 +34,8 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit
 
+from ptanalytics._checks import check_alpha as _check_alpha
+from ptanalytics._checks import check_seed as _check_seed
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.responders import flag_responders
 from ptanalytics.metrics.timepoints import canonical_instrument
@@ -81,12 +83,6 @@ _TIPPING_COLUMNS = [
 # --------------------------------------------------------------------------------------------
 
 
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ConfigError(f"seed={seed!r}; expected a non-negative integer.")
-    return int(seed)
-
-
 def _check_m(m, minimum: int) -> int:
     if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < minimum:
         raise ConfigError(f"m={m!r}; expected an integer number of imputations >= {minimum}.")
@@ -97,12 +93,6 @@ def _check_delta(delta, name: str = "delta") -> float:
     if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not np.isfinite(delta):
         raise ConfigError(f"{name}={delta!r}; expected a finite number of score points.")
     return float(delta)
-
-
-def _check_alpha(alpha) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:
-        raise ConfigError(f"alpha={alpha!r}; expected a number strictly between 0 and 1.")
-    return float(alpha)
 
 
 def _check_summary(summary) -> None:

@@ -25,6 +25,7 @@ from ptanalytics.metrics.composition import closure, has_composition, ilr, repla
 from ptanalytics.metrics.responders import flag_responders
 from ptanalytics.models._splines import NaturalSpline
 from ptanalytics.models._tidy import linear_contrast, tidy
+from ptanalytics.vocab import SHARE_COLUMNS
 
 __all__ = [
     "DEFAULT_COVARIATES",
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 DEFAULT_COVARIATES = ("nprs_baseline", "age", "C(sex)", "C(chronicity)")
-_SHARES = [f"share_{c}" for c in CATEGORIES]
+_SHARES = list(SHARE_COLUMNS)
 
 
 def _usable_covariates(data: pd.DataFrame, covariates) -> list[str]:

@@ -55,8 +55,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ptanalytics._checks import check_alpha as _check_alpha
 from ptanalytics.cohort.catalogue import CATEGORIES
 from ptanalytics.exceptions import ConfigError
+from ptanalytics.vocab import ATTENDANCE_BANDS, ATTENDANCE_CUTS, SHARE_COLUMNS
 
 __all__ = [
     "CONF_TYPES",
@@ -86,7 +88,7 @@ KM_COLUMNS = [
     "ci_low",
     "ci_high",
 ]
-_SHARES = [f"share_{c}" for c in CATEGORIES]
+_SHARES = list(SHARE_COLUMNS)
 # R's tolerance for "the curve is at exactly 0.5" (print.survfit: .Machine$double.eps^0.5).
 _MEDIAN_TOL = np.sqrt(np.finfo(float).eps)
 
@@ -106,12 +108,6 @@ def _require(frame: pd.DataFrame, columns, name: str) -> None:
         raise ConfigError(
             f"{name} lacks column(s) {missing}; allowed: a frame from {_SOURCES[name]}."
         )
-
-
-def _check_alpha(alpha) -> float:
-    if not isinstance(alpha, int | float) or isinstance(alpha, bool) or not 0 < alpha < 1:
-        raise ConfigError(f"alpha={alpha!r}; allowed: a number strictly between 0 and 1.")
-    return float(alpha)
 
 
 def _check_conf_type(conf_type) -> str:
@@ -1121,7 +1117,7 @@ def kaplan_meier(
 
 # ------------------------------------------------------------------------------------ landmark
 def early_adherence_band(
-    weeks: pd.DataFrame, *, landmark_week: int = 4, bands: tuple[float, float] = (0.5, 0.75)
+    weeks: pd.DataFrame, *, landmark_week: int = 4, bands: tuple[float, float] = ATTENDANCE_CUTS
 ) -> pd.DataFrame:
     """Adherence band from the weeks before a landmark, for a landmark analysis of dropout.
 
@@ -1188,7 +1184,7 @@ def early_adherence_band(
             "early_adherence": adh,
             "early_band": pd.Categorical(
                 np.where(np.isnan(adh), None, band),
-                categories=["low", "medium", "high"],
+                categories=list(ATTENDANCE_BANDS),
                 ordered=True,
             ),
         }

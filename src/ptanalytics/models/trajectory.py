@@ -58,6 +58,7 @@ from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics import patient_summary, patient_weeks
 from ptanalytics.models._tidy import tidy
 from ptanalytics.models.lmm import LMMResult, fit_lmm
+from ptanalytics.vocab import ATTENDANCE_BANDS
 
 __all__ = [
     "DEFAULT_FORMULA",
@@ -442,7 +443,7 @@ def predicted_trajectories(
     template["months_maintenance"] = np.maximum(week - guided_weeks, 0) / 4
     template["maintenance_step"] = (week > guided_weeks).astype(float)
     rows = []
-    for band in ("low", "medium", "high"):
+    for band in ATTENDANCE_BANDS:
         if band not in band_adh:
             continue
         data = template.assign(adherence_between=band_adh[band])
