@@ -18,7 +18,7 @@ from ptanalytics.ingestion.pipeline import (
     ingest,
     validate_cohort_dir,
 )
-from ptanalytics.metrics.frames import patient_summary, patient_weeks
+from ptanalytics.metrics import patient_summary, patient_weeks
 from ptanalytics.metrics.responders import flag_responders, responder_table
 from ptanalytics.metrics.timepoints import (
     TIMEPOINTS,

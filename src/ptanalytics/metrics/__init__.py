@@ -2,8 +2,8 @@
 cohort description, the exercise-time composition, responders and the SQL (DuckDB, Spark) path."""
 
 from ptanalytics.metrics.describe import describe_cohort
-from ptanalytics.metrics.frames import patient_summary, patient_weeks
 from ptanalytics.metrics.responders import flag_responders, responder_table
+from ptanalytics.metrics.summary import patient_summary
 from ptanalytics.metrics.timepoints import (
     TIMEPOINTS,
     assessment_timepoints,
@@ -11,6 +11,7 @@ from ptanalytics.metrics.timepoints import (
     timepoint_counts,
     timepoint_scores,
 )
+from ptanalytics.metrics.weeks import patient_weeks
 
 __all__ = [
     "TIMEPOINTS",

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "MIN_CELL",
     "PRIMARY",
     "SECONDARY",
     "SHOWN",
@@ -36,13 +37,17 @@ __all__ = [
 
 SHOWN, PRIMARY, SECONDARY = "shown", "primary", "secondary"
 
+#: The smallest count a published table may show (a common rule for health data). Every
+#: ``min_cell`` default in the package, the report and the notebooks is this one constant.
+MIN_CELL = 11
+
 
 def suppress_small_counts(
     table: pd.DataFrame,
     *,
     counts: list[str],
     derived: list[str] | tuple[str, ...] = (),
-    min_cell: int = 11,
+    min_cell: int = MIN_CELL,
 ) -> pd.DataFrame:
     """Replace counts from 1 to ``min_cell - 1`` by ``"<min_cell"`` (e.g. ``"<11"``).
 
@@ -59,7 +64,8 @@ def suppress_small_counts(
         Columns computed from those counts (proportions, intervals): blanked as ``"suppressed"``
         on every row where a count was suppressed, so that the count cannot be recovered.
     min_cell : int
-        The smallest count that may be shown (default 11, a common rule for health data). Zero is
+        The smallest count that may be shown (default :data:`MIN_CELL`, 11, a common rule for
+        health data). Zero is
         shown as 0.
 
     Returns
@@ -149,7 +155,7 @@ class _Auditor:
 def complementary_suppression(
     cells: Mapping[Hashable, Iterable[bool] | np.ndarray],
     *,
-    min_cell: int = 11,
+    min_cell: int = MIN_CELL,
     keep: Iterable[Hashable] = (),
 ) -> dict[Hashable, str]:
     """Decide which published counts to hide so that no count below ``min_cell`` can be derived.
@@ -229,7 +235,7 @@ def recoverable(
     cells: Mapping[Hashable, Iterable[bool] | np.ndarray],
     status: Mapping[Hashable, str],
     *,
-    min_cell: int = 11,
+    min_cell: int = MIN_CELL,
 ) -> list[Hashable]:
     """Keys of hidden counts whose value an attacker can pin down from the shown ones (audit)."""
     keys = list(cells)
