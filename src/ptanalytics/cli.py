@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ptanalytics.cohort.io import TABLE_NAMES, check_destination, load_cohort, safe_csv
+from ptanalytics.cohort.container import TABLE_NAMES
+from ptanalytics.cohort.io import check_destination, load_cohort, safe_csv
 from ptanalytics.exceptions import ConfigError, PtAnalyticsError
 from ptanalytics.ingestion.pipeline import (
     format_ingest_check,
@@ -42,6 +43,19 @@ _STREAM_ABOVE = 100_000
 #: Patients per chunk when --chunk-patients is not given.
 _DEFAULT_CHUNK = 50_000
 
+_SIMULATE_ABOUT = (
+    "Simulate a cohort with known ground truth and write it to a folder. Parquet "
+    f"cohorts of more than {_STREAM_ABOVE:,} patients, or any with --chunk-patients, are "
+    "simulated and written chunk by chunk (each table a folder of Parquet parts), so memory "
+    "stays bounded by the chunk; progress goes to stderr."
+)
+_DEIDENTIFY_ABOUT = (
+    "Write a de-identified copy of a cohort: only canonical columns and the "
+    "attributes named with --keep-attribute survive; ids and source file names become keyed "
+    "pseudonyms; dates move by a per-patient offset; ages >= 90 are top-coded; a k-anonymity "
+    "summary over age band, sex, clinic and program length is printed (counts only)."
+)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -55,34 +69,75 @@ def _parser() -> argparse.ArgumentParser:
         help="on an internal error (exit 3), print the full traceback",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add_command in (
+        _add_simulate,
+        _add_summary,
+        _add_ingest,
+        _add_validate,
+        _add_report,
+        _add_recovery,
+        _add_deidentify,
+    ):
+        add_command(sub)
+    return parser
 
-    sim = sub.add_parser(
-        "simulate",
-        help="simulate a cohort with known ground truth",
-        description="Simulate a cohort with known ground truth and write it to a folder. Parquet "
-        f"cohorts of more than {_STREAM_ABOVE:,} patients, or any with --chunk-patients, are "
-        "simulated and written chunk by chunk (each table a folder of Parquet parts), so memory "
-        "stays bounded by the chunk; progress goes to stderr.",
+
+# One builder per subcommand (``_add_<command>``): each adds its parser and options and names its
+# handler with ``set_defaults(func=...)``, which ``main`` calls. The ``_add_<option>`` helpers add
+# an option that several subcommands share, with one wording.
+
+
+def _command(
+    sub, name: str, handler, help_text: str, description: str | None = None
+) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` whose arguments ``main`` passes to ``handler``."""
+    cmd = sub.add_parser(name, help=help_text, description=description)
+    cmd.set_defaults(func=handler)
+    return cmd
+
+
+def _add_format(cmd: argparse.ArgumentParser, help_text: str | None = None) -> None:
+    cmd.add_argument("--format", choices=("parquet", "csv"), default="parquet", help=help_text)
+
+
+def _add_overwrite(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+
+
+def _add_config(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--config", type=Path, help="TOML or JSON file of simulation parameters")
+
+
+def _add_repeatable_name(cmd: argparse.ArgumentParser, flag: str, help_text: str) -> None:
+    cmd.add_argument(flag, action="append", default=[], metavar="NAME", help=help_text)
+
+
+def _add_data(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("data", type=Path, help="cohort folder")
+
+
+def _add_today(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--today", type=_date, help="reference date for 'in the future' checks")
+
+
+def _add_simulate(sub) -> None:
+    cmd = _command(
+        sub, "simulate", _simulate, "simulate a cohort with known ground truth", _SIMULATE_ABOUT
     )
-    sim.add_argument(
+    cmd.add_argument(
         "--patients",
         type=int,
         default=DEFAULT_PATIENTS,
         help=f"number of patients (default {DEFAULT_PATIENTS})",
     )
-    sim.add_argument(
+    cmd.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
     )
-    sim.add_argument("--out", required=True, type=Path, help="cohort folder to write")
-    sim.add_argument(
-        "--format",
-        choices=("parquet", "csv"),
-        default="parquet",
-        help="table file format (default parquet)",
-    )
-    sim.add_argument("--config", type=Path, help="TOML or JSON file of simulation parameters")
-    sim.add_argument("--overwrite", action="store_true", help="replace an existing folder")
-    sim.add_argument(
+    cmd.add_argument("--out", required=True, type=Path, help="cohort folder to write")
+    _add_format(cmd, help_text="table file format (default parquet)")
+    _add_config(cmd)
+    _add_overwrite(cmd)
+    cmd.add_argument(
         "--chunk-patients",
         type=int,
         metavar="K",
@@ -91,100 +146,109 @@ def _parser() -> argparse.ArgumentParser:
         f"else the whole cohort at once)",
     )
 
-    summ = sub.add_parser("summary", help="print a cohort's sizes, baseline and calibration")
-    summ.add_argument("data", type=Path, help="cohort folder")
 
-    ing = sub.add_parser(
+def _add_summary(sub) -> None:
+    cmd = _command(sub, "summary", _summary, "print a cohort's sizes, baseline and calibration")
+    _add_data(cmd)
+
+
+def _add_ingest(sub) -> None:
+    cmd = _command(
+        sub,
         "ingest",
-        help="read exports (CSV/TSV, XLSX, Parquet, FHIR), validate, quarantine, write a cohort",
+        _ingest,
+        "read exports (CSV/TSV, XLSX, Parquet, FHIR), validate, quarantine, write a cohort",
     )
-    ing.add_argument("sources", nargs="+", type=Path, metavar="SOURCE", help="source files")
-    ing.add_argument("--out", type=Path, help="cohort folder to write (required unless --check)")
-    ing.add_argument("--mapping", type=Path, help="mapping file (TOML or YAML)")
-    ing.add_argument("--strict", action="store_true", help="exit 1 when any row was quarantined")
-    ing.add_argument(
+    cmd.add_argument("sources", nargs="+", type=Path, metavar="SOURCE", help="source files")
+    cmd.add_argument("--out", type=Path, help="cohort folder to write (required unless --check)")
+    cmd.add_argument("--mapping", type=Path, help="mapping file (TOML or YAML)")
+    cmd.add_argument("--strict", action="store_true", help="exit 1 when any row was quarantined")
+    cmd.add_argument(
         "--check",
         action="store_true",
         help="dry run: show per source what would be read, mapped and quarantined; write nothing",
     )
-    ing.add_argument("--format", choices=("parquet", "csv"), default="parquet")
-    ing.add_argument("--overwrite", action="store_true", help="replace an existing folder")
-    ing.add_argument("--today", type=_date, help="reference date for 'in the future' checks")
+    _add_format(cmd)
+    _add_overwrite(cmd)
+    _add_today(cmd)
 
-    val = sub.add_parser("validate", help="re-check a cohort folder and print the summary")
-    val.add_argument("data", type=Path, help="cohort folder")
-    val.add_argument("--today", type=_date, help="reference date for 'in the future' checks")
 
-    rep = sub.add_parser("report", help="render the self-contained HTML report of a cohort")
-    rep.add_argument("--data", type=Path, help="cohort folder (default: the default cohort)")
-    rep.add_argument(
+def _add_validate(sub) -> None:
+    cmd = _command(sub, "validate", _validate, "re-check a cohort folder and print the summary")
+    _add_data(cmd)
+    _add_today(cmd)
+
+
+def _add_report(sub) -> None:
+    cmd = _command(sub, "report", _report, "render the self-contained HTML report of a cohort")
+    cmd.add_argument("--data", type=Path, help="cohort folder (default: the default cohort)")
+    cmd.add_argument(
         "--out",
         type=Path,
         default=Path("reports") / "report.html",
         help="HTML file to write (default reports/report.html)",
     )
-    rep.add_argument("--title", default="ptanalytics report", help="report title")
-    rep.add_argument(
+    cmd.add_argument("--title", default="ptanalytics report", help="report title")
+    cmd.add_argument(
         "--min-cell", type=int, default=11, help="counts below this are shown as <N (default 11)"
     )
-    rep.add_argument("--show-code", action="store_true", help="keep the code in the HTML")
+    cmd.add_argument("--show-code", action="store_true", help="keep the code in the HTML")
 
-    rec = sub.add_parser(
-        "recovery", help="simulate, fit the pain model and compare with the truth, R times"
+
+def _add_recovery(sub) -> None:
+    cmd = _command(
+        sub,
+        "recovery",
+        _recovery,
+        "simulate, fit the pain model and compare with the truth, R times",
     )
-    rec.add_argument("--patients", type=int, default=300, help="patients per cohort (300)")
-    rec.add_argument("--replications", type=int, default=200, help="replications (200)")
-    rec.add_argument("--seed", type=int, default=0, help="seed of the replication seeds (0)")
-    rec.add_argument("--config", type=Path, help="TOML or JSON file of simulation parameters")
-    rec.add_argument("--out", type=Path, help="write the summary (CSV) and the fits beside it")
+    cmd.add_argument("--patients", type=int, default=300, help="patients per cohort (300)")
+    cmd.add_argument("--replications", type=int, default=200, help="replications (200)")
+    cmd.add_argument("--seed", type=int, default=0, help="seed of the replication seeds (0)")
+    _add_config(cmd)
+    cmd.add_argument("--out", type=Path, help="write the summary (CSV) and the fits beside it")
 
-    de = sub.add_parser(
+
+def _add_deidentify(sub) -> None:
+    cmd = _command(
+        sub,
         "deidentify",
-        help="drop by default, keyed pseudonyms, date shifts, k-anonymity summary",
-        description="Write a de-identified copy of a cohort: only canonical columns and the "
-        "attributes named with --keep-attribute survive; ids and source file names become keyed "
-        "pseudonyms; dates move by a per-patient offset; ages >= 90 are top-coded; a k-anonymity "
-        "summary over age band, sex, clinic and program length is printed (counts only).",
+        _deidentify,
+        "drop by default, keyed pseudonyms, date shifts, k-anonymity summary",
+        _DEIDENTIFY_ABOUT,
     )
-    de.add_argument("data", type=Path, help="cohort folder")
-    de.add_argument("--out", required=True, type=Path, help="de-identified cohort folder")
-    de.add_argument(
+    _add_data(cmd)
+    cmd.add_argument("--out", required=True, type=Path, help="de-identified cohort folder")
+    cmd.add_argument(
         "--key-file",
         required=True,
         type=Path,
         help="secret key file (mode 0600; 64 hex characters or 'ptanalytics-key v1 hex|base64')",
     )
-    de.add_argument(
+    cmd.add_argument(
         "--new-key",
         action="store_true",
         help="create the key file (0600) when it does not exist; an existing one is reused",
     )
-    de.add_argument("--overwrite", action="store_true", help="replace an existing folder")
-    de.add_argument(
+    _add_overwrite(cmd)
+    _add_repeatable_name(
+        cmd,
         "--keep-attribute",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="keep this extra column ('arm' or 'patients.arm'; repeatable); default: none",
+        "keep this extra column ('arm' or 'patients.arm'; repeatable); default: none",
     )
-    de.add_argument(
-        "--instrument",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="accept this outcome instrument besides the known ones (repeatable)",
+    _add_repeatable_name(
+        cmd, "--instrument", "accept this outcome instrument besides the known ones (repeatable)"
     )
-    de.add_argument(
+    cmd.add_argument(
         "--age-band", type=int, metavar="YEARS", help="write ages as bands of YEARS years"
     )
-    de.add_argument(
+    cmd.add_argument(
         "--merge-clinics-below",
         type=int,
         default=0,
         metavar="N",
         help="merge clinics with fewer than N patients into one",
     )
-    return parser
 
 
 def _date(text: str) -> dt.date:
@@ -206,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return _run(args)
+        return args.func(args)
     except PtAnalyticsError as exc:
         print(f"ptanalytics {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -236,19 +300,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
-
-
-def _run(args) -> int:
-    commands = {
-        "simulate": _simulate,
-        "summary": _summary,
-        "ingest": _ingest,
-        "validate": _validate,
-        "deidentify": _deidentify,
-        "recovery": _recovery,
-        "report": _report,
-    }
-    return commands[args.command](args)
 
 
 def _simulate(args) -> int:
