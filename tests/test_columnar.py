@@ -253,7 +253,7 @@ def test_missing_table_listed_in_cohort_json(odd, tmp_path):
 def test_table_twice(odd, tmp_path):
     folder = odd.write(tmp_path / "twice")
     (folder / "sessions").mkdir()
-    with pytest.raises(pt.CohortFormatError, match=r"sessions\.parquet and sessions/ both hold"):
+    with pytest.raises(pt.CohortFormatError, match=r"both sessions\.parquet and sessions exist"):
         patient_weeks_sql(folder)
 
 
@@ -261,7 +261,7 @@ def test_parts_folder_without_parts(odd, tmp_path):
     folder = odd.write(tmp_path / "noparts")
     (folder / "sessions.parquet").unlink()
     (folder / "sessions").mkdir()
-    with pytest.raises(pt.CohortFormatError, match=r"sessions: folder of table 'sessions' has no"):
+    with pytest.raises(pt.CohortFormatError, match=r"sessions: the folder of table 'sessions' holds no \.parquet parts"):
         patient_weeks_sql(folder)
 
 

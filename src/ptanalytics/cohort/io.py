@@ -1,6 +1,11 @@
-"""The cohort container and its on-disk format (one folder, one file per table, ``cohort.json``).
+"""A cohort folder on disk: finding, reading and writing its tables and ``cohort.json``.
 
-See ``docs/data_dictionary.md`` for the tables and columns.
+One folder, one file per table (``<table>.parquet`` or ``<table>.csv``, or a folder ``<table>/``
+of Parquet parts as :func:`ptanalytics.simulate_to_disk` writes), ``cohort.json`` and, for
+simulated cohorts, ``truth.json``. :func:`find_table` is the one place that says where a table
+is; writes are atomic (:func:`atomic_folder`, built on :mod:`ptanalytics.cohort._atomic`). The
+in-memory container is :class:`ptanalytics.cohort.container.Cohort`. See
+``docs/data_dictionary.md`` for the tables and columns.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,123 +25,69 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ptanalytics.cohort._atomic import interrupted_hint, precheck_folder, replace_folder
-from ptanalytics.cohort.schema import TABLES, coerce_table, empty_table
+from ptanalytics.cohort.container import TABLE_NAMES, Cohort
+from ptanalytics.cohort.schema import coerce_table, empty_table
 from ptanalytics.exceptions import CohortFormatError
 
-__all__ = ["FORMAT_VERSION", "Cohort", "load_cohort", "safe_csv"]
+__all__ = [
+    "FORMAT_VERSION",
+    "TableLocation",
+    "find_table",
+    "load_cohort",
+    "safe_csv",
+    "write_cohort",
+]
 
 #: Version of the on-disk cohort format written by this package.
 FORMAT_VERSION = 1
 
-TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
 _TRUTH_PATIENTS = "truth_patients"
 FileFormat = Literal["parquet", "csv"]
+
+
+def write_cohort(
+    cohort: Cohort,
+    path: str | os.PathLike,
+    *,
+    format: FileFormat = "parquet",
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike] = (),
+) -> Path:
+    """Write ``cohort`` to the folder ``path`` (what :meth:`Cohort.write` does); return ``path``.
+
+    ``cohort.metadata`` is set to the ``cohort.json`` written.
+    """
+    if format not in ("parquet", "csv"):
+        raise CohortFormatError(f"format={format!r} is not supported; use 'parquet' or 'csv'.")
+    dest = Path(path)
+    with atomic_folder(dest, overwrite=overwrite, inputs=inputs) as tmp:
+        for name, df in cohort.tables.items():
+            _write_table(
+                coerce_table(name, df, source=f"cohort table {name}"),
+                tmp / f"{name}.{format}",
+                format,
+            )
+        if cohort.truth_patients is not None:
+            _write_table(cohort.truth_patients, tmp / f"{_TRUTH_PATIENTS}.{format}", format)
+        if cohort.quarantine:
+            (tmp / "quarantine").mkdir()
+            for name, df in cohort.quarantine.items():
+                _write_table(df, tmp / "quarantine" / f"{name}.csv", "csv")
+        # A loaded chunked cohort is written back as one file per table.
+        body = {k: v for k, v in cohort.metadata.items() if k != "chunking"}
+        body = {"source": "unknown", "created": None, **body}
+        meta = cohort_json(body, format, cohort.row_counts())
+        if cohort.truth is not None:
+            _write_json(tmp / "truth.json", cohort.truth)
+        _write_json(tmp / "cohort.json", meta)
+    cohort.metadata = meta
+    return dest
 
 
 def _version() -> str:
     from ptanalytics import __version__
 
     return __version__
-
-
-@dataclass
-class Cohort:
-    """The canonical tables of one cohort, with its metadata.
-
-    Parameters
-    ----------
-    patients, prescriptions, sessions, outcomes, cointerventions : pandas.DataFrame
-        The canonical tables (see ``docs/data_dictionary.md``). Missing tables are empty frames
-        with the canonical columns, so an outcomes-only cohort is valid.
-    metadata : dict
-        What ``cohort.json`` holds (source, seed, row counts, ...).
-    truth : dict, optional
-        Simulated cohorts only: the generating parameters and true effects (``truth.json``).
-    truth_patients : pandas.DataFrame, optional
-        Simulated cohorts only: per-patient latent values (one row per patient).
-    quarantine : dict of str to DataFrame, optional
-        Ingested cohorts: rows set aside, per table (and ``source_rows``), with their reasons;
-        written as ``quarantine/<name>.csv``.
-    """
-
-    patients: pd.DataFrame = field(default_factory=lambda: empty_table("patients"))
-    prescriptions: pd.DataFrame = field(default_factory=lambda: empty_table("prescriptions"))
-    sessions: pd.DataFrame = field(default_factory=lambda: empty_table("sessions"))
-    outcomes: pd.DataFrame = field(default_factory=lambda: empty_table("outcomes"))
-    cointerventions: pd.DataFrame = field(default_factory=lambda: empty_table("cointerventions"))
-    metadata: dict[str, Any] = field(default_factory=dict)
-    truth: dict[str, Any] | None = None
-    truth_patients: pd.DataFrame | None = None
-    quarantine: dict[str, pd.DataFrame] | None = None
-
-    @property
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """The five canonical tables by name."""
-        return {name: getattr(self, name) for name in TABLE_NAMES}
-
-    def row_counts(self) -> dict[str, int]:
-        """Rows per canonical table."""
-        return {name: len(df) for name, df in self.tables.items()}
-
-    def __repr__(self) -> str:
-        counts = ", ".join(f"{k}={v}" for k, v in self.row_counts().items())
-        source = self.metadata.get("source", "unknown source")
-        return f"Cohort({source}; {counts})"
-
-    def write(
-        self,
-        path: str | os.PathLike,
-        *,
-        format: FileFormat = "parquet",
-        overwrite: bool = False,
-        inputs: Iterable[str | os.PathLike] = (),
-    ) -> Path:
-        """Write the cohort to the folder ``path`` and return it.
-
-        The folder is written whole or not at all: files go to a hidden sibling folder that is
-        swapped into place at the end (see :func:`atomic_folder`; a second writer to the same
-        ``path`` is refused while this one runs). An existing non-empty ``path`` is an error
-        unless ``overwrite=True``, which replaces it only when it is a cohort folder written by
-        ptanalytics. Text cells of CSV files are neutralised against formula injection
-        (:func:`safe_csv`).
-
-        Parameters
-        ----------
-        path : path-like
-            Destination folder.
-        format : {"parquet", "csv"}
-            File format of the tables (``cohort.json`` and ``truth.json`` are always JSON).
-        overwrite : bool
-            Replace an existing cohort folder written by ptanalytics.
-        inputs : iterable of path-like
-            Files the cohort was read from: ``path`` must not hold any of them.
-        """
-        if format not in ("parquet", "csv"):
-            raise CohortFormatError(f"format={format!r} is not supported; use 'parquet' or 'csv'.")
-        dest = Path(path)
-        with atomic_folder(dest, overwrite=overwrite, inputs=inputs) as tmp:
-            for name, df in self.tables.items():
-                _write_table(
-                    coerce_table(name, df, source=f"cohort table {name}"),
-                    tmp / f"{name}.{format}",
-                    format,
-                )
-            if self.truth_patients is not None:
-                _write_table(self.truth_patients, tmp / f"{_TRUTH_PATIENTS}.{format}", format)
-            if self.quarantine:
-                (tmp / "quarantine").mkdir()
-                for name, df in self.quarantine.items():
-                    _write_table(df, tmp / "quarantine" / f"{name}.csv", "csv")
-            # A loaded chunked cohort is written back as one file per table.
-            body = {k: v for k, v in self.metadata.items() if k != "chunking"}
-            meta = cohort_json(
-                {"source": "unknown", "created": None, **body}, format, self.row_counts()
-            )
-            if self.truth is not None:
-                _write_json(tmp / "truth.json", self.truth)
-            _write_json(tmp / "cohort.json", meta)
-        self.metadata = meta
-        return dest
 
 
 def cohort_json(body: dict[str, Any], file_format: str, row_counts: dict[str, int]) -> dict:
@@ -353,42 +304,113 @@ def _has_carriage_return(df: pd.DataFrame) -> bool:
     return False
 
 
-def _parts(folder: Path) -> list[Path]:
-    """The Parquet parts of a partitioned table, in part order (part-00009 before part-00010)."""
-    parts = sorted(folder.glob("*.parquet"), key=lambda p: (len(p.name), p.name))
+# ------------------------------------------------------------------------------------ finding
+@dataclass(frozen=True)
+class TableLocation:
+    """Where one table of a cohort folder is stored, and in which file format.
+
+    Attributes
+    ----------
+    name : str
+        The table (``sessions``, ``truth_patients``, ...).
+    path : pathlib.Path
+        ``<name>.parquet``, ``<name>.csv`` or the folder ``<name>/`` of Parquet parts.
+    format : {"parquet", "csv"}
+        The file format (a folder of parts is Parquet).
+    files : tuple of pathlib.Path
+        The one file, or the parts of the folder in part order (``part-00009.parquet`` before
+        ``part-00010.parquet``).
+    """
+
+    name: str
+    path: Path
+    format: FileFormat
+    files: tuple[Path, ...]
+
+    @property
+    def in_parts(self) -> bool:
+        """The table is a folder of Parquet parts."""
+        return self.files != (self.path,)
+
+
+#: Characters a table name never holds (it is a file name in the cohort folder, never a path).
+_BAD_CHARS = ("/", "\\", "\0")
+
+
+def find_table(folder: str | os.PathLike, name: str, *, rows: int = 0) -> TableLocation | None:
+    """Where table ``name`` of the cohort folder ``folder`` is; ``None`` when it is absent.
+
+    A table is ``<name>.parquet``, ``<name>.csv`` or a folder ``<name>/`` of Parquet parts
+    (every ``*.parquet`` in it, in part order, as :func:`ptanalytics.simulate_to_disk` writes
+    them); a folder of parts may also be named ``<name>.parquet`` or ``<name>.csv``. Only one of
+    them may exist.
+
+    Parameters
+    ----------
+    folder : path-like
+        The cohort folder.
+    name : str
+        The table's name, a plain file name (no path separator).
+    rows : int
+        The rows ``cohort.json`` lists for the table: when above 0, an absent table is an error.
+
+    Raises
+    ------
+    CohortFormatError
+        The table is stored twice (two files, or a file and a folder), its folder holds no
+        ``.parquet`` part, or it is absent although ``rows`` > 0.
+    ValueError
+        ``name`` is not a plain file name.
+    """
+    if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in _BAD_CHARS):
+        raise ValueError(f"name={name!r}; allowed: a table name such as 'sessions'.")
+    folder = Path(folder)
+    present = [p for p in (folder / f"{name}.parquet", folder / f"{name}.csv") if p.exists()]
+    present += [p for p in (folder / name,) if p.is_dir()]
+    if len(present) > 1:
+        raise CohortFormatError(
+            f"{folder}: both {present[0].name} and {present[1].name} exist. "
+            f"Fix: keep one file (or one folder of parts) per table."
+        )
+    if not present:
+        if rows:
+            raise CohortFormatError(
+                f"{folder}: cohort.json lists {rows} rows of '{name}' but there is "
+                f"no {name}.parquet, {name}.csv or {name}/ folder of parts. Fix: restore it "
+                f"or re-create the cohort."
+            )
+        return None
+    path = present[0]
+    if not path.is_dir():
+        return TableLocation(name, path, "csv" if path.suffix == ".csv" else "parquet", (path,))
+    parts = sorted(path.glob("*.parquet"), key=lambda p: (len(p.name), p.name))
     if not parts:
-        raise ValueError("the folder holds no .parquet parts")
-    return parts
+        raise CohortFormatError(
+            f"{path}: the folder of table '{name}' holds no .parquet parts. Fix: restore its "
+            f"parts ({name}/part-00000.parquet, ...) or re-create the cohort."
+        )
+    return TableLocation(name, path, "parquet", tuple(parts))
 
 
-def _read_table(path: Path, *, restore: bool = True) -> pd.DataFrame:
-    """One table file (or folder of parts); ``restore`` undoes :func:`safe_csv` on a CSV."""
-    if path.is_dir():  # a table written in parts (simulate_to_disk)
-        table = ds.dataset(_parts(path), format="parquet").to_table()
-        return table.to_pandas(date_as_object=False)
-    if path.suffix == ".csv":
+# ------------------------------------------------------------------------------------ reading
+def _read_table(table: TableLocation, *, restore: bool = True) -> pd.DataFrame:
+    """One table; ``restore`` undoes :func:`safe_csv` on a CSV."""
+    if table.in_parts:  # a table written in parts (simulate_to_disk)
+        return (
+            ds.dataset(list(table.files), format="parquet")
+            .to_table()
+            .to_pandas(date_as_object=False)
+        )
+    if table.format == "csv":
         df = pd.read_csv(
-            path,
+            table.path,
             dtype={"patient_id": "str", "clinic_id": "str", "therapist_id": "str"},
             keep_default_na=False,
             na_values=[""],
             encoding="utf-8",
         )
         return _unneutralise(df) if restore else df
-    table = pq.read_table(path)
-    return table.to_pandas(date_as_object=False)
-
-
-def _find(folder: Path, name: str) -> Path | None:
-    """``<name>.parquet``, ``<name>.csv`` or a folder ``<name>/`` of Parquet parts."""
-    found = [folder / f"{name}.{ext}" for ext in ("parquet", "csv")]
-    found = [p for p in found if p.exists()] + [p for p in [folder / name] if p.is_dir()]
-    if len(found) > 1:
-        raise CohortFormatError(
-            f"{folder}: both {found[0].name} and {found[1].name} exist. "
-            f"Fix: keep one file (or one folder of parts) per table."
-        )
-    return found[0] if found else None
+    return pq.read_table(table.path).to_pandas(date_as_object=False)
 
 
 def _read_quarantine(path: Path, *, restore: bool) -> pd.DataFrame:
@@ -468,32 +490,27 @@ def load_cohort(path: str | os.PathLike) -> Cohort:
     counts = meta.get("row_counts", {})
     tables: dict[str, pd.DataFrame] = {}
     for name in TABLE_NAMES:
-        file = _find(folder, name)
-        if file is None:
-            if counts.get(name, 0):
-                raise CohortFormatError(
-                    f"{folder}: cohort.json lists {counts[name]} rows of '{name}' but there is "
-                    f"no {name}.parquet, {name}.csv or {name}/ folder of parts. Fix: restore it "
-                    f"or re-create the cohort."
-                )
+        table = find_table(folder, name, rows=counts.get(name, 0))
+        if table is None:
             tables[name] = empty_table(name)
             continue
         try:
-            raw = _read_table(file, restore=not plain)
+            raw = _read_table(table, restore=not plain)
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise CohortFormatError(
-                f"{file}: cannot be read ({exc}). Fix: restore the file or re-create the cohort."
+                f"{table.path}: cannot be read ({exc}). Fix: restore the file or re-create the "
+                f"cohort."
             ) from exc
-        tables[name] = coerce_table(name, raw, source=str(file))
+        tables[name] = coerce_table(name, raw, source=str(table.path))
         if name in counts and counts[name] != len(tables[name]):
             raise CohortFormatError(
-                f"{file}: has {len(tables[name])} rows but cohort.json lists {counts[name]}. "
+                f"{table.path}: has {len(tables[name])} rows but cohort.json lists {counts[name]}. "
                 f"Fix: the file was changed or truncated; restore it or re-create the cohort."
             )
     truth = None
     if (folder / "truth.json").is_file():
         truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
-    truth_file = _find(folder, _TRUTH_PATIENTS)
+    truth_file = find_table(folder, _TRUTH_PATIENTS)
     truth_patients = None if truth_file is None else _read_table(truth_file, restore=not plain)
     if truth_patients is not None:
         truth_patients = _coerce_truth_patients(truth_patients)
@@ -525,18 +542,18 @@ def validation_sources(folder: str | os.PathLike, workdir: str | os.PathLike) ->
     counts = meta.get("row_counts")
     files: list[Path] = []
     for name in TABLE_NAMES:
-        file = _find(folder, name)
-        if file is None:
+        table = find_table(folder, name)
+        if table is None:
             continue
         if not isinstance(counts, dict) or name not in counts:
             raise CohortFormatError(
                 f"{folder / 'cohort.json'}: has no row_counts entry for '{name}', so a cut "
-                f"{file.name} cannot be detected. Fix: re-create the cohort with ptanalytics."
+                f"{table.path.name} cannot be detected. Fix: re-create the cohort with ptanalytics."
             )
-        if not file.is_dir():
-            files.append(file)
+        if not table.in_parts:
+            files.append(table.path)
             continue
-        for part in _parts(file):
+        for part in table.files:
             link = workdir / f"{name}_{part.name}"
             try:
                 link.symlink_to(part.resolve())

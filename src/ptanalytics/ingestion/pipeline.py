@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ptanalytics.cohort.catalogue import exercise_catalogue
-from ptanalytics.cohort.io import Cohort
+from ptanalytics.cohort.container import Cohort
 from ptanalytics.cohort.schema import TABLES
 from ptanalytics.exceptions import IngestError, MappingError
 from ptanalytics.ingestion.mapping import (

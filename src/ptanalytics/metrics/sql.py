@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ptanalytics.cohort.catalogue import CATEGORIES
+from ptanalytics.cohort.io import TableLocation, find_table
 from ptanalytics.cohort.schema import coerce_table
 from ptanalytics.exceptions import CohortFormatError, ConfigError
 from ptanalytics.vocab import MINUTES_COLUMNS, PHASE_LABELS, SHARE_COLUMNS
@@ -468,50 +469,16 @@ def _raise_on_checks(rows: list[tuple], where: str) -> None:
 
 
 # ------------------------------------------------------------------------------------ inputs
-@dataclass(frozen=True)
-class _Source:
-    """Where a table's rows are: its format and files (several for a folder of parts)."""
-
-    name: str
-    format: str  # parquet | csv
-    files: tuple[Path, ...]
-
-    @property
-    def label(self) -> str:
-        return str(self.files[0] if len(self.files) == 1 else self.files[0].parent)
-
-
-def _find_source(folder: Path, name: str) -> _Source | None:
-    candidates = [folder / f"{name}.parquet", folder / f"{name}.csv", folder / name]
-    present = [p for p in candidates if p.exists()]
-    if len(present) > 1:
-        names = " and ".join(p.name + ("/" if p.is_dir() else "") for p in present)
-        raise CohortFormatError(
-            f"{folder}: {names} both hold table '{name}'. Fix: keep one file or folder per table."
-        )
-    if not present:
-        return None
-    path = present[0]
-    if path.is_dir():
-        parts = tuple(sorted(path.glob("*.parquet")))
-        if not parts:
-            raise CohortFormatError(
-                f"{path}: folder of table '{name}' has no *.parquet part files. Fix: write the "
-                f"parts as {name}/part-00000.parquet, {name}/part-00001.parquet, ..."
-            )
-        return _Source(name, "parquet", parts)
-    return _Source(name, path.suffix[1:], (path,))
-
-
-def _sources(path: str | os.PathLike) -> dict[str, _Source | None]:
+def _sources(path: str | os.PathLike) -> dict[str, TableLocation | None]:
+    """Where the four tables are (:func:`~ptanalytics.cohort.io.find_table`); patients required."""
     folder = Path(path)
     if not folder.is_dir():
         raise CohortFormatError(
             f"{folder}: no such cohort folder. Fix: pass the folder written by 'ptanalytics "
             f"simulate', 'ptanalytics ingest' or Cohort.write."
         )
-    sources = {name: _find_source(folder, name) for name in _TABLES}
-    if sources["patients"] is None:
+    patients = find_table(folder, "patients")
+    if patients is None:
         raise CohortFormatError(
             f"{folder}: no patients table (patients.parquet, patients.csv or "
             f"patients/*.parquet). Fix: restore it or re-create the cohort."
@@ -523,20 +490,14 @@ def _sources(path: str | os.PathLike) -> dict[str, _Source | None]:
             counts = json.loads(meta.read_text(encoding="utf-8")).get("row_counts", {})
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CohortFormatError(f"{meta}: not valid JSON ({exc}).") from exc
-    for name, source in sources.items():
-        if source is None and counts.get(name, 0):
-            raise CohortFormatError(
-                f"{folder}: cohort.json lists {counts[name]} rows of '{name}' but there is no "
-                f"{name}.parquet, {name}.csv or {name}/ folder. Fix: restore the table or "
-                f"re-create the cohort."
-            )
-    return sources
+    others = {name: find_table(folder, name, rows=counts.get(name, 0)) for name in _TABLES[1:]}
+    return {"patients": patients, **others}
 
 
 _PATIENT_COLUMNS = ("patient_id", "enrolled_on", "followup_weeks")
 
 
-def _read_patients(source: _Source) -> pa.Table:
+def _read_patients(source: TableLocation) -> pa.Table:
     """The patients table (small) in file order, with the columns the query needs."""
     try:
         if source.format == "csv":
@@ -557,8 +518,8 @@ def _read_patients(source: _Source) -> pa.Table:
                 date_as_object=False
             )
     except (OSError, ValueError, pa.ArrowException) as exc:
-        raise CohortFormatError(f"{source.label}: cannot be read ({exc}).") from exc
-    pts = coerce_table("patients", raw, source=source.label)
+        raise CohortFormatError(f"{source.path}: cannot be read ({exc}).") from exc
+    pts = coerce_table("patients", raw, source=str(source.path))
     # Without the column every horizon is "unknown" (from prescriptions or assessments).
     fw = pts["followup_weeks"] if "followup_weeks" in pts else pd.Series(pd.NA, index=pts.index)
     return pa.table(
@@ -614,14 +575,14 @@ def _quote(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _duckdb_reader(source: _Source) -> str:
+def _duckdb_reader(source: TableLocation) -> str:
     files = "[" + ", ".join(_quote(f) for f in source.files) + "]"
     if source.format == "csv":
         return f"read_csv({files}, header = true, all_varchar = true)"
     return f"read_parquet({files}, union_by_name = true)"
 
 
-def _register_duckdb(con, sources: dict[str, _Source | None]) -> dict[str, bool]:
+def _register_duckdb(con, sources: dict[str, TableLocation | None]) -> dict[str, bool]:
     """Create the four input views; return which of the tables have rows."""
     con.register("patients_frame", _read_patients(sources["patients"]))
     con.execute(
@@ -641,10 +602,10 @@ def _register_duckdb(con, sources: dict[str, _Source | None]) -> dict[str, bool]
         try:
             present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()}
         except Exception as exc:  # duckdb raises its own exception types
-            raise CohortFormatError(f"{source.label}: cannot be read ({exc}).") from exc
+            raise CohortFormatError(f"{source.path}: cannot be read ({exc}).") from exc
         con.execute(
             f"CREATE OR REPLACE TEMPORARY VIEW {name} AS "
-            + _normalise_sql(name, present, reader, source.label)
+            + _normalise_sql(name, present, reader, str(source.path))
         )
         has[name] = bool(
             con.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {name} LIMIT 1) t").fetchone()[0]

@@ -42,7 +42,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ptanalytics.cohort.io import Cohort
+from ptanalytics.cohort.container import Cohort
 from ptanalytics.exceptions import ConfigError
 
 __all__ = [

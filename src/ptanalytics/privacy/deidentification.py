@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ptanalytics.cohort.io import TABLE_NAMES, Cohort, load_cohort
+from ptanalytics.cohort.container import TABLE_NAMES, Cohort
+from ptanalytics.cohort.io import find_table, load_cohort
 from ptanalytics.cohort.schema import TABLES
 from ptanalytics.exceptions import CohortFormatError, ConfigError, PtAnalyticsError
 from ptanalytics.ingestion.validate import INSTRUMENT_RANGES
@@ -1495,10 +1496,12 @@ def deidentify(
 
 
 def _file_format(src: Path, cohort: Cohort) -> str:
+    """The file format of ``src``: as its ``cohort.json`` says, else that of its patients table."""
     fmt = cohort.metadata.get("file_format")
     if fmt in ("parquet", "csv"):
         return fmt
-    return "csv" if (src / "patients.csv").exists() else "parquet"
+    patients = find_table(src, "patients")
+    return "parquet" if patients is None else patients.format
 
 
 def deidentify_directory(

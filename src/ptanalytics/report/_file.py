@@ -1,4 +1,4 @@
-"""Where and how the HTML report is written (see :func:`ptanalytics.report.sections.render_report`).
+"""Where and how the HTML report is written (see :func:`ptanalytics.report.render.render_report`).
 
 * The report goes to a temporary file beside ``out`` and is renamed over it, so a kill during the
   write leaves the previous report intact (:func:`ptanalytics.cohort._atomic.replace_file`); a lock
@@ -18,7 +18,8 @@ import os
 from pathlib import Path
 
 from ptanalytics.cohort._atomic import absolute, replace_file
-from ptanalytics.cohort.io import _TRUTH_PATIENTS, REPORT_MARKER, TABLE_NAMES
+from ptanalytics.cohort.container import TABLE_NAMES
+from ptanalytics.cohort.io import _TRUTH_PATIENTS, REPORT_MARKER
 from ptanalytics.exceptions import CohortFormatError
 
 __all__: list[str] = []
