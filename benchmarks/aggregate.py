@@ -68,7 +68,7 @@ def _cohort(root: Path, exponent: int) -> tuple[Path, int]:
     """The cohort folder for 10^exponent session rows (reused when already written)."""
     import json
 
-    from ptanalytics.simulate.engine import simulate_to_disk
+    from ptanalytics.simulate import simulate_to_disk
 
     patients = 10**exponent // ROWS_PER_PATIENT
     folder = root / f"sessions-1e{exponent}"

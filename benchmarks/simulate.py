@@ -53,7 +53,7 @@ def _child(n: int) -> None:
 
 
 def _disk_child(n: int, chunk: int) -> None:
-    from ptanalytics.simulate.engine import simulate_to_disk
+    from ptanalytics.simulate import simulate_to_disk
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

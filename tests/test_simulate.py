@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import ptanalytics as pt
 from ptanalytics.cohort.schema import COINTERVENTION_KINDS
-from ptanalytics.simulate.engine import DEFAULT_PATIENTS, DEFAULT_SEED
+from ptanalytics.simulate import DEFAULT_PATIENTS, DEFAULT_SEED
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,10 +11,11 @@ import pytest
 
 import ptanalytics as pt
 from ptanalytics import cli
-from ptanalytics.cohort.io import TABLE_NAMES
+from ptanalytics.cohort.container import TABLE_NAMES
 from ptanalytics.cohort.schema import coerce_table
 from ptanalytics.exceptions import CohortFormatError, ConfigError
-from ptanalytics.simulate.engine import _pool_effects, simulate_to_disk
+from ptanalytics.simulate import simulate_to_disk
+from ptanalytics.simulate._truth import pool_effects
 
 N, CHUNK, SEED = 1_100, 400, 5
 TABLES = (*TABLE_NAMES, "truth_patients")
@@ -179,7 +180,7 @@ def test_pool_effects_weights_by_patients_averaged_over():
         [(effect(1.0, "structural"), None), (effect(-1.0), 100), (effect(None), 0)],
         [(effect(1.0, "structural"), None), (effect(-4.0), 50), (effect(2.0), 10)],
     ]
-    structural, average, sparse = _pool_effects(parts)
+    structural, average, sparse = pool_effects(parts)
     assert structural["value"] == 1.0
     assert average["value"] == pytest.approx((-1.0 * 100 - 4.0 * 50) / 150)
     assert sparse["value"] == 2.0

@@ -34,8 +34,13 @@ from ptanalytics.privacy.deidentification import (
     generalise,
     k_anonymity,
 )
-from ptanalytics.simulate.config import SimulationConfig, load_config
-from ptanalytics.simulate.engine import default_cohort, simulate_cohort, simulate_to_disk
+from ptanalytics.simulate import (
+    SimulationConfig,
+    default_cohort,
+    load_config,
+    simulate_cohort,
+    simulate_to_disk,
+)
 
 try:
     __version__ = version("ptanalytics")

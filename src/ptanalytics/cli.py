@@ -28,10 +28,11 @@ from ptanalytics.ingestion.pipeline import (
     validate_cohort_dir,
 )
 from ptanalytics.metrics.describe import describe_cohort
-from ptanalytics.simulate.config import SimulationConfig, load_config
-from ptanalytics.simulate.engine import (
+from ptanalytics.simulate import (
     DEFAULT_PATIENTS,
     DEFAULT_SEED,
+    SimulationConfig,
+    load_config,
     simulate_cohort,
     simulate_to_disk,
 )

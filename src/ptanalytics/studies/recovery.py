@@ -25,7 +25,7 @@ import pandas as pd
 
 from ptanalytics.cohort.schema import COINTERVENTION_KINDS
 from ptanalytics.models.trajectory import fit_pain_model
-from ptanalytics.simulate.engine import simulate_cohort
+from ptanalytics.simulate import simulate_cohort
 
 __all__ = ["FIXED_TERMS", "VARIANCE_TERMS", "recovery", "summarise_recovery"]
 
