@@ -57,7 +57,7 @@ def _child(engine: str, groups: int, per: int, repeats: int) -> None:
 
         for _ in range(repeats):
             t0 = time.perf_counter()
-            res = fit_lmm(FORMULA, data, "g", RE)
+            res = fit_lmm(data, FORMULA, group="g", re_formula=RE)
             times.append(time.perf_counter() - t0)
         out = _summary(res.fe_params, res.cov_re, res.scale, res.llf)
         out["se"] = res.bse_fe.tolist()

@@ -30,7 +30,9 @@ def data() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def fast(data) -> dict:
-    return {(k, r): lmm.fit_lmm(FORMULA, data[k], "g", RE, reml=r) for k, r in CASES}
+    return {
+        (k, r): lmm.fit_lmm(data[k], FORMULA, group="g", re_formula=RE, reml=r) for k, r in CASES
+    }
 
 
 def _statsmodels(frame: pd.DataFrame, reml: bool):
@@ -148,7 +150,7 @@ def test_same_criterion_as_statsmodels(data, fast, reml):
 
 def test_gradient_is_the_derivative(data):
     frame = data["dropout"]
-    y, xd, zd, codes, _ = lmm.lmm_design(FORMULA, frame, "g", RE)
+    y, xd, zd, codes, _ = lmm.lmm_design(frame, FORMULA, group="g", re_formula=RE)
     prob = lmm._Problem(y, xd.to_numpy(), zd.to_numpy(), codes, int(codes.max()) + 1)
     theta = np.array([0.9, -0.2, 0.5])
     for reml in (True, False):
@@ -164,12 +166,12 @@ def test_gradient_is_the_derivative(data):
 def test_random_intercept_only_and_three_random_effects():
     frame = lc.scenario_data("balanced", 120, 8, seed=11)
     frame["t2"] = frame["t"] ** 2
-    one = lmm.fit_lmm("y ~ t", frame, "g", "1")
+    one = lmm.fit_lmm(frame, "y ~ t", group="g")
     assert one.cov_re.shape == (1, 1) and one.converged
     sm = smf.mixedlm("y ~ t", frame, groups=frame["g"]).fit(reml=True)
     assert one.llf == pytest.approx(sm.llf, abs=1e-6)
     np.testing.assert_allclose(one.fe_params, sm.fe_params, rtol=1e-6)
-    three = lmm.fit_lmm("y ~ t + t2", frame, "g", "~ t + t2")
+    three = lmm.fit_lmm(frame, "y ~ t + t2", group="g", re_formula="~ t + t2")
     assert three.cov_re.shape == (3, 3)
     assert three.diagnostics["projected_gradient_max"] < 1e-5
 
@@ -189,7 +191,7 @@ def test_predictions_blups_and_fitted_values(data, fast):
     cov = res.random_effects_cov
     assert cov.shape == (res.n_groups, 2, 2)
     assert np.all(np.linalg.eigvalsh(cov) > -1e-12)
-    t = res.table()
+    t = res.table
     assert list(t["term"]) == ["Intercept", "t", "x"]
     np.testing.assert_allclose(t["std_error"], res.bse_fe)
     np.testing.assert_allclose(t["ci_high"] - t["estimate"], 1.959964 * res.bse_fe, rtol=1e-6)
@@ -197,13 +199,36 @@ def test_predictions_blups_and_fitted_values(data, fast):
     assert list(vc["component"]) == ["sd(Intercept)", "sd(t)", "cor(Intercept,t)", "residual_sd"]
 
 
+def test_result_protocol_table_n_notes_figure(data, fast):
+    """LMMResult is a model result: table at the fitted alpha, n = groups, figure = forest plot."""
+    from matplotlib.figure import Figure
+
+    from ptanalytics.models._result import ModelResult
+
+    frame = data["dropout"]
+    res = fast[("dropout", True)]
+    assert isinstance(res, ModelResult)
+    assert res.n == res.n_groups == frame["g"].nunique() and res.nobs == len(frame)
+    assert isinstance(res.figure(), Figure)
+    wide = lmm.fit_lmm(frame, FORMULA, group="g", re_formula=RE, alpha=0.1)
+    assert wide.alpha == 0.1
+    np.testing.assert_allclose(wide.fe_params, res.fe_params, rtol=0, atol=0)
+    z90 = 1.6448536269514722
+    np.testing.assert_allclose(wide.table["ci_high"] - wide.table["estimate"], z90 * wide.bse_fe)
+    # conf_int: the fitted level by default, any other on request.
+    np.testing.assert_allclose(wide.conf_int()[1], wide.table["ci_high"].to_numpy())
+    np.testing.assert_allclose(wide.conf_int(0.05)[1], res.table["ci_high"].to_numpy())
+    with pytest.raises(ConfigError, match=r"alpha=1\.5; allowed"):
+        lmm.fit_lmm(frame, FORMULA, group="g", re_formula=RE, alpha=1.5)
+
+
 def test_same_input_same_output_and_row_order_does_not_matter(data):
     frame = data["singletons"]
-    a = lmm.fit_lmm(FORMULA, frame, "g", RE)
-    b = lmm.fit_lmm(FORMULA, frame, "g", RE)
+    a = lmm.fit_lmm(frame, FORMULA, group="g", re_formula=RE)
+    b = lmm.fit_lmm(frame, FORMULA, group="g", re_formula=RE)
     assert a.llf == b.llf and a.fe_params.equals(b.fe_params)
     shuffled = frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
-    c = lmm.fit_lmm(FORMULA, shuffled, "g", RE)
+    c = lmm.fit_lmm(shuffled, FORMULA, group="g", re_formula=RE)
     assert c.llf == pytest.approx(a.llf, abs=1e-8)
     np.testing.assert_allclose(c.fe_params, a.fe_params, rtol=1e-7)
     pd.testing.assert_frame_equal(c.random_effects, a.random_effects, atol=1e-6, rtol=0)
@@ -212,20 +237,22 @@ def test_same_input_same_output_and_row_order_does_not_matter(data):
 def test_bad_input_is_refused_with_the_fix(data):
     frame = data["balanced"].copy()
     with pytest.raises(ConfigError, match="grouping column 'patient'"):
-        lmm.fit_lmm(FORMULA, frame, "patient", RE)
+        lmm.fit_lmm(frame, FORMULA, group="patient", re_formula=RE)
     bad = frame.copy()
     bad.loc[3, "x"] = np.nan
     with pytest.raises(ConfigError, match="missing values"):
-        lmm.fit_lmm(FORMULA, bad, "g", RE)
+        lmm.fit_lmm(bad, FORMULA, group="g", re_formula=RE)
     bad = frame.copy()
     bad.loc[5, "g"] = None
     with pytest.raises(ConfigError, match="row 5"):
-        lmm.fit_lmm(FORMULA, bad, "g", RE)
+        lmm.fit_lmm(bad, FORMULA, group="g", re_formula=RE)
     frame["x2"] = 2 * frame["x"]
     with pytest.raises(ConfigError, match="rank deficient"):
-        lmm.fit_lmm("y ~ t + x + x2", frame, "g", RE)
+        lmm.fit_lmm(frame, "y ~ t + x + x2", group="g", re_formula=RE)
     with pytest.raises(ConfigError, match="theta0 must have 3"):
-        lmm.fit_lmm(FORMULA, frame, "g", RE, theta0=[1.0])
+        lmm.fit_lmm(frame, FORMULA, group="g", re_formula=RE, theta0=[1.0])
+    with pytest.raises(ConfigError, match="Fix: pass the data first"):
+        lmm.fit_lmm(FORMULA, frame, group="g")
 
 
 def test_array_interface_equals_the_formula_interface(data, fast):

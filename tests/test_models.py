@@ -8,11 +8,17 @@ from matplotlib.figure import Figure
 import ptanalytics as pt
 from ptanalytics.metrics.composition import ilr, replace_zeros
 from ptanalytics.models import outcomes as om
+from ptanalytics.models._result import ModelResult
 from ptanalytics.models.trajectory import (
     fit_pain_model,
     pain_model_frame,
-    plot_trajectories,
     predicted_trajectories,
+)
+from ptanalytics.plotting import (
+    plot_dose_response,
+    plot_substitutions,
+    plot_terms,
+    plot_trajectories,
 )
 from ptanalytics.studies.recovery import recovery
 
@@ -53,12 +59,18 @@ def test_lmm_recovers_a_known_mixed_model(rng):
         }
     )
     m = fit_pain_model(
-        frame=frame,
+        frame,
         formula="nprs ~ months_guided + adherence_between:months_guided + co_massage + constant",
         re_formula="~ months_guided",
     )
     assert m.converged
     assert "term constant dropped: it does not vary in this cohort" in m.notes
+    assert m.formula == "nprs ~ months_guided + adherence_between:months_guided + co_massage"
+    assert m.n == n
+    # Not a pain_model_frame: no trajectories to draw, and the error says what to do instead.
+    with pytest.raises(pt.ConfigError, match="plot_terms"):
+        m.figure()
+    assert isinstance(plot_terms(m.table), Figure)
     fe = m.table.set_index("term")
     for term, truth in {
         "months_guided": -0.8,
@@ -74,8 +86,9 @@ def test_lmm_recovers_a_known_mixed_model(rng):
 
 def test_pain_model_on_the_default_cohort(default):
     cohort, _ = default
-    m = fit_pain_model(cohort)
+    m = fit_pain_model(pain_model_frame(cohort))
     assert m.converged
+    assert isinstance(m, ModelResult) and m.n == m.frame["patient_id"].nunique()
     # The only note: patients with no exercise time (no mix) left out, and counted.
     assert [n for n in m.notes if "with no exercise time" not in n] == []
     assert m.frame.attrs["n_no_exercise_time"] >= 0
@@ -100,6 +113,19 @@ def test_pain_model_on_the_default_cohort(default):
     last = pred[pred["week"] == 26].set_index("attendance_band")["estimate"]
     assert last["high"] < last["medium"] < last["low"]
     assert isinstance(plot_trajectories(pred), Figure)
+    assert isinstance(m.figure(), Figure)
+    # alpha: the model's by default; the point estimates do not depend on it.
+    wide = predicted_trajectories(m, alpha=0.5)
+    assert (wide["ci_high"] <= pred["ci_high"]).all()
+    pd.testing.assert_series_equal(wide["estimate"], pred["estimate"])
+
+
+def test_pain_model_takes_the_frame_not_the_cohort(default):
+    cohort, _ = default
+    with pytest.raises(pt.ConfigError, match=r"Fix: fit_pain_model\(pain_model_frame\(cohort\)\)"):
+        fit_pain_model(cohort)
+    with pytest.raises(pt.ConfigError, match="alpha=0; allowed"):
+        fit_pain_model(pain_model_frame(cohort), alpha=0)
 
 
 def test_outcomes_only_cohort_cannot_fit_the_trajectory_model():
@@ -112,7 +138,7 @@ def test_unknown_engine_is_refused(default):
     cohort, _ = default
     frame = pain_model_frame(cohort)
     with pytest.raises(pt.ConfigError, match="engine='lme4'; allowed: 'fast', 'statsmodels'"):
-        fit_pain_model(frame=frame, engine="lme4")
+        fit_pain_model(frame, engine="lme4")
 
 
 # ------------------------------------------------------------------------------ patient level
@@ -142,7 +168,8 @@ def test_dose_response_known_linear_slope(rng):
     assert dr.curve["estimate"].iloc[-1] == pytest.approx(
         -3 * dr.curve["adherence"].iloc[-1], abs=0.4
     )
-    assert isinstance(om.plot_dose_response(dr), Figure)
+    assert isinstance(plot_dose_response(dr), Figure)
+    assert isinstance(dr.figure(), Figure) and isinstance(dr, ModelResult)
 
 
 def test_substitution_equals_the_coefficient_times_the_ilr_shift(rng):
@@ -161,9 +188,13 @@ def test_substitution_equals_the_coefficient_times_the_ilr_shift(rng):
     moved["share_core_strengthening"] += 0.1
     after = ilr(replace_zeros(moved, delta=delta))
     expect = 1.5 * (after["ilr_1"] - before["ilr_1"]) - 0.5 * (after["ilr_4"] - before["ilr_4"])
-    assert sub.loc[0, "estimate"] == pytest.approx(expect.mean(), abs=1e-8)
-    assert sub.loc[0, "n_patients"] == len(moved)
-    assert isinstance(om.plot_substitutions(sub), Figure)
+    assert isinstance(sub, ModelResult) and sub.n == n and sub.n_no_exercise_time == 0
+    t = sub.table
+    assert t.loc[0, "estimate"] == pytest.approx(expect.mean(), abs=1e-8)
+    assert t.loc[0, "n_patients"] == len(moved)
+    assert isinstance(plot_substitutions(sub), Figure)
+    assert isinstance(plot_substitutions(sub.table), Figure)
+    assert isinstance(sub.figure(), Figure)
 
 
 def test_program_length_known_difference(rng):
@@ -173,11 +204,16 @@ def test_program_length_known_difference(rng):
     s["nprs_change_followup"] = np.where(s["guided_weeks"] == 12, -0.5, 0.0) + rng.normal(
         0, 0.01, len(s)
     )
-    table, lengths = om.program_length(s)
-    t = table.set_index("term")
+    res = om.program_length(s)
+    assert isinstance(res, ModelResult) and res.n == 400 and res.reference == 8 and not res.notes
+    t = res.table.set_index("term")
     assert t.loc["C(guided_weeks)[T.12]", "estimate"] == pytest.approx(-0.5, abs=0.01)
     assert t.loc["C(guided_weeks)[T.6]", "estimate"] == pytest.approx(0, abs=0.01)
+    lengths = res.planned_vs_actual
     assert lengths["n"].sum() == 400 and (lengths["extended"] == 0).all()
+    assert isinstance(res.figure(), Figure)
+    other = om.program_length(s, reference=7)
+    assert other.reference == 6 and "reference length 7" in other.notes[0]
 
 
 def test_responder_logistic_known_odds_ratio(rng):
@@ -185,18 +221,29 @@ def test_responder_logistic_known_odds_ratio(rng):
     logit = -1.0 + np.log(1.5) * 10 * s["adherence"]
     responder = rng.random(len(s)) < 1 / (1 + np.exp(-logit))
     s["nprs_followup"] = np.where(responder, s["nprs_baseline"] - 3, s["nprs_baseline"])
-    out = om.responder_logistic(s, covariates=()).set_index("term")
-    r = out.loc["adherence (per 10 points)"]
+    res = om.responder_logistic(s, covariates=())
+    assert isinstance(res, ModelResult) and res.n == len(s) and res.notes == []
+    r = res.table.set_index("term").loc["adherence (per 10 points)"]
     assert r["ci_low"] < 1.5 < r["ci_high"] and r["scale"] == "odds ratio"
+    assert isinstance(res.figure(), Figure)
+    # The definition is flag_responders' keywords: a custom one gives the same rows here.
+    custom = om.responder_logistic(s, covariates=(), preset="custom", points=3)
+    assert custom.table.loc[1, "definition"] == "NPRS improvement >= 3 points"
+    assert custom.table.loc[1, "estimate"] == pytest.approx(r["estimate"], rel=1e-12)
+    with pytest.raises(pt.ConfigError, match="completers only"):
+        om.responder_logistic(s, analysis="itt")
 
 
 def test_responder_models_on_the_default_cohort(default):
     cohort, summary = default
-    lg = om.responder_logistic(summary).set_index("term").loc["adherence (per 10 points)"]
+    logistic = om.responder_logistic(summary)
+    lg = logistic.table.set_index("term").loc["adherence (per 10 points)"]
     assert lg["ci_low"] > 1
-    gee = om.responder_gee(pain_model_frame(cohort, summary=summary)).set_index("term")
+    assert logistic.n == lg["n"] and "left out" in logistic.notes[0]
+    res = om.responder_gee(pain_model_frame(cohort, summary=summary))
+    gee = res.table.set_index("term")
     assert gee.loc["adherence (per 10 points)", "ci_low"] > 1
-    assert gee["n_patients"].iloc[0] > 250
+    assert gee["n_patients"].iloc[0] > 250 and res.n == gee["n_patients"].iloc[0]
 
 
 def test_recovery_small_run():

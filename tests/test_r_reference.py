@@ -141,7 +141,9 @@ def test_fast_engine_equals_lme4(ref, name, method):
     ref.need("lme4", "nlme")
     formula, group, re_part = LMM_CASES[name]
     sec = f"lmm/{name}/{method}"
-    res = fit_lmm(formula, _lmm_data(ref, name), group, re_part, reml=method == "REML")
+    res = fit_lmm(
+        _lmm_data(ref, name), formula, group=group, re_formula=re_part, reml=method == "REML"
+    )
     fixed = ref.get(sec, "fixed")  # fixef(lmer(..., REML = method == "REML"))
     se = ref.get(sec, "se")  # sqrt(diag(vcov(fit)))
     fe = pd.Series(res.fe_params.to_numpy(), index=[_r_name(t) for t in res.fe_params.index])
@@ -324,7 +326,7 @@ def test_wilson_interval_equals_prop_test(ref):
 
 # ------------------------------------------------------------------------------ responders
 def test_responder_logistic_equals_glm(ref):
-    table = om.responder_logistic(ref.summary, timepoint="followup").set_index("term")
+    table = om.responder_logistic(ref.summary, timepoint="followup").table.set_index("term")
     data, _, _ = om._logistic_data(
         ref.summary,
         timepoint="followup",
@@ -353,7 +355,7 @@ def test_responder_logistic_equals_glm(ref):
 
 def test_responder_gee_equals_geeglm(ref):
     ref.need("geepack")
-    table = om.responder_gee(ref.frame).set_index("term")
+    table = om.responder_gee(ref.frame).table.set_index("term")
     idx = ["(Intercept)", "adherence_between", "months", "nprs_baseline"]
     sec = "gee_responder"
     # geeglm(responder ~ adherence_between + months + nprs_baseline, id = patient_id,

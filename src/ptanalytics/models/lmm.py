@@ -44,9 +44,10 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from ptanalytics._checks import check_alpha
 from ptanalytics.exceptions import ConfigError
 
-__all__ = ["LMMResult", "fit_lmm", "fit_lmm_arrays", "lmm_design"]
+__all__ = ["LMMResult", "fit_lmm", "fit_lmm_arrays", "lmm_design", "variance_table"]
 
 _SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on theta
 
@@ -261,10 +262,18 @@ class LMMResult:
 
     The attribute names follow statsmodels' ``MixedLMResults`` where they mean the same thing
     (``fe_params``, ``bse_fe``, ``cov_re``, ``scale``, ``llf``, ``converged``,
-    ``random_effects``), so code written for either reads both.
+    ``random_effects``), so code written for either reads both. It is a model result of
+    :mod:`ptanalytics.models._result`: ``table`` (the fixed effects, tidy, with intervals at the
+    ``alpha`` of the fit), ``n`` (groups: patients), ``notes`` and ``figure()`` (a forest plot of
+    the fixed effects).
 
     Attributes
     ----------
+    table : DataFrame
+        Fixed effects, tidy: ``term``, ``estimate``, ``std_error``, ``ci_low``, ``ci_high``
+        (Wald, ``1 - alpha``), ``p_value``. :meth:`conf_int` gives intervals at other levels.
+    n : int
+        Groups (patients); ``nobs`` is the number of observations.
     fe_params : Series
         Fixed effects, by term name.
     bse_fe : Series
@@ -294,6 +303,8 @@ class LMMResult:
         Conditional covariances of the BLUPs, (groups, q, q).
     notes : list of str
         Plain-language messages (boundary, convergence).
+    alpha : float
+        Significance level of ``table``'s intervals (``fit_lmm(..., alpha=)``).
     """
 
     fe_params: pd.Series
@@ -318,6 +329,25 @@ class LMMResult:
     fittedvalues: np.ndarray | None = None
     resid: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    alpha: float = 0.05
+
+    @property
+    def n(self) -> int:
+        """Groups (patients) the fit rests on."""
+        return self.n_groups
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """Fixed effects as a tidy table: term, estimate, std_error, ci_low, ci_high, p_value."""
+        from ptanalytics.models._tidy import tidy
+
+        return tidy(self, alpha=self.alpha)
+
+    def figure(self, ax=None):
+        """A forest plot of the fixed effects (:func:`ptanalytics.plotting.plot_terms`)."""
+        from ptanalytics.plotting import plot_terms
+
+        return plot_terms(self.table, ax=ax)
 
     @property
     def bse_fe(self) -> pd.Series:
@@ -344,17 +374,15 @@ class LMMResult:
     def cov_params(self) -> pd.DataFrame:
         return self.cov_fe
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Wald intervals for the fixed effects (columns 0 and 1, as statsmodels)."""
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        """Wald intervals for the fixed effects (columns 0 and 1, as statsmodels).
+
+        ``alpha`` defaults to the fit's; give another for intervals at another level.
+        """
+        alpha = self.alpha if alpha is None else check_alpha(alpha)
         z = stats.norm.ppf(1 - alpha / 2)
         se = self.bse_fe
         return pd.DataFrame({0: self.fe_params - z * se, 1: self.fe_params + z * se})
-
-    def table(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Fixed effects as a tidy table: term, estimate, std_error, ci_low, ci_high, p_value."""
-        from ptanalytics.models._tidy import tidy
-
-        return tidy(self, alpha=alpha)
 
     @property
     def aic(self) -> float:
@@ -367,18 +395,8 @@ class LMMResult:
         return float(-2 * self.llf + np.log(self.nobs) * k)
 
     def variance_components(self) -> pd.DataFrame:
-        """SDs and correlations of the random effects and the residual SD, tidy."""
-        cov = self.cov_re.to_numpy()
-        names = list(self.cov_re.index)
-        sd = np.sqrt(np.diag(cov))
-        rows = [(f"sd({name})", float(v)) for name, v in zip(names, sd, strict=True)]
-        for i in range(len(names)):
-            for j in range(i + 1, len(names)):
-                denom = sd[i] * sd[j]
-                value = float(cov[i, j] / denom) if denom > 0 else float("nan")
-                rows.append((f"cor({names[i]},{names[j]})", value))
-        rows.append(("residual_sd", float(np.sqrt(self.scale))))
-        return pd.DataFrame(rows, columns=["component", "estimate"])
+        """SDs and correlations of the random effects, residual SD (:func:`variance_table`)."""
+        return variance_table(self.cov_re, self.scale)
 
     def predict(self, data: pd.DataFrame, *, include_random: bool = True) -> np.ndarray:
         """Predictions for new ``data``: ``X beta``, plus ``Z b_g`` for groups seen in the fit.
@@ -402,6 +420,35 @@ class LMMResult:
         return out
 
 
+def variance_table(cov_re: pd.DataFrame, scale: float) -> pd.DataFrame:
+    """Variance components of a mixed model, tidy: the one definition of their table.
+
+    Parameters
+    ----------
+    cov_re : DataFrame
+        Covariance of the random effects, indexed by their names.
+    scale : float
+        Residual variance.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``component`` (``sd(<name>)`` per random effect, ``cor(<a>,<b>)`` per pair, missing
+        where an SD is 0, and ``residual_sd``) and ``estimate``.
+    """
+    cov = cov_re.to_numpy()
+    names = list(cov_re.index)
+    sd = np.sqrt(np.diag(cov))
+    rows = [(f"sd({name})", float(v)) for name, v in zip(names, sd, strict=True)]
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            denom = sd[i] * sd[j]
+            value = float(cov[i, j] / denom) if denom > 0 else float("nan")
+            rows.append((f"cor({names[i]},{names[j]})", value))
+    rows.append(("residual_sd", float(np.sqrt(scale))))
+    return pd.DataFrame(rows, columns=["component", "estimate"])
+
+
 def _build(design_info, data: pd.DataFrame) -> np.ndarray:
     from patsy import build_design_matrices
 
@@ -410,7 +457,7 @@ def _build(design_info, data: pd.DataFrame) -> np.ndarray:
 
 
 def lmm_design(
-    formula: str, data: pd.DataFrame, group: str, re_formula: str = "1"
+    data: pd.DataFrame, formula: str, *, group: str, re_formula: str = "1"
 ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame, np.ndarray, tuple]:
     """Response, fixed and random designs and group codes from patsy formulas.
 
@@ -419,6 +466,11 @@ def lmm_design(
     """
     from patsy import PatsyError, dmatrices, dmatrix
 
+    if not isinstance(data, pd.DataFrame):
+        raise ConfigError(
+            f"data is a {type(data).__name__}, not a DataFrame. Fix: pass the data first, "
+            "fit_lmm(data, formula, group=...)."
+        )
     if group not in data:
         raise ConfigError(f"grouping column {group!r} is not in the data; columns: {list(data)}.")
     try:
@@ -450,22 +502,23 @@ def lmm_design(
 
 
 def fit_lmm(
-    formula: str,
     data: pd.DataFrame,
+    formula: str,
+    *,
     group: str,
     re_formula: str = "1",
-    *,
     reml: bool = True,
     theta0: np.ndarray | None = None,
+    alpha: float = 0.05,
 ) -> LMMResult:
     """Fit a linear mixed model with one grouping factor by profiled REML (or ML).
 
     Parameters
     ----------
-    formula : str
-        Fixed effects, patsy syntax, e.g. ``"nprs ~ week + C(sex)"``.
     data : DataFrame
         One row per observation, no missing values in the used columns.
+    formula : str
+        Fixed effects, patsy syntax, e.g. ``"nprs ~ week + C(sex)"``.
     group : str
         Column of the grouping factor (patients).
     re_formula : str
@@ -476,13 +529,18 @@ def fit_lmm(
     theta0 : array, optional
         Start for the relative Cholesky factor (lower triangle, row-major); default identity,
         as lme4.
+    alpha : float
+        Significance level of the intervals in the result's ``table`` (0.05: 95%).
 
     Returns
     -------
     LMMResult
     """
+    alpha = check_alpha(alpha)
     t0 = time.perf_counter()
-    y, xd, zd, codes, (xinfo, zinfo, groups) = lmm_design(formula, data, group, re_formula)
+    y, xd, zd, codes, (xinfo, zinfo, groups) = lmm_design(
+        data, formula, group=group, re_formula=re_formula
+    )
     t1 = time.perf_counter()
     res = fit_lmm_arrays(
         y,
@@ -494,6 +552,7 @@ def fit_lmm(
         x_names=list(xd.columns),
         z_names=list(zd.columns),
         group_labels=groups,
+        alpha=alpha,
     )
     res.formula, res.re_formula, res.group_name = formula, re_formula, group
     res.design_info, res.re_design_info = xinfo, zinfo
@@ -512,22 +571,20 @@ def fit_lmm_arrays(
     x_names: list[str] | None = None,
     z_names: list[str] | None = None,
     group_labels=None,
+    alpha: float = 0.05,
 ) -> LMMResult:
-    """:func:`fit_lmm` on arrays: ``codes`` are group indices 0..G-1 for each row."""
+    """:func:`fit_lmm` on arrays: ``codes`` are group indices 0..G-1 for each row.
+
+    The steps: check the arrays and reduce them to per-group cross-products (:class:`_Problem`),
+    minimise the profiled criterion (:func:`_optimise`, :func:`_newton_polish`), judge
+    convergence on the projected gradient and the Hessian (:func:`_convergence`), then the
+    estimates and the BLUPs at the optimum (:func:`_blups`).
+    """
+    alpha = check_alpha(alpha)
     t0 = time.perf_counter()
-    y = np.asarray(y, dtype=float)
-    x = np.asarray(x, dtype=float)
-    z = np.asarray(z, dtype=float)
-    codes = np.asarray(codes, dtype=np.int64)
+    y, x, z, codes = _checked_arrays(y, x, z, codes)
     n, p = x.shape
     q = z.shape[1]
-    if not (len(y) == n == z.shape[0] == len(codes)):
-        raise ConfigError("y, X, Z and the group codes must have the same number of rows.")
-    for name, arr in (("response", y), ("fixed-effects design", x), ("random design", z)):
-        if not np.isfinite(arr).all():
-            raise ConfigError(f"the {name} has missing or infinite values; drop those rows.")
-    if n <= p:
-        raise ConfigError(f"{n} observations cannot identify {p} fixed effects.")
     g = int(codes.max()) + 1 if n else 0
     prob = _Problem(y, x, z, codes, g)
     if _rank_deficient(prob.xtx):
@@ -538,10 +595,87 @@ def fit_lmm_arrays(
     t1 = time.perf_counter()
 
     diag = _diag_positions(q)
+    opt, escapes = _optimise(prob, _start(theta0, q), reml, diag)
+    theta, polish, s, grad = _newton_polish(prob, opt.x, reml, diag)
+    t2 = time.perf_counter()
+
+    check = _convergence(prob, theta, s, grad, reml, diag)
+    singular = bool(np.any(theta[diag] < _SINGULAR_TOL))
+    scale = s["r2"] / (prob.n - prob.p if reml else prob.n)
+    lam = s["lam"]
+    xn = x_names or [f"x{i}" for i in range(p)]
+    zn = z_names or [f"z{i}" for i in range(q)]
+    blup, cond_cov = _blups(prob, s, scale)
+    labels = pd.Index(group_labels) if group_labels is not None else pd.RangeIndex(g)
+    fitted = x @ s["beta"] + np.einsum("ij,ij->i", z, blup[codes])
+    diagnostics = {
+        "optimizer": "L-BFGS-B + Newton polish",
+        "message": str(opt.message),
+        "lbfgs_iterations": int(opt.nit),
+        "evaluations": int(prob.evaluations),
+        "newton_steps": polish,
+        "boundary_escapes": escapes,
+        "deviance": check["deviance"],
+        "gradient": grad.tolist(),
+        "projected_gradient_max": check["projected_gradient_max"],
+        "hessian_eigenvalues": check["hessian_eigenvalues"],
+        "seconds_crossproducts": t1 - t0,
+        "seconds_optimise": t2 - t1,
+    }
+    return LMMResult(
+        fe_params=pd.Series(s["beta"], index=xn),
+        cov_fe=pd.DataFrame(scale * np.linalg.inv(s["xtvx"]), index=xn, columns=xn),
+        cov_re=pd.DataFrame(scale * lam @ lam.T, index=zn, columns=zn),
+        scale=float(scale),
+        llf=-0.5 * check["deviance"],
+        theta=theta,
+        reml=reml,
+        converged=check["converged"],
+        singular=singular,
+        diagnostics=diagnostics,
+        random_effects=pd.DataFrame(blup, index=labels, columns=zn),
+        random_effects_cov=cond_cov,
+        nobs=prob.n,
+        n_groups=g,
+        fittedvalues=fitted,
+        resid=y - fitted,
+        notes=_fit_notes(theta, diag, zn, singular, check["converged"], opt.message),
+        alpha=alpha,
+    )
+
+
+def _checked_arrays(y, x, z, codes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``y``, ``X``, ``Z`` and the group codes as arrays of one length, finite, identifiable."""
+    y = np.asarray(y, dtype=float)
+    x = np.asarray(x, dtype=float)
+    z = np.asarray(z, dtype=float)
+    codes = np.asarray(codes, dtype=np.int64)
+    n, p = x.shape
+    if not (len(y) == n == z.shape[0] == len(codes)):
+        raise ConfigError("y, X, Z and the group codes must have the same number of rows.")
+    for name, arr in (("response", y), ("fixed-effects design", x), ("random design", z)):
+        if not np.isfinite(arr).all():
+            raise ConfigError(f"the {name} has missing or infinite values; drop those rows.")
+    if n <= p:
+        raise ConfigError(f"{n} observations cannot identify {p} fixed effects.")
+    return y, x, z, codes
+
+
+def _start(theta0, q: int) -> np.ndarray:
+    """The optimiser's start: ``theta0`` checked, or the identity (lme4's default)."""
     npar = q * (q + 1) // 2
     start = np.asarray(theta0, dtype=float) if theta0 is not None else np.eye(q)[np.tril_indices(q)]
     if start.shape != (npar,):
         raise ConfigError(f"theta0 must have {npar} entries (lower triangle of a {q}x{q} matrix).")
+    return start
+
+
+def _optimise(prob: _Problem, start: np.ndarray, reml: bool, diag: list[int]):
+    """L-BFGS-B from ``start`` (diagonal of Lambda >= 0), restarted off a saddle at a zero column.
+
+    Returns the last optimiser result and the number of restarts (at most ``2 q``).
+    """
+    npar = len(start)
     bounds = [(0.0, None) if k in diag else (None, None) for k in range(npar)]
 
     def fg(theta):
@@ -559,12 +693,19 @@ def fit_lmm_arrays(
             options={"ftol": 1e-12, "gtol": 1e-10, "maxiter": 2000, "maxcor": 20},
         )
         escape = _escape_zero_column(prob, opt.x, reml)
-        if escape is None or escapes >= 2 * q:
-            break
+        if escape is None or escapes >= 2 * prob.q:
+            return opt, escapes
         start, escapes = escape, escapes + 1
-    theta, polish, s, grad = _newton_polish(prob, opt.x, reml, diag)
-    t2 = time.perf_counter()
 
+
+def _convergence(
+    prob: _Problem, theta: np.ndarray, s: dict, grad: np.ndarray, reml: bool, diag: list[int]
+) -> dict:
+    """Deviance, projected gradient and Hessian eigenvalues at the optimum, and the verdict.
+
+    Converged: every projected gradient entry below ``1e-4 |deviance| / n`` (plus 1e-6) and a
+    positive definite Hessian on the free parameters.
+    """
     dev = prob.deviance_from(s, reml)
     free = _free(theta, grad, diag)
     hess = _hessian(prob, theta, reml, free) if free.any() else np.zeros((0, 0))
@@ -572,66 +713,43 @@ def fit_lmm_arrays(
     pgrad = np.where(free, grad, np.minimum(grad, 0.0))
     scale_g = max(1.0, abs(dev))
     converged = bool(np.all(np.abs(pgrad) <= 1e-4 * scale_g / prob.n + 1e-6) and np.all(eig > 0))
-    singular = bool(np.any(theta[diag] < _SINGULAR_TOL))
+    return {
+        "deviance": dev,
+        "converged": converged,
+        "projected_gradient_max": float(np.max(np.abs(pgrad))) if len(pgrad) else 0.0,
+        "hessian_eigenvalues": eig.tolist(),
+    }
 
-    nu = prob.n - prob.p if reml else prob.n
-    scale = s["r2"] / nu
-    lam = s["lam"]
-    cov_fe = scale * np.linalg.inv(s["xtvx"])
-    xn = x_names or [f"x{i}" for i in range(p)]
-    zn = z_names or [f"z{i}" for i in range(q)]
-    # BLUPs: Lambda M^-1 Lambda' Z'(y - X beta) = Lambda L^-T w_e; conditional covariance
-    # sigma^2 Lambda M^-1 Lambda' = sigma^2 (Lambda L^-T)(Lambda L^-T)'.
-    chol = s["chol"]
+
+def _blups(prob: _Problem, s: dict, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """BLUPs ``(G, q)`` and their conditional covariances ``(G, q, q)`` at the state ``s``.
+
+    BLUPs: Lambda M^-1 Lambda' Z'(y - X beta) = Lambda L^-T w_e; conditional covariance
+    sigma^2 Lambda M^-1 Lambda' = sigma^2 (Lambda L^-T)(Lambda L^-T)'.
+    """
+    q, g = prob.q, prob.g
+    lam, chol = s["lam"], s["chol"]
     blup = (lam @ _backward(chol, prob.w_residual(s))).T  # (G, q)
     linv = _forward(chol, np.broadcast_to(np.eye(q)[:, :, None], (q, q, g)).copy())
     a_mat = np.einsum("ij,kjg->gik", lam, linv)  # Lambda L^-T, per group (G, q, q)
-    cond_cov = scale * a_mat @ a_mat.transpose(0, 2, 1)
-    labels = pd.Index(group_labels) if group_labels is not None else pd.RangeIndex(g)
-    fitted = x @ s["beta"] + np.einsum("ij,ij->i", z, blup[codes])
+    return blup, scale * a_mat @ a_mat.transpose(0, 2, 1)
+
+
+def _fit_notes(
+    theta: np.ndarray, diag: list[int], z_names: list[str], singular: bool, converged: bool, message
+) -> list[str]:
+    """The plain-language notes of a fit: a boundary (singular) fit, no convergence."""
     notes = []
     if singular:
-        zero = [zn[k] for k, pos in enumerate(diag) if theta[pos] < _SINGULAR_TOL]
+        zero = [z_names[k] for k, pos in enumerate(diag) if theta[pos] < _SINGULAR_TOL]
         notes.append(
             "boundary (singular) fit: the random-effect covariance is degenerate in the "
             f"direction of {', '.join(zero)} (a variance or a correlation at its limit); "
             "consider a simpler random part"
         )
     if not converged:
-        notes.append(f"the optimiser did not converge ({opt.message}); estimates are not reliable")
-    diagnostics = {
-        "optimizer": "L-BFGS-B + Newton polish",
-        "message": str(opt.message),
-        "lbfgs_iterations": int(opt.nit),
-        "evaluations": int(prob.evaluations),
-        "newton_steps": polish,
-        "boundary_escapes": escapes,
-        "deviance": dev,
-        "gradient": grad.tolist(),
-        "projected_gradient_max": float(np.max(np.abs(pgrad))) if len(pgrad) else 0.0,
-        "hessian_eigenvalues": eig.tolist(),
-        "seconds_crossproducts": t1 - t0,
-        "seconds_optimise": t2 - t1,
-    }
-    return LMMResult(
-        fe_params=pd.Series(s["beta"], index=xn),
-        cov_fe=pd.DataFrame(cov_fe, index=xn, columns=xn),
-        cov_re=pd.DataFrame(scale * lam @ lam.T, index=zn, columns=zn),
-        scale=float(scale),
-        llf=-0.5 * dev,
-        theta=theta,
-        reml=reml,
-        converged=converged,
-        singular=singular,
-        diagnostics=diagnostics,
-        random_effects=pd.DataFrame(blup, index=labels, columns=zn),
-        random_effects_cov=cond_cov,
-        nobs=prob.n,
-        n_groups=g,
-        fittedvalues=fitted,
-        resid=y - fitted,
-        notes=notes,
-    )
+        notes.append(f"the optimiser did not converge ({message}); estimates are not reliable")
+    return notes
 
 
 def _rank_deficient(xtx: np.ndarray) -> bool:

@@ -1,8 +1,10 @@
 """Patient-level outcome models: dose-response of adherence, exercise-mix substitutions, program
 length, and responder models (logistic regression and GEE).
 
-All use one row per patient from :func:`ptanalytics.patient_summary` (or, for the GEE, the
-repeated assessments) and ordinary statsmodels fits; every result is a tidy table. They are
+All take one row per patient from :func:`ptanalytics.patient_summary` (or, for the GEE, the
+model frame of repeated assessments from :func:`ptanalytics.models.trajectory.pain_model_frame`)
+and fit ordinary statsmodels models; every result follows the protocol of
+:mod:`ptanalytics.models._result` (``table``, ``n``, ``notes``, ``figure()``). They are
 associations: neither adherence, nor the exercise mix, nor the actual program length was
 randomised, and the actual length is partly decided by early response (see
 :func:`program_length`).
@@ -19,20 +21,23 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from ptanalytics.cohort.catalogue import CATEGORIES
+from ptanalytics._checks import check_alpha
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.composition import closure, has_composition, ilr, replace_zeros
 from ptanalytics.metrics.responders import flag_responders
+from ptanalytics.models._result import Estimates
 from ptanalytics.models._splines import NaturalSpline
 from ptanalytics.models._tidy import linear_contrast, tidy
-from ptanalytics.vocab import SHARE_COLUMNS
+from ptanalytics.vocab import CATEGORIES, SHARE_COLUMNS
 
 __all__ = [
     "DEFAULT_COVARIATES",
+    "DoseResponse",
+    "OddsRatios",
+    "ProgramLength",
+    "Substitutions",
     "category_substitution",
     "dose_response",
-    "plot_dose_response",
-    "plot_substitutions",
     "program_length",
     "responder_gee",
     "responder_logistic",
@@ -42,22 +47,28 @@ DEFAULT_COVARIATES = ("nprs_baseline", "age", "C(sex)", "C(chronicity)")
 _SHARES = list(SHARE_COLUMNS)
 
 
+def _column(term: str) -> str:
+    """The column a covariate term reads: ``C(sex)`` reads ``sex``, ``age`` reads ``age``."""
+    return term[2:-1] if term.startswith("C(") else term
+
+
 def _usable_covariates(data: pd.DataFrame, covariates) -> list[str]:
     """Covariates present and not constant (a constant column cannot be estimated)."""
     keep = []
     for term in covariates:
-        col = term[2:-1] if term.startswith("C(") else term
+        col = _column(term)
         if col in data and data[col].nunique(dropna=True) > 1:
             keep.append(term)
     return keep
 
 
 def _complete(data: pd.DataFrame, cols: list[str], covs: list[str]) -> pd.DataFrame:
-    """Complete cases; categorical covariates as text so that unused levels disappear."""
-    out = data.dropna(subset=cols).reset_index(drop=True)
+    """Complete cases of ``cols`` and the covariates' columns; categorical covariates as text
+    so that unused levels disappear."""
+    out = data.dropna(subset=[*cols, *(_column(c) for c in covs)]).reset_index(drop=True)
     for term in covs:
         if term.startswith("C("):
-            out[term[2:-1]] = out[term[2:-1]].astype(str)
+            out[_column(term)] = out[_column(term)].astype(str)
     return out
 
 
@@ -83,6 +94,12 @@ class DoseResponse:
         The same model with adherence linear, per 10 percentage points: one tidy row.
     n : int
         Patients used (complete cases of outcome, adherence and covariates).
+    result : statsmodels OLS results
+        The spline fit.
+    notes : list of str
+        The knots used.
+
+    ``figure()`` draws ``curve`` (:func:`ptanalytics.plotting.plot_dose_response`).
     """
 
     table: pd.DataFrame
@@ -91,6 +108,12 @@ class DoseResponse:
     n: int
     result: object = None
     notes: list[str] = field(default_factory=list)
+
+    def figure(self, ax=None):
+        """The dose-response curve with its confidence band."""
+        from ptanalytics.plotting import plot_dose_response
+
+        return plot_dose_response(self, ax=ax)
 
 
 def dose_response(
@@ -123,6 +146,7 @@ def dose_response(
         ``timepoint``), ``linear`` (one tidy row, per 10 points), ``n``, ``result``, ``notes``
         (the knots used).
     """
+    alpha = check_alpha(alpha)
     outcome = _change(timepoint)
     adh = adherence or ("adherence_guided" if timepoint == "end_guided" else "adherence")
     for col in (outcome, adh):
@@ -132,8 +156,7 @@ def dose_response(
         raise ConfigError(f"df={df!r}; expected a whole number >= 1 (spline degrees of freedom).")
     covs = _usable_covariates(summary, covariates)
     data = summary.assign(adh=summary[adh].clip(upper=1.0))
-    cols = [outcome, "adh", *(c[2:-1] if c.startswith("C(") else c for c in covs)]
-    data = _complete(data, cols, covs)
+    data = _complete(data, [outcome, "adh"], covs)
     if data["adh"].nunique() < 2:
         raise ConfigError(
             f"{adh!r} takes fewer than two distinct values among the {len(data)} complete cases; "
@@ -179,23 +202,37 @@ def dose_response(
     return DoseResponse(table, curve, lin.reset_index(drop=True), len(data), result, notes)
 
 
-def plot_dose_response(dr: DoseResponse, *, ax=None):
-    """The dose-response curve with its confidence band; returns the figure."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4)) if ax is None else (ax.figure, ax)
-    c = dr.curve
-    ax.plot(100 * c["adherence"], c["estimate"], color="C0")
-    ax.fill_between(100 * c["adherence"], c["ci_low"], c["ci_high"], alpha=0.25, color="C0")
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("Adherence (% of prescribed sessions)")
-    ax.set_ylabel("Difference in NPRS change vs 0% (points)")
-    label = "end of guided phase" if c["timepoint"].iloc[0] == "end_guided" else "follow-up"
-    ax.set_title(f"Dose-response at the {label} (n = {dr.n}; association)")
-    return fig
-
-
 # ---------------------------------------------------------------------------------- composition
+@dataclass
+class Substitutions(Estimates):
+    """Substitution effects of the exercise-time composition (:func:`category_substitution`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per (from, to) pair (see :func:`category_substitution`).
+    n : int
+        Patients analysed (with the outcome, the covariates and some exercise time).
+    notes : list of str
+        Patients left out for having no exercise time.
+    n_no_exercise_time : int
+        Patients with the outcome left out because every category share is zero or missing.
+    amount : float
+        The share of exercise time moved.
+
+    ``figure()`` draws the from x to grid (:func:`ptanalytics.plotting.plot_substitutions`).
+    """
+
+    n_no_exercise_time: int = 0
+    amount: float = 0.10
+
+    def figure(self, ax=None):
+        """The substitution effects as a from x to grid of estimates."""
+        from ptanalytics.plotting import plot_substitutions
+
+        return plot_substitutions(self, ax=ax)
+
+
 def category_substitution(
     summary: pd.DataFrame,
     *,
@@ -205,7 +242,7 @@ def category_substitution(
     covariates=("adherence", *DEFAULT_COVARIATES),
     zero_delta: float | None = None,
     alpha: float = 0.05,
-) -> pd.DataFrame:
+) -> Substitutions:
     """Substitution effects of the exercise-time composition on the change in NPRS.
 
     Fits ``nprs_change ~ ilr_1 + ... + ilr_4 + covariates`` (OLS; the ilr coordinates carry the
@@ -217,20 +254,20 @@ def category_substitution(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per pair: ``term`` (e.g. ``flexibility->core_strengthening``), ``estimate``
-        (NPRS points; negative = more improvement), ``std_error``, ``ci_low``, ``ci_high``,
-        ``p_value``, ``amount``, ``n_patients`` (patients who could make the move),
+    Substitutions
+        ``table``: one row per pair: ``term`` (e.g. ``flexibility->core_strengthening``),
+        ``estimate`` (NPRS points; negative = more improvement), ``std_error``, ``ci_low``,
+        ``ci_high``, ``p_value``, ``amount``, ``n_patients`` (patients who could make the move),
         ``n_no_exercise_time`` (patients with the outcome left out because they have no exercise
-        time: every share zero or missing), ``timepoint``. ``attrs`` holds ``n_analysed``,
-        ``n_no_exercise_time`` and ``notes``.
+        time: every share zero or missing), ``timepoint``. ``n``: patients analysed;
+        ``n_no_exercise_time``, ``amount`` and ``notes`` as attributes.
     """
+    alpha = check_alpha(alpha)
     outcome = _change(timepoint)
     if not set(_SHARES) <= set(summary.columns):
         raise ConfigError("summary has no composition (share_*) columns: it needs sessions.")
     covs = _usable_covariates(summary, covariates)
-    cols = [outcome, *(c[2:-1] if c.startswith("C(") else c for c in covs)]
-    data = _complete(summary, cols, covs)
+    data = _complete(summary, [outcome], covs)
     mix = has_composition(data[_SHARES])
     n_no_time = int((~mix).sum())
     data = data[mix.to_numpy()].reset_index(drop=True)
@@ -270,41 +307,40 @@ def category_substitution(
                 "timepoint": timepoint,
             }
         )
-    out = pd.DataFrame(rows)
-    out.attrs["n_analysed"] = len(data)
-    out.attrs["n_no_exercise_time"] = n_no_time
-    out.attrs["notes"] = (
+    notes = (
         [f"{n_no_time} patient(s) with no exercise time (every share zero or missing) left out"]
         if n_no_time
         else []
     )
-    return out
-
-
-def plot_substitutions(subs: pd.DataFrame, *, ax=None):
-    """Substitution effects as a from x to grid of estimates; returns the figure."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 5)) if ax is None else (ax.figure, ax)
-    grid = pd.DataFrame(np.nan, index=list(CATEGORIES), columns=list(CATEGORIES))
-    for row in subs.itertuples():
-        a, b = row.term.split("->")
-        grid.loc[a, b] = row.estimate
-    limit = np.nanmax(np.abs(grid.to_numpy())) or 1.0
-    image = ax.imshow(grid.to_numpy(), cmap="RdBu", vmin=-limit, vmax=limit)
-    labels = [c.replace("_", " ") for c in CATEGORIES]
-    ax.set_xticks(range(len(labels)), labels, rotation=40, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("time moved to")
-    ax.set_ylabel("time moved from")
-    amount = subs["amount"].iloc[0] if len(subs) else 0.1
-    ax.set_title(f"Change in NPRS when {amount:.0%} of exercise time moves")
-    fig.colorbar(image, ax=ax, label="NPRS points (negative = less pain)")
-    fig.tight_layout()
-    return fig
+    return Substitutions(pd.DataFrame(rows), len(data), notes, n_no_time, amount)
 
 
 # ---------------------------------------------------------------------------------- length
+@dataclass
+class ProgramLength(Estimates):
+    """Outcome by planned program length (:func:`program_length`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        Tidy OLS rows: ``C(guided_weeks)[T.w]`` (difference from ``reference`` weeks) and the
+        covariates.
+    n : int
+        Patients used (complete cases).
+    notes : list of str
+        The reference length, when it is not the one asked for.
+    planned_vs_actual : DataFrame or None
+        Per planned length: ``planned``, ``n``, ``mean_actual``, ``extended``, ``shortened``
+        (shares of the planned group), ``mean_outcome`` (unadjusted); None without
+        ``guided_weeks_actual`` in the summary.
+    reference : int
+        The planned length the differences are against.
+    """
+
+    planned_vs_actual: pd.DataFrame | None = None
+    reference: int = 8
+
+
 def program_length(
     summary: pd.DataFrame,
     *,
@@ -312,7 +348,7 @@ def program_length(
     reference: int = 8,
     covariates=DEFAULT_COVARIATES,
     alpha: float = 0.05,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> ProgramLength:
     """Outcome at a fixed follow-up by *planned* guided length, adjusted; planned vs actual.
 
     The planned length (``guided_weeks``) is decided at enrolment, so it is the right exposure;
@@ -322,21 +358,26 @@ def program_length(
 
     Returns
     -------
-    (table, lengths)
+    ProgramLength
         ``table``: tidy OLS rows for ``C(guided_weeks)[T.w]`` (difference from ``reference``
         weeks, or the shortest planned length when no patient has ``reference``; the level used
-        is in ``table.attrs["reference"]``) and covariates. ``lengths``: per planned length,
-        ``n``, mean actual length, shares extended and shortened, mean outcome (unadjusted).
+        is ``reference``) and covariates. ``planned_vs_actual``: per planned length, ``n``, mean
+        actual length, shares extended and shortened, mean outcome (unadjusted).
     """
+    alpha = check_alpha(alpha)
     for col in (outcome, "guided_weeks"):
         if col not in summary:
             raise ConfigError(f"summary has no column {col!r}.")
     covs = _usable_covariates(summary, covariates)
-    cols = [outcome, "guided_weeks", *(c[2:-1] if c.startswith("C(") else c for c in covs)]
-    data = _complete(summary, cols, covs)
+    data = _complete(summary, [outcome, "guided_weeks"], covs)
     data["guided_weeks"] = data["guided_weeks"].astype(int)
     levels = sorted(data["guided_weeks"].unique())
+    notes = []
     if reference not in levels:
+        notes.append(
+            f"no patient has the reference length {reference}; differences are against "
+            f"{levels[0]} weeks, the shortest planned length"
+        )
         reference = levels[0]
     rhs = " + ".join([f"C(guided_weeks, Treatment({reference}))", *covs])
     result = smf.ols(f"{outcome} ~ {rhs}", data).fit()
@@ -344,7 +385,13 @@ def program_length(
     table["term"] = table["term"].str.replace(
         f"C(guided_weeks, Treatment({reference}))", "C(guided_weeks)", regex=False
     )
-    table.attrs["reference"] = int(reference)
+    return ProgramLength(
+        table, len(data), notes, _planned_vs_actual(summary, outcome), int(reference)
+    )
+
+
+def _planned_vs_actual(summary: pd.DataFrame, outcome: str) -> pd.DataFrame | None:
+    """Per planned length: n, mean actual length, shares extended and shortened, mean outcome."""
     lengths = None
     if "guided_weeks_actual" in summary:
         s = summary.dropna(subset=["guided_weeks", "guided_weeks_actual"])
@@ -362,56 +409,92 @@ def program_length(
             )
             .reset_index()
         )
-    return table, lengths
+    return lengths
 
 
 # ---------------------------------------------------------------------------------- responders
+@dataclass
+class OddsRatios(Estimates):
+    """Tidy odds ratios of a logistic model; ``figure()`` is their forest plot against 1."""
+
+    def figure(self, ax=None):
+        """A forest plot of the odds ratios, the no-difference line at 1."""
+        from ptanalytics.plotting import plot_terms
+
+        return plot_terms(self.table, ax=ax, reference=1.0)
+
+
 def responder_logistic(
     summary: pd.DataFrame,
     *,
-    timepoint: str = "followup",
-    preset: str = "ostelo",
-    instrument: str = "nprs",
     adherence: str = "adherence",
     covariates=DEFAULT_COVARIATES,
     alpha: float = 0.05,
-) -> pd.DataFrame:
+    **definition,
+) -> OddsRatios:
     """Logistic regression of MCID response (completers) on adherence (per 10 points), adjusted.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`ptanalytics.patient_summary` output.
+    adherence : str
+        The adherence column (capped at 1, per 10 percentage points in the model).
+    covariates : sequence of str
+        Adjustment terms (``C(...)`` for categorical ones); constant or absent ones are dropped.
+    alpha : float
+        Significance level of the intervals.
+    **definition
+        The responder definition, in the keywords of
+        :func:`ptanalytics.metrics.responders.flag_responders` (``timepoint``, ``preset``,
+        ``instrument``, ``level``, ``points``, ``percent``, ``cutoff``; by default the Ostelo
+        MCID of NPRS at follow-up). Completers are analysed: patients without a baseline or
+        later score are left out.
 
     Returns
     -------
-    pandas.DataFrame
-        Tidy odds ratios (``estimate``, ``ci_low``, ``ci_high`` exponentiated; ``std_error`` on
-        the log-odds scale), ``scale`` = ``odds ratio``, ``definition``, ``timepoint``, ``n``.
+    OddsRatios
+        ``table``: tidy odds ratios (``estimate``, ``ci_low``, ``ci_high`` exponentiated;
+        ``std_error`` on the log-odds scale), ``scale`` = ``odds ratio``, ``definition``,
+        ``timepoint``, ``n``. ``n``: patients fitted; ``notes``: patients left out.
     """
-    data, formula, definition = _logistic_data(
-        summary,
-        timepoint=timepoint,
-        preset=preset,
-        instrument=instrument,
-        adherence=adherence,
-        covariates=covariates,
+    alpha = check_alpha(alpha)
+    data, formula, text = _logistic_data(
+        summary, adherence=adherence, covariates=covariates, **definition
     )
     result = smf.glm(formula, data, family=sm.families.Binomial()).fit()
-    return _odds_ratios(
+    timepoint = data["timepoint"].iloc[0]
+    table = _odds_ratios(
         result,
         "adh10",
         alpha,
         model="responder_logistic",
-        definition=definition,
+        definition=text,
         timepoint=timepoint,
         n=len(data),
     )
-
-
-def _logistic_data(summary, *, timepoint, preset, instrument, adherence, covariates):
-    """The rows and formula :func:`responder_logistic` fits (for cross-checks with R's glm)."""
-    flags = flag_responders(
-        summary, preset=preset, instrument=instrument, timepoint=timepoint, analysis="completers"
+    left_out = len(summary) - len(data)
+    notes = (
+        [
+            f"{left_out} of {len(summary)} patient(s) left out: no baseline or {timepoint} score "
+            "(completers), or a missing covariate"
+        ]
+        if left_out
+        else []
     )
+    return OddsRatios(table, len(data), notes)
+
+
+def _logistic_data(summary, *, adherence, covariates, **definition):
+    """The rows and formula :func:`responder_logistic` fits (for cross-checks with R's glm)."""
+    if "analysis" in definition:
+        raise ConfigError(
+            f"analysis={definition['analysis']!r}; the responder model analyses completers "
+            "only. Fix: leave analysis out."
+        )
+    flags = flag_responders(summary, analysis="completers", **definition)
     covs = _usable_covariates(flags, covariates)
-    cols = ["responder", adherence, *(c[2:-1] if c.startswith("C(") else c for c in covs)]
-    data = _complete(flags, cols, covs)
+    data = _complete(flags, ["responder", adherence], covs)
     data["responder"] = data["responder"].astype(int)
     data["adh10"] = 10 * data[adherence].clip(upper=1.0)
     rhs = " + ".join(["adh10", *covs])
@@ -424,7 +507,7 @@ def responder_gee(
     points: float = 2.0,
     percent: float = 30.0,
     alpha: float = 0.05,
-) -> pd.DataFrame:
+) -> OddsRatios:
     """GEE logistic model of response at every assessment after baseline.
 
     ``frame`` is :func:`ptanalytics.models.trajectory.pain_model_frame` output. Response at an
@@ -436,21 +519,24 @@ def responder_gee(
 
     Returns
     -------
-    pandas.DataFrame
-        Tidy odds ratios as in :func:`responder_logistic`, with ``n_assessments`` and
-        ``n_patients``.
+    OddsRatios
+        ``table``: tidy odds ratios as in :func:`responder_logistic`, with ``n_assessments``
+        and ``n_patients``; ``n``: patients.
     """
+    alpha = check_alpha(alpha)
     data = _gee_data(frame, points=points, percent=percent)
     result = _fit_gee(_GEE_FORMULA, "patient_id", data)
-    return _odds_ratios(
+    n_patients = data["patient_id"].nunique()
+    table = _odds_ratios(
         result,
         "adherence_between",
         alpha,
         model="responder_gee",
         definition=f"NPRS improvement >= {points:g} points or >= {percent:g}%",
         n_assessments=len(data),
-        n_patients=data["patient_id"].nunique(),
+        n_patients=n_patients,
     )
+    return OddsRatios(table, int(n_patients))
 
 
 _GEE_FORMULA = "responder ~ adherence_between + months + nprs_baseline"

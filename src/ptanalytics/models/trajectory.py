@@ -35,6 +35,10 @@ Default formula::
 with a random intercept and random slopes for both time pieces per patient. Terms of covariates
 that do not vary in the cohort are dropped (and listed in the result's notes).
 
+The model is fitted to the frame, not to the cohort: ``fit_pain_model(pain_model_frame(cohort))``
+(the frame needs several of the cohort's tables; the model needs only the frame). The result,
+:class:`PainModel`, draws the predicted trajectories by attendance band as its ``figure()``.
+
 Reading it: ``adherence_between:months_guided`` is how much faster (NPRS points per 4 weeks) pain
 falls in the guided phase for patients whose adherence is 10 points higher — an association
 between patients, confounded by whatever makes patients adhere; ``adherence_within`` is the
@@ -52,12 +56,13 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from ptanalytics.cohort.io import Cohort
+from ptanalytics._checks import check_alpha
+from ptanalytics.cohort.container import Cohort
 from ptanalytics.cohort.schema import COINTERVENTION_KINDS
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics import patient_summary, patient_weeks
 from ptanalytics.models._tidy import tidy
-from ptanalytics.models.lmm import LMMResult, fit_lmm
+from ptanalytics.models.lmm import LMMResult, fit_lmm, variance_table
 from ptanalytics.vocab import ATTENDANCE_BANDS
 
 __all__ = [
@@ -66,7 +71,6 @@ __all__ = [
     "design_matrix",
     "fit_pain_model",
     "pain_model_frame",
-    "plot_trajectories",
     "predicted_trajectories",
 ]
 
@@ -160,13 +164,15 @@ def pain_model_frame(cohort: Cohort, *, summary: pd.DataFrame | None = None) -> 
 
 @dataclass
 class PainModel:
-    """A fitted pain-trajectory model.
+    """A fitted pain-trajectory model (a model result: ``table``, ``n``, ``notes``, ``figure()``).
 
     Attributes
     ----------
     table : DataFrame
         Fixed effects, tidy (``term``, ``estimate``, ``std_error``, ``ci_low``, ``ci_high``,
-        ``p_value``, ``model``).
+        ``p_value``, ``model``), intervals at the ``1 - alpha`` level.
+    n : int
+        Patients in the model frame.
     variance : DataFrame
         Variance components: ``component`` (e.g. ``sd(Intercept)``, ``cor(...)``,
         ``residual_sd``) and ``estimate``.
@@ -181,6 +187,9 @@ class PainModel:
     singular : bool
         Boundary (singular) fit: a random-effect variance at 0 or a correlation at +-1
         (lme4's ``isSingular`` rule, tolerance 1e-4 on the relative Cholesky factor).
+    alpha : float
+        Significance level of ``table``'s intervals (and the default of
+        :func:`predicted_trajectories`).
     """
 
     table: pd.DataFrame
@@ -190,41 +199,72 @@ class PainModel:
     formula: str
     notes: list[str] = field(default_factory=list)
     singular: bool = False
+    alpha: float = 0.05
 
     @property
     def converged(self) -> bool:
         return bool(getattr(self.result, "converged", False))
 
+    @property
+    def n(self) -> int:
+        """Patients in the model frame."""
+        return int(self.frame["patient_id"].nunique())
+
+    def figure(self, ax=None):
+        """Predicted mean NPRS by attendance band, with confidence bands.
+
+        :func:`predicted_trajectories` drawn by :func:`ptanalytics.plotting.plot_trajectories`;
+        the model frame must be :func:`pain_model_frame` output. For a forest plot of the fixed
+        effects: ``ptanalytics.plotting.plot_terms(model.table)``.
+        """
+        from ptanalytics.plotting import plot_trajectories
+
+        return plot_trajectories(predicted_trajectories(self), ax=ax)
+
+
+def _term_columns(term, frame: pd.DataFrame) -> list[str]:
+    """The frame's columns that a patsy term reads (``C(sex)`` reads ``sex``)."""
+    from patsy.eval import ast_names
+
+    return [name for f in term.factors for name in ast_names(f.name()) if name in frame]
+
 
 def _drop_constant_terms(formula: str, frame: pd.DataFrame, notes: list[str]) -> str:
-    lhs, rhs = formula.split("~", 1)
+    """``formula`` without the terms that read a column constant in ``frame`` (each noted).
+
+    The terms are patsy's; the formula is rewritten as patsy's canonical text
+    (``ModelDesc.describe``), which is the formula as written for the default formulas.
+    """
+    from patsy import INTERCEPT, ModelDesc
+
+    desc = ModelDesc.from_formula(formula)
     keep = []
-    for term in (t.strip() for t in rhs.split("+")):
-        names = [n.strip() for n in term.replace("C(", "").replace(")", "").split(":")]
-        cols = [n for n in names if n in frame]
+    for term in desc.rhs_termlist:
+        cols = _term_columns(term, frame) if term != INTERCEPT else []
         if cols and any(frame[c].nunique(dropna=True) < 2 for c in cols):
-            notes.append(f"term {term} dropped: it does not vary in this cohort")
+            notes.append(f"term {term.name()} dropped: it does not vary in this cohort")
             continue
         keep.append(term)
-    return f"{lhs.strip()} ~ " + " + ".join(keep)
+    return ModelDesc(desc.lhs_termlist, keep).describe()
 
 
 def fit_pain_model(
-    cohort: Cohort | None = None,
+    frame: pd.DataFrame,
     *,
-    frame: pd.DataFrame | None = None,
     formula: str = DEFAULT_FORMULA,
     re_formula: str = DEFAULT_RE,
     step: bool = False,
     reml: bool = True,
     engine: str = "fast",
+    alpha: float = 0.05,
 ) -> PainModel:
     """Fit the pain-trajectory linear mixed model (see the module docstring).
 
     Parameters
     ----------
-    cohort : Cohort, optional
-        The cohort (or give ``frame`` from :func:`pain_model_frame`).
+    frame : DataFrame
+        The model frame, one row per NPRS assessment: :func:`pain_model_frame` output (or any
+        frame with ``patient_id`` and the formula's columns).
     formula, re_formula : str
         Fixed-effects formula (patsy) and random-effects formula (default: intercept and both
         time pieces).
@@ -237,6 +277,8 @@ def fit_pain_model(
         over patients; standard errors ``sigma^2 (X'V^-1X)^-1`` as lme4's. ``"statsmodels"``:
         ``MixedLM`` (slower; its standard errors come from the joint information matrix and are
         about 1% larger).
+    alpha : float
+        Significance level of the intervals in ``table`` (0.05: 95%).
 
     Returns
     -------
@@ -245,10 +287,16 @@ def fit_pain_model(
     """
     if engine not in ("fast", "statsmodels"):
         raise ConfigError(f"engine={engine!r}; allowed: 'fast', 'statsmodels'.")
-    if frame is None:
-        if cohort is None:
-            raise ConfigError("give a cohort or a model frame.")
-        frame = pain_model_frame(cohort)
+    alpha = check_alpha(alpha)
+    if isinstance(frame, Cohort):
+        raise ConfigError(
+            "fit_pain_model takes the model frame, not a Cohort. "
+            "Fix: fit_pain_model(pain_model_frame(cohort))."
+        )
+    if not isinstance(frame, pd.DataFrame):
+        raise ConfigError(
+            f"frame is a {type(frame).__name__}; allowed: a DataFrame (pain_model_frame output)."
+        )
     notes: list[str] = []
     if frame.attrs.get("n_no_exercise_time"):
         notes.append(
@@ -259,17 +307,25 @@ def fit_pain_model(
         formula = formula + " + maintenance_step"
     formula = _drop_constant_terms(formula, frame, notes)
     if engine == "fast":
-        result = fit_lmm(formula, frame, "patient_id", re_formula, reml=reml)
-        notes.extend(result.notes)
-        table = tidy(result, extra={"model": "pain_lmm"})
-        return PainModel(table, _variance(result), result, frame, formula, notes, result.singular)
-    return _fit_statsmodels(formula, frame, re_formula, reml, notes)
+        return _fit_fast(formula, frame, re_formula, reml, notes, alpha)
+    return _fit_statsmodels(formula, frame, re_formula, reml, notes, alpha)
+
+
+def _fit_fast(formula, frame, re_formula, reml, notes, alpha) -> PainModel:
+    """The fast engine's fit (:func:`fit_lmm`) as a :class:`PainModel`."""
+    result = fit_lmm(
+        frame, formula, group="patient_id", re_formula=re_formula, reml=reml, alpha=alpha
+    )
+    notes.extend(result.notes)
+    table = tidy(result, alpha=alpha, extra={"model": "pain_lmm"})
+    variance = _variance(result)
+    return PainModel(table, variance, result, frame, formula, notes, result.singular, alpha)
 
 
 _SM_ERRORS = (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError)
 
 
-def _fit_statsmodels(formula, frame, re_formula, reml, notes) -> PainModel:
+def _fit_statsmodels(formula, frame, re_formula, reml, notes, alpha) -> PainModel:
     """MixedLM with fallbacks; never raises on a singular or boundary fit.
 
     Each optimiser that raises (statsmodels inverts ``X'V^-1X`` and the random-effects covariance,
@@ -297,7 +353,8 @@ def _fit_statsmodels(formula, frame, re_formula, reml, notes) -> PainModel:
         for method, options in attempts if model is not None else ():
             try:
                 fit = model.fit(reml=reml, method=method, **options)
-                table = tidy(_FixedOnly(fit, fit.fe_params.index), extra={"model": "pain_lmm"})
+                fixed = _FixedOnly(fit, fit.fe_params.index)
+                table = tidy(fixed, alpha=alpha, extra={"model": "pain_lmm"})
                 variance = _variance(fit)
             except _SM_ERRORS as exc:
                 notes.append(f"optimiser {'+'.join(method)} failed: {type(exc).__name__}: {exc}")
@@ -318,10 +375,7 @@ def _fit_statsmodels(formula, frame, re_formula, reml, notes) -> PainModel:
             "statsmodels MixedLM gave no usable fit; fitted by the fast engine "
             "(ptanalytics.models.lmm.fit_lmm) instead"
         )
-        fast = fit_lmm(formula, frame, "patient_id", re_formula, reml=reml)
-        notes.extend(fast.notes)
-        table = tidy(fast, extra={"model": "pain_lmm"})
-        return PainModel(table, _variance(fast), fast, frame, formula, notes, fast.singular)
+        return _fit_fast(formula, frame, re_formula, reml, notes, alpha)
     if not result.converged:
         notes.append("the optimiser did not converge; estimates are not reliable")
     singular = _is_singular(result.cov_re.to_numpy() / result.scale)
@@ -330,7 +384,7 @@ def _fit_statsmodels(formula, frame, re_formula, reml, notes) -> PainModel:
             "boundary (singular) fit: a random-effect variance is (near) 0 or a correlation at "
             "+-1; consider a simpler random part"
         )
-    return PainModel(table, variance, result, frame, formula, notes, singular)
+    return PainModel(table, variance, result, frame, formula, notes, singular, alpha)
 
 
 def _is_singular(relative_cov: np.ndarray, tol: float = 1e-4) -> bool:
@@ -357,25 +411,16 @@ class _FixedOnly:
 
 
 def _variance(result) -> pd.DataFrame:
-    cov = result.cov_re
-    rows = []
+    """Either engine's variance components (:func:`variance_table`) and the log-likelihood."""
     # statsmodels calls the random intercept "Group"; both engines report it as "Intercept".
-    names = ["Intercept" if n == "Group" else str(n) for n in cov.index]
-    sd = np.sqrt(np.diag(cov.to_numpy()))
-    for name, value in zip(names, sd, strict=True):
-        rows.append((f"sd({name})", float(value)))
-    for i in range(len(names)):
-        for j in range(i + 1, len(names)):
-            denom = sd[i] * sd[j]
-            rows.append(
-                (
-                    f"cor({names[i]},{names[j]})",
-                    float(cov.iloc[i, j] / denom) if denom > 0 else float("nan"),
-                )
-            )
-    rows.append(("residual_sd", float(np.sqrt(result.scale))))
-    rows.append(("log_likelihood", float(result.llf)))
-    return pd.DataFrame(rows, columns=["component", "estimate"])
+    names = ["Intercept" if n == "Group" else str(n) for n in result.cov_re.index]
+    cov = result.cov_re.set_axis(names, axis=0).set_axis(names, axis=1)
+    out = variance_table(cov, result.scale)
+    out.loc[len(out)] = ("log_likelihood", float(result.llf))
+    return out
+
+
+_PREDICTION_COLUMNS = ("week", "attendance_band", "adherence_between", "sex", "chronicity")
 
 
 def predicted_trajectories(
@@ -383,7 +428,7 @@ def predicted_trajectories(
     *,
     weeks: int | None = None,
     guided_weeks: float | None = None,
-    alpha: float = 0.05,
+    alpha: float | None = None,
     score_range: tuple[float, float] = (0.0, 10.0),
 ) -> pd.DataFrame:
     """Model-predicted mean NPRS by attendance band, with confidence intervals.
@@ -397,7 +442,7 @@ def predicted_trajectories(
     longer ``weeks`` is an error, it would extrapolate), and the phase change is at the median
     guided-phase length of the patients in the frame (``guided_weeks`` to set it). Estimates and
     interval ends are kept within the instrument's ``score_range``; the rows where that clipped
-    anything are marked in ``clipped``.
+    anything are marked in ``clipped``. ``alpha`` defaults to the model's.
 
     Returns
     -------
@@ -407,7 +452,15 @@ def predicted_trajectories(
     """
     from scipy import stats
 
+    alpha = model.alpha if alpha is None else check_alpha(alpha)
     frame = model.frame
+    missing = [c for c in _PREDICTION_COLUMNS if c not in frame]
+    if missing:
+        raise ConfigError(
+            f"predicted trajectories need the pain_model_frame columns {missing}; the model was "
+            "fitted to another frame. Fix: fit the model to pain_model_frame(cohort), or draw "
+            "the fixed effects with ptanalytics.plotting.plot_terms(model.table)."
+        )
     observed_to = int(frame["week"].max()) if len(frame) else 0
     if weeks is None:
         weeks = observed_to
@@ -422,7 +475,6 @@ def predicted_trajectories(
         g = frame["guided_weeks_used"] if "guided_weeks_used" in frame else pd.Series(dtype=float)
         g = g.groupby(frame["patient_id"]).first() if len(g) else g
         guided_weeks = float(g.median()) if len(g) and g.notna().any() else float(weeks)
-    frame = model.frame
     band_adh = frame.groupby("attendance_band")["adherence_between"].mean()
     week = np.arange(weeks + 1, dtype=float)
     z = stats.norm.ppf(1 - alpha / 2)
@@ -488,23 +540,3 @@ def design_matrix(result, data: pd.DataFrame) -> pd.DataFrame:
 
     (x,) = build_design_matrices([spec], data, return_type="dataframe")
     return x
-
-
-def plot_trajectories(pred: pd.DataFrame, *, ax=None):
-    """Predicted mean NPRS by attendance band with confidence bands; returns the figure."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 4))
-    else:
-        fig = ax.figure
-    for band, part in pred.groupby("attendance_band", sort=False):
-        line = ax.plot(part["week"], part["estimate"], label=f"{band} attendance")[0]
-        ax.fill_between(
-            part["week"], part["ci_low"], part["ci_high"], alpha=0.2, color=line.get_color()
-        )
-    ax.set_xlabel("Weeks since enrolment")
-    ax.set_ylabel("Predicted mean NPRS (0-10)")
-    ax.set_title("Pain trajectories by attendance band (association, not effect)")
-    ax.legend(frameon=False)
-    return fig

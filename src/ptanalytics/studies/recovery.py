@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ptanalytics.cohort.schema import COINTERVENTION_KINDS
-from ptanalytics.models.trajectory import fit_pain_model
+from ptanalytics.models.trajectory import fit_pain_model, pain_model_frame
 from ptanalytics.simulate import simulate_cohort
 
 __all__ = ["FIXED_TERMS", "VARIANCE_TERMS", "recovery", "summarise_recovery"]
@@ -36,7 +36,7 @@ VARIANCE_TERMS = {"sd(Intercept|patient_id)": "sd(Intercept)", "residual_sd": "r
 def _one(n_patients: int, seed: int, config) -> list[dict]:
     cohort = simulate_cohort(n_patients, seed=seed, config=config)
     truth = {e["term"]: e["value"] for e in cohort.truth["effects"]}
-    model = fit_pain_model(cohort)
+    model = fit_pain_model(pain_model_frame(cohort))
     fe = model.table.set_index("term")
     var = model.variance.set_index("component")["estimate"]
     rows = []
