@@ -51,12 +51,23 @@ __all__ = [
 
 
 def expit(x: np.ndarray) -> np.ndarray:
-    """The logistic function ``1 / (1 + exp(-x))``."""
+    """The logistic function ``1 / (1 + exp(-x))``.
+
+    Not ``scipy.special.expit``, which differs from this formula by up to 2 ulp (2.2e-16) in
+    about 1.4% of the adherence propensities (8 of the 300 patients of the default cohort;
+    measured with SciPy 1.17.1, seeds 20240108, 7 and 1), so ``truth_patients`` would no longer
+    be byte-identical to the cohorts simulated before. The tables and truth.json did not move.
+    """
     return 1.0 / (1.0 + np.exp(-x))
 
 
 def logit(p: float) -> float:
-    """The log-odds ``log(p / (1 - p))`` of a probability."""
+    """The log-odds ``log(p / (1 - p))`` of a probability.
+
+    Not ``scipy.special.logit``, which differs in the last bit for some ``p`` (0.6: 5.6e-17; 0.3:
+    1.1e-16), and so would move every adherence propensity of such a config by 1 ulp and change
+    ``truth_patients``; kept for byte-identical cohorts (see :func:`expit`).
+    """
     return float(np.log(p / (1 - p)))
 
 
