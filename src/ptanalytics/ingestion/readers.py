@@ -178,6 +178,28 @@ def _detect_delimiter(sample: str, path: Path) -> str:
 
 
 def _read_csv(p: Path, delimiter: str | None, encoding: str | None) -> SourceTable:
+    raw, enc, read_enc = _csv_bytes(p, encoding)
+    header_line, end = _csv_header_line(p, raw, enc, read_enc)
+    delim = delimiter or _detect_delimiter(_delimiter_sample(raw, end, read_enc), p)
+    header = [h.strip() for h in next(csv.reader([header_line], delimiter=delim))]
+    if any(h == "" for h in header):
+        blank = header.index("") + 1
+        raise IngestError(
+            f"{p}: header field {blank} is empty. Fix: give every column a name in the header row."
+        )
+    _refuse_duplicate_names(header, str(p), "file")
+    table, unparsed = _parse_csv_body(p, raw, read_enc, header, delim)
+    data, blank = _csv_frame(p, table, header, unparsed)
+    for line in data.loc[blank, ROW]:
+        unparsed.append({FILE: p.name, ROW: int(line), "reason": "blank row", "text": ""})
+    unparsed_df = pd.DataFrame(unparsed, columns=[FILE, ROW, "reason", "text"])
+    unparsed_df = unparsed_df.sort_values(ROW, kind="stable").reset_index(drop=True)
+    return SourceTable(p, data[~blank].reset_index(drop=True), unparsed_df, enc, delim)
+
+
+def _csv_bytes(p: Path, encoding: str | None) -> tuple[bytes, str, str]:
+    """The file's bytes ending in a newline, its encoding, and the encoding to read them with
+    (UTF-16/32 exports are re-encoded as UTF-8)."""
     raw = p.read_bytes()
     if not raw.strip():
         raise IngestError(f"{p}: the file is empty (no header row). Fix: export it again.")
@@ -199,8 +221,12 @@ def _read_csv(p: Path, delimiter: str | None, encoding: str | None) -> SourceTab
             ) from None
     if not raw.endswith((b"\n", b"\r")):
         raw += b"\n"  # a last line without its newline (or a header-only file)
-    text_head = raw[:65536].decode(read_enc, errors="replace")
-    # The header is the whole first line, however long (a sample would cut a wide header).
+    return raw, enc, read_enc
+
+
+def _csv_header_line(p: Path, raw: bytes, enc: str, read_enc: str) -> tuple[str, int]:
+    """The whole first line as text, however long (a sample would cut a wide header), and the
+    offset of its end; a first line that is not text is refused."""
     end = min((i for i in (raw.find(b"\n"), raw.find(b"\r")) if i >= 0), default=len(raw))
     header_line = raw[:end].decode(read_enc, errors="replace").lstrip("\ufeff")
     if re.search(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]", header_line):
@@ -209,22 +235,23 @@ def _read_csv(p: Path, delimiter: str | None, encoding: str | None) -> SourceTab
             f"{enc}; the line is not shown). Fix: export the table as CSV, or give its encoding "
             f"in the mapping (encoding = 'utf-16')."
         )
+    return header_line, end
+
+
+def _delimiter_sample(raw: bytes, end: int, read_enc: str) -> str:
+    """The text the delimiter is detected from: the first 64 KiB, or the header and the 64 KiB
+    after it when the header is longer."""
+    text_head = raw[:65536].decode(read_enc, errors="replace")
     if len(raw) > end + 1 and len(text_head) < end + 65536:
         text_head = raw[: end + 65536].decode(read_enc, errors="replace")
-    delim = delimiter or _detect_delimiter(text_head, p)
-    header = next(csv.reader([header_line], delimiter=delim))
-    header = [h.strip() for h in header]
-    if any(h == "" for h in header):
-        blank = header.index("") + 1
-        raise IngestError(
-            f"{p}: header field {blank} is empty. Fix: give every column a name in the header row."
-        )
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise IngestError(
-            f"{p}: duplicate column name(s) {_names(dupes)} in the header. Fix: rename them so "
-            f"each is unique (or add a header row if the file has none)."
-        )
+    return text_head
+
+
+def _parse_csv_body(
+    p: Path, raw: bytes, read_enc: str, header: list[str], delim: str
+) -> tuple[pa.Table, list[dict]]:
+    """The records after the header as Arrow text columns, and the lines that do not split into
+    the header's fields (with their reason)."""
     unparsed: list[dict] = []
 
     def on_invalid(row) -> str:
@@ -262,6 +289,14 @@ def _read_csv(p: Path, delimiter: str | None, encoding: str | None) -> SourceTab
         )
     except pa.ArrowInvalid as exc:
         raise IngestError(f"{p}: cannot be parsed as CSV ({exc}). Fix: check quoting.") from None
+    return table, unparsed
+
+
+def _csv_frame(
+    p: Path, table: pa.Table, header: list[str], unparsed: list[dict]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The parsed records as trimmed text with ``_source_file`` and ``_source_row``, and a mask
+    of the blank ones."""
     # Blank rows and surrounding white space are found in Arrow, column by column, which stays
     # fast for exports with thousands of columns.
     blank = np.ones(table.num_rows, dtype=bool)
@@ -278,11 +313,17 @@ def _read_csv(p: Path, delimiter: str | None, encoding: str | None) -> SourceTab
     lines = [ln for ln in range(2, n_lines + 2) if ln not in bad_lines]
     data.insert(0, ROW, pd.array(lines[: len(data)], dtype="int64"))
     data.insert(0, FILE, p.name)
-    for line in data.loc[blank, ROW]:
-        unparsed.append({FILE: p.name, ROW: int(line), "reason": "blank row", "text": ""})
-    unparsed_df = pd.DataFrame(unparsed, columns=[FILE, ROW, "reason", "text"])
-    unparsed_df = unparsed_df.sort_values(ROW, kind="stable").reset_index(drop=True)
-    return SourceTable(p, data[~blank].reset_index(drop=True), unparsed_df, enc, delim)
+    return data, blank
+
+
+def _refuse_duplicate_names(header: list[str], where: str, kind: str) -> None:
+    """Refuse a header that names a column twice; ``kind`` is ``file`` or ``sheet``."""
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise IngestError(
+            f"{where}: duplicate column name(s) {_names(dupes)} in the header. Fix: rename them "
+            f"so each is unique (or add a header row if the {kind} has none)."
+        )
 
 
 def _strip(data: pd.DataFrame) -> pd.DataFrame:
@@ -379,26 +420,7 @@ def _read_excel(p: Path, sheet: str | int | None) -> SourceTable:
     """
     book = _open_workbook(p)
     try:
-        names = list(book.sheetnames)
-        if sheet is None:
-            name = names[0]
-        elif isinstance(sheet, int):
-            if sheet >= len(names):
-                raise IngestError(
-                    f"{p}: has no sheet number {sheet} (sheets, from 0: {names}). Fix: correct "
-                    f"'sheet' in the mapping."
-                )
-            name = names[sheet]
-        elif sheet in names:
-            name = sheet
-        else:
-            close = [n for n in names if n.strip().casefold() == sheet.strip().casefold()]
-            close = close or difflib.get_close_matches(sheet, names, n=1, cutoff=0.6)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise IngestError(
-                f"{p}: has no sheet {sheet!r}.{hint} Sheets: {names}. Fix: correct 'sheet' in "
-                f"the mapping."
-            )
+        name = _sheet_name(p, list(book.sheetnames), sheet)
         ws = book[name]
         try:
             rows = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
@@ -413,6 +435,40 @@ def _read_excel(p: Path, sheet: str | int | None) -> SourceTable:
     label = f"{p.name}[{name}]"
     warnings = _fill_merged(rows, xml, label) + _formulas_without_values(rows, xml, label)
     filled = [[v is not None and v.strip() != "" for v in row] for row in rows]
+    start, header = _sheet_header(rows, filled, label)
+    records, unparsed = _sheet_records(rows, filled, start, len(header), label)
+    data = pd.DataFrame(records, columns=[ROW, *header])
+    data = data.astype({c: "string" for c in header}).astype({ROW: "int64"})
+    data.insert(0, FILE, label)
+    unparsed_df = pd.DataFrame(unparsed, columns=[FILE, ROW, "reason", "text"])
+    return SourceTable(p, _strip(data), unparsed_df, sheet=name, warnings=warnings)
+
+
+def _sheet_name(p: Path, names: list[str], sheet: str | int | None) -> str:
+    """The sheet asked for (by name or 0-based number; default the first), or a message naming
+    the sheets and the closest name."""
+    if sheet is None:
+        return names[0]
+    if isinstance(sheet, int):
+        if sheet >= len(names):
+            raise IngestError(
+                f"{p}: has no sheet number {sheet} (sheets, from 0: {names}). Fix: correct "
+                f"'sheet' in the mapping."
+            )
+        return names[sheet]
+    if sheet in names:
+        return sheet
+    close = [n for n in names if n.strip().casefold() == sheet.strip().casefold()]
+    close = close or difflib.get_close_matches(sheet, names, n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise IngestError(
+        f"{p}: has no sheet {sheet!r}.{hint} Sheets: {names}. Fix: correct 'sheet' in the mapping."
+    )
+
+
+def _sheet_header(rows: list[list], filled: list[list[bool]], label: str) -> tuple[int, list]:
+    """The index of the header row (the first non-blank one) and its names, trailing blanks
+    dropped; a sheet without one, or with a blank or repeated name, is refused."""
     start = next((i for i, f in enumerate(filled) if any(f)), None)
     if start is None:
         raise IngestError(
@@ -428,13 +484,15 @@ def _read_excel(p: Path, sheet: str | int | None) -> SourceTable:
             f"{label}: header cell {header.index('') + 1} (row {start + 1}) is empty. Fix: "
             f"give every column a name in the header row."
         )
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise IngestError(
-            f"{label}: duplicate column name(s) {_names(dupes)} in the header. Fix: rename them "
-            f"so each is unique (or add a header row if the sheet has none)."
-        )
-    width = len(header)
+    _refuse_duplicate_names(header, label, "sheet")
+    return start, header
+
+
+def _sheet_records(
+    rows: list[list], filled: list[list[bool]], start: int, width: int, label: str
+) -> tuple[list[list], list[dict]]:
+    """The rows after the header: records (row number, then ``width`` cells) and the rows set
+    aside (blank, footer, values beyond the header) with their reason."""
     body = list(range(start + 1, len(rows)))
     data_rows = [i for i in body if sum(filled[i]) >= 2 or (width == 1 and any(filled[i]))]
     last = data_rows[-1] if data_rows else start
@@ -445,31 +503,15 @@ def _read_excel(p: Path, sheet: str | int | None) -> SourceTable:
         if not any(filled[i]):
             unparsed.append({FILE: label, ROW: number, "reason": "blank row", "text": ""})
         elif i > last and sum(filled[i]) == 1:
-            unparsed.append(
-                {
-                    FILE: label,
-                    ROW: number,
-                    "reason": "footer line after the data (one cell filled, not a record)",
-                    "text": text,
-                }
-            )
+            reason = "footer line after the data (one cell filled, not a record)"
+            unparsed.append({FILE: label, ROW: number, "reason": reason, "text": text})
         elif any(filled[i][width:]):
             n = max(j for j, f in enumerate(filled[i]) if f) + 1
-            unparsed.append(
-                {
-                    FILE: label,
-                    ROW: number,
-                    "reason": f"row has values in {n} column(s) but the header has {width}",
-                    "text": text,
-                }
-            )
+            reason = f"row has values in {n} column(s) but the header has {width}"
+            unparsed.append({FILE: label, ROW: number, "reason": reason, "text": text})
         else:
             records.append([number, *(list(cells[:width]) + [None] * (width - len(cells)))])
-    data = pd.DataFrame(records, columns=[ROW, *header])
-    data = data.astype({c: "string" for c in header}).astype({ROW: "int64"})
-    data.insert(0, FILE, label)
-    unparsed_df = pd.DataFrame(unparsed, columns=[FILE, ROW, "reason", "text"])
-    return SourceTable(p, _strip(data), unparsed_df, sheet=name, warnings=warnings)
+    return records, unparsed
 
 
 def _sheet_xml(ws) -> bytes:
