@@ -15,14 +15,13 @@ import ptanalytics as pt
 from ptanalytics.cohort.schema import TABLES, coerce_table
 from ptanalytics.exceptions import CohortFormatError, ConfigError, PtAnalyticsError
 from ptanalytics.privacy import deidentification as deid
+from ptanalytics.privacy import identifiers
 from ptanalytics.privacy.deidentification import (
     DeidentificationReport,
-    KeyFileError,
     deidentify,
     deidentify_directory,
-    find_identifier_columns,
-    new_key,
 )
+from ptanalytics.privacy.identifiers import KeyFileError, find_identifier_columns, new_key
 
 # Fixed random keys (secrets.token_hex(32)); a counting sequence (bytes(range(32))) is refused.
 KEY = bytes.fromhex("977e0147e630f7a457da04c5ec1808cf29ef2353726bb1b88d56e768b9d30730")
@@ -160,7 +159,7 @@ def test_rows_are_ordered_by_pseudonym(deidentified):
 
 
 def test_colliding_pseudonyms_are_an_error(cohort, monkeypatch):
-    monkeypatch.setattr(deid, "_pseudonym", lambda key, prefix, domain, value: prefix + "0")
+    monkeypatch.setattr(identifiers, "_pseudonym", lambda key, prefix, domain, value: prefix + "0")
     with pytest.raises(ConfigError, match="same pseudonym under this key"):
         deidentify(cohort, key=KEY)
 
@@ -211,7 +210,7 @@ def test_each_patient_shifts_by_its_own_keyed_offset(cohort, deidentified):
 
 
 def test_offsets_cover_minus_365_to_365():
-    shifts = np.array([deid._shift_days(KEY, f"P{i:06d}") for i in range(5_000)])
+    shifts = np.array([identifiers._shift_days(KEY, f"P{i:06d}") for i in range(5_000)])
     assert shifts.min() >= -365
     assert shifts.max() <= 365
     assert shifts.min() < -355

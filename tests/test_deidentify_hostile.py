@@ -23,15 +23,9 @@ import ptanalytics as pt
 from ptanalytics.cli import main
 from ptanalytics.cohort.schema import TABLES
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.privacy import deidentification as deid
-from ptanalytics.privacy.deidentification import (
-    KeyFileError,
-    deidentify,
-    generalise,
-    k_anonymity,
-    read_key_file,
-    write_key_file,
-)
+from ptanalytics.privacy import identifiers
+from ptanalytics.privacy.deidentification import deidentify, generalise, k_anonymity
+from ptanalytics.privacy.identifiers import KeyFileError, read_key_file, write_key_file
 
 KEY = bytes.fromhex("977e0147e630f7a457da04c5ec1808cf29ef2353726bb1b88d56e768b9d30730")
 N = 24
@@ -218,7 +212,7 @@ def test_no_real_calendar_date_survives_beside_a_shifted_one(corpus):
         assert not re.search(pattern, everything), pattern
     # Every enrolment date moved, and intervals within a patient are kept.
     pid = source.patients["patient_id"]
-    new_id = deid._pseudonym_map(KEY, set(pid), "P", b"patient:", "patient_id")
+    new_id = identifiers._pseudonym_map(KEY, set(pid), "P", b"patient:", "patient_id")
     before = source.patients.set_index(pid.map(new_id))
     after = shared.patients.set_index("patient_id").loc[before.index]
     shift = (after["enrolled_on"] - before["enrolled_on"]).dt.days
@@ -643,7 +637,7 @@ def test_plain_file_and_sheet_names_do_not_rename_tables_in_the_metadata(tmp_pat
     assert {s["tables"] for s in ingest["sources"]} == {"patients", "outcomes"}
     assert all(s["mapped"].split(":")[0] in ("patients", "outcomes") for s in ingest["sources"])
     assert {s["sheet"] for s in ingest["sources"]} - {""} == {
-        "sheet-" + deid._digest(KEY, b"sheet:", "outcomes").hex()[:10]
+        "sheet-" + identifiers._digest(KEY, b"sheet:", "outcomes").hex()[:10]
     }
     text = json.dumps(new.metadata)
     assert "clinic.xlsx" not in text and "patients.csv" not in text

@@ -3,7 +3,8 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from ptanalytics.cohort.catalogue import CATEGORIES, exercise_catalogue
-from ptanalytics.cohort.io import Cohort, load_cohort
+from ptanalytics.cohort.container import Cohort
+from ptanalytics.cohort.io import load_cohort
 from ptanalytics.exceptions import (
     CohortFormatError,
     ConfigError,
@@ -30,10 +31,10 @@ from ptanalytics.metrics.timepoints import (
 from ptanalytics.privacy.deidentification import (
     deidentify,
     deidentify_directory,
-    find_identifier_columns,
     generalise,
     k_anonymity,
 )
+from ptanalytics.privacy.identifiers import find_identifier_columns
 from ptanalytics.simulate import (
     SimulationConfig,
     default_cohort,

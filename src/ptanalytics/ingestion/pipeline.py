@@ -482,7 +482,7 @@ def _mapped(rule: SourceRule) -> str:
 
 def _warn_identifiers(data: pd.DataFrame, file: str, warnings: list[str], rule) -> None:
     try:
-        from ptanalytics.privacy.deidentification import find_identifier_columns
+        from ptanalytics.privacy.identifiers import find_identifier_columns
     except ImportError:  # pragma: no cover - deidentify is part of the package
         return
     found = find_identifier_columns(data.drop(columns=[FILE, ROW]))

@@ -3,10 +3,10 @@
 from ptanalytics.privacy.deidentification import (
     deidentify,
     deidentify_directory,
-    find_identifier_columns,
     generalise,
     k_anonymity,
 )
+from ptanalytics.privacy.identifiers import find_identifier_columns
 from ptanalytics.privacy.suppression import complementary_suppression, suppress_small_counts
 
 __all__ = [
