@@ -50,22 +50,22 @@ def test_rubin_known_answer():
     # fmi = (riv + 2 / (df + 3)) / (1 + riv) = (3/4 + 18/223) / (7/4) = 741 / 1561 = 0.474696
     # t = 12 / sqrt(7) = 4.5356; CI = 12 -/+ t_{0.975, 196/9} sqrt(7), t_{0.975} = 2.0751007
     res = rubin([10, 12, 11, 13, 14], [3, 4, 5, 4, 4])
-    assert res["estimate"] == pytest.approx(12)
-    assert res["within"] == pytest.approx(4)
-    assert res["between"] == pytest.approx(2.5)
-    assert res["total"] == pytest.approx(7)
-    assert res["std_error"] == pytest.approx(np.sqrt(7))
-    assert res["riv"] == pytest.approx(0.75)
-    assert res["lambda"] == pytest.approx(3 / 7)
-    assert res["df"] == pytest.approx(196 / 9)
-    assert res["df_method"] == "rubin1987"
-    assert res["fraction_missing_info"] == pytest.approx(741 / 1561)
-    assert res["statistic"] == pytest.approx(12 / np.sqrt(7))
+    assert res.estimate == pytest.approx(12)
+    assert res.within == pytest.approx(4)
+    assert res.between == pytest.approx(2.5)
+    assert res.total == pytest.approx(7)
+    assert res.std_error == pytest.approx(np.sqrt(7))
+    assert res.riv == pytest.approx(0.75)
+    assert res.lambda_ == pytest.approx(3 / 7)
+    assert res.df == pytest.approx(196 / 9)
+    assert res.df_method == "rubin1987"
+    assert res.fraction_missing_info == pytest.approx(741 / 1561)
+    assert res.statistic == pytest.approx(12 / np.sqrt(7))
     half = 2.0751007 * np.sqrt(7)
-    assert res["ci_low"] == pytest.approx(12 - half, abs=1e-6)
-    assert res["ci_high"] == pytest.approx(12 + half, abs=1e-6)
-    assert res["p_value"] == pytest.approx(2 * stats.t.sf(12 / np.sqrt(7), 196 / 9))
-    assert res["m"] == 5
+    assert res.ci_low == pytest.approx(12 - half, abs=1e-6)
+    assert res.ci_high == pytest.approx(12 + half, abs=1e-6)
+    assert res.p_value == pytest.approx(2 * stats.t.sf(12 / np.sqrt(7), 196 / 9))
+    assert res.m == 5
 
     # Barnard-Rubin with 10 complete-data degrees of freedom:
     # nu_obs = (10 + 1) / (10 + 3) * 10 * (1 - 3/7) = 440 / 91 = 4.835165
@@ -73,19 +73,19 @@ def test_rubin_known_answer():
     #    = 21560 / 5449 = 3.956689
     # fmi = (0.75 + 2 / (21560/5449 + 3)) / 1.75 = 157313 / 265349 = 0.592853
     br = rubin([10, 12, 11, 13, 14], [3, 4, 5, 4, 4], df_complete=10)
-    assert br["df"] == pytest.approx(21560 / 5449)
-    assert br["df_method"] == "barnard-rubin1999"
-    assert br["fraction_missing_info"] == pytest.approx(157313 / 265349)
-    assert br["std_error"] == pytest.approx(np.sqrt(7))
+    assert br.df == pytest.approx(21560 / 5449)
+    assert br.df_method == "barnard-rubin1999"
+    assert br.fraction_missing_info == pytest.approx(157313 / 265349)
+    assert br.std_error == pytest.approx(np.sqrt(7))
 
 
 def test_rubin_without_between_variance():
     res = rubin([2.0, 2.0, 2.0], [0.25, 0.25, 0.25])
-    assert res["between"] == 0 and res["fraction_missing_info"] == 0
-    assert np.isinf(res["df"])
-    assert res["ci_low"] == pytest.approx(2 - stats.norm.ppf(0.975) * 0.5)
+    assert res.between == 0 and res.fraction_missing_info == 0
+    assert np.isinf(res.df)
+    assert res.ci_low == pytest.approx(2 - stats.norm.ppf(0.975) * 0.5)
     # Barnard-Rubin with no missing information: nu = (nu_com + 1) / (nu_com + 3) * nu_com.
-    assert rubin([2.0, 2.0], [0.25, 0.25], df_complete=20)["df"] == pytest.approx(21 / 23 * 20)
+    assert rubin([2.0, 2.0], [0.25, 0.25], df_complete=20).df == pytest.approx(21 / 23 * 20)
 
 
 @pytest.mark.parametrize(
@@ -173,8 +173,8 @@ def test_mcar_mean_recovered(completers):
     mcar.loc[rng.random(len(mcar)) < 0.3, "nprs_followup"] = np.nan
     pooled = _pooled_mean(impute_followup(mcar, m=20, seed=8))
     full_mean = completers["nprs_followup"].mean()
-    assert abs(pooled["estimate"] - full_mean) < 2 * pooled["std_error"]
-    assert 0 < pooled["fraction_missing_info"] < 1
+    assert abs(pooled.estimate - full_mean) < 2 * pooled.std_error
+    assert 0 < pooled.fraction_missing_info < 1
 
 
 def test_mar_imputation_moves_towards_the_latent_truth_under_mnar_dropout(cohort, summary):
@@ -185,9 +185,9 @@ def test_mar_imputation_moves_towards_the_latent_truth_under_mnar_dropout(cohort
     latent = cohort.truth_patients["nprs_latent_followup"].mean()
     complete_case = summary["nprs_followup"].mean()
     pooled = _pooled_mean(impute_followup(summary, m=20, seed=9))
-    assert abs(pooled["estimate"] - latent) < abs(complete_case - latent)
-    assert abs(pooled["estimate"] - latent) < 0.25
-    assert complete_case < pooled["estimate"]
+    assert abs(pooled.estimate - latent) < abs(complete_case - latent)
+    assert abs(pooled.estimate - latent) < 0.25
+    assert complete_case < pooled.estimate
 
 
 @pytest.mark.parametrize(
@@ -221,9 +221,9 @@ def test_impute_rejects_an_imputed_copy(summary):
 
 
 def test_mi_responders_without_missing_equals_complete_case(completers):
-    table = mi_responders(completers, m=3, seed=1)
+    table = mi_responders(completers, m=3, seed=1).table
     flags = pt.flag_responders(completers, analysis="completers")
-    expected = pt.responder_table(flags)
+    expected = pt.responder_table(flags).table
     assert table.loc[0, "group"] == "all"
     assert table.loc[0, "estimate"] == pytest.approx(expected.loc[0, "proportion"])
     assert table.loc[0, "n"] == expected.loc[0, "n"]
@@ -234,7 +234,14 @@ def test_mi_responders_without_missing_equals_complete_case(completers):
 
 
 def test_mi_responders_counts_everyone(summary):
-    table = mi_responders(summary, m=10, seed=2, by="attendance_band")
+    result = mi_responders(summary, m=10, seed=2, by="attendance_band")
+    table = result.table
+    assert result.n == len(summary)
+    n_missing = summary["nprs_followup"].isna().sum()
+    assert result.notes == [
+        f"{n_missing} of {len(summary)} patients' nprs_followup imputed 10 times (multiple "
+        "imputation (MAR))."
+    ]
     assert list(table.columns[:2]) == ["attendance_band", "group"]
     assert table["n"].sum() == len(summary)
     assert table["n_imputed"].sum() == summary["nprs_followup"].isna().sum()
@@ -242,30 +249,34 @@ def test_mi_responders_counts_everyone(summary):
     assert (table["estimate"] < table["ci_high"]).all()
     assert table["estimate"].is_monotonic_increasing  # low < medium < high adherence
     assert ((table["fraction_missing_info"] > 0) & (table["fraction_missing_info"] < 1)).all()
-    overall = mi_responders(summary, m=10, seed=2)
-    completers = pt.responder_table(pt.flag_responders(summary, analysis="completers"))
-    itt = pt.responder_table(pt.flag_responders(summary, analysis="itt"))
+    overall = mi_responders(summary, m=10, seed=2).table
+    completers = pt.responder_table(pt.flag_responders(summary, analysis="completers")).table
+    itt = pt.responder_table(pt.flag_responders(summary, analysis="itt")).table
     # Imputation sits between "missing = non-responder" and "missing = like completers".
     assert itt.loc[0, "proportion"] < overall.loc[0, "estimate"] < completers.loc[0, "proportion"]
-    worse = mi_responders(summary, m=10, seed=2, delta=2.0)
+    worse = mi_responders(summary, m=10, seed=2, delta=2.0).table
     assert worse.loc[0, "estimate"] < overall.loc[0, "estimate"]
     assert worse.loc[0, "analysis"] == "multiple imputation (MNAR delta=2)"
 
 
 def test_mi_responders_other_timepoints_and_groupings(summary):
-    guided = mi_responders(summary, m=3, seed=1, timepoint="end_guided", by=["sex", "dropout"])
+    guided = mi_responders(
+        summary, m=3, seed=1, timepoint="end_guided", by=["sex", "dropout"]
+    ).table
     assert guided["n"].sum() == len(summary)
     assert guided["n_imputed"].sum() == summary["nprs_end_guided"].isna().sum()
     assert guided["group"].str.contains(", ").all()
-    odi = mi_responders(summary, m=3, seed=1, instrument="odi", preset="immpact", level="moderate")
+    odi = mi_responders(
+        summary, m=3, seed=1, instrument="odi", preset="immpact", level="moderate"
+    ).table
     assert odi.loc[0, "definition"] == "ODI improvement >= 30% (IMMPACT moderate)"
     assert 0 < odi.loc[0, "estimate"] < 1
 
 
 def test_mi_responders_is_deterministic(summary):
-    a = mi_responders(summary, m=5, seed=11)
-    pd.testing.assert_frame_equal(a, mi_responders(summary, m=5, seed=11))
-    assert a.loc[0, "estimate"] != mi_responders(summary, m=5, seed=12).loc[0, "estimate"]
+    a = mi_responders(summary, m=5, seed=11).table
+    pd.testing.assert_frame_equal(a, mi_responders(summary, m=5, seed=11).table)
+    assert a.loc[0, "estimate"] != mi_responders(summary, m=5, seed=12).table.loc[0, "estimate"]
 
 
 @pytest.mark.parametrize(
@@ -284,7 +295,7 @@ def test_mi_responders_rejects_bad_arguments(summary, kwargs):
 
 @pytest.fixture(scope="module")
 def tipping(summary):
-    return tipping_point(summary, deltas=(-10, -8, -6, -4, -2, 0, 1, 2, 3), m=10, seed=4)
+    return tipping_point(summary, deltas=(-10, -8, -6, -4, -2, 0, 1, 2, 3), m=10, seed=4).table
 
 
 def test_tipping_point_direction(summary, tipping):
@@ -327,7 +338,10 @@ def test_tipping_delta_reported(tipping):
 
 
 def test_no_tipping_for_positive_deltas(summary):
-    out = tipping_point(summary, deltas=(0, 1.5, 3.0), m=5, seed=4)
+    result = tipping_point(summary, deltas=(0, 1.5, 3.0), m=5, seed=4)
+    out = result.table
+    assert result.tipping_delta is None and result.n == out["n"].iloc[0]
+    assert "no delta in the grid" in result.notes[0]
     assert out.attrs["tipping_delta"] is None
     assert out["tipping_delta"].isna().all()
     assert out["significant"].all()
@@ -345,14 +359,15 @@ def test_tipping_delta_zero_is_the_mar_fit(summary, tipping):
     pooled = rubin(coefs, variances, df_complete=df_resid)
     row = tipping.set_index("delta").loc[0]
     for key in ("estimate", "std_error", "ci_low", "ci_high", "p_value"):
-        assert row[key] == pytest.approx(pooled[key], rel=1e-9)
+        assert row[key] == pytest.approx(getattr(pooled, key), rel=1e-9)
     assert row["n"] == len(summary)
 
 
 def test_tipping_point_is_deterministic(summary):
-    a = tipping_point(summary, deltas=(0, 1), m=3, seed=6)
-    pd.testing.assert_frame_equal(a, tipping_point(summary, deltas=(0, 1), m=3, seed=6))
-    assert a["estimate"].iloc[0] != tipping_point(summary, deltas=(0,), m=3, seed=7)["estimate"][0]
+    a = tipping_point(summary, deltas=(0, 1), m=3, seed=6).table
+    pd.testing.assert_frame_equal(a, tipping_point(summary, deltas=(0, 1), m=3, seed=6).table)
+    other = tipping_point(summary, deltas=(0,), m=3, seed=7).table
+    assert a["estimate"].iloc[0] != other["estimate"][0]
 
 
 @pytest.mark.parametrize(
@@ -361,3 +376,36 @@ def test_tipping_point_is_deterministic(summary):
 def test_tipping_point_rejects_bad_arguments(summary, kwargs):
     with pytest.raises(ConfigError):
         tipping_point(summary, seed=1, **kwargs)
+
+
+def test_results_follow_the_protocol(summary):
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from ptanalytics.models._result import ModelResult
+
+    pooled = rubin([10, 12, 11, 13, 14], [3, 4, 5, 4, 4], term="mean", n=40)
+    assert list(pooled.table.columns[:6]) == [
+        "term",
+        "estimate",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "p_value",
+    ]
+    assert pooled.table.loc[0, "term"] == "mean"
+    assert pooled.table.loc[0, "lambda"] == pytest.approx(3 / 7)
+    assert pooled.n == 40 and pooled.notes == []
+    assert rubin([2.0, 2.0], [1.0, 1.0]).notes == [
+        "the 2 estimates agree exactly: no between-imputation variance."
+    ]
+    results = [
+        pooled,
+        mi_responders(summary, m=2, seed=1, by="sex"),
+        tipping_point(summary, deltas=(-8, 0), m=2, seed=1),
+    ]
+    for result in results:
+        assert isinstance(result, ModelResult)
+        fig = result.figure()
+        assert isinstance(fig, Figure)
+        plt.close(fig)

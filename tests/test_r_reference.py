@@ -313,7 +313,7 @@ def test_wilson_interval_equals_prop_test(ref):
     x, n = ref.get("wilson", "x").to_numpy(), ref.get("wilson", "n").to_numpy()
     conf = ref.get("wilson", "conf").to_numpy()
     for i in range(len(x)):
-        low, high = wilson_interval(x[i], n[i], confidence=conf[i])
+        low, high = wilson_interval(x[i], n[i], alpha=1 - conf[i])
         # prop.test(x, n, conf.level = conf, correct = FALSE)$conf.int
         r_low, r_high = ref.get("wilson", "low").iloc[i], ref.get("wilson", "high").iloc[i]
         assert float(low) == pytest.approx(r_low, rel=1e-12, abs=1e-15), (x[i], n[i])
@@ -405,17 +405,17 @@ def test_rubin_equals_mice_pool(ref):
             return ref.get("mice", key)[term]
 
         # pool(with(mice(nhanes, m = 5, seed = 1), lm(chl ~ age + bmi)))$pooled
-        assert got["estimate"] == pytest.approx(r("pooled_estimate"), rel=1e-12)
-        assert got["within"] == pytest.approx(r("pooled_ubar"), rel=1e-12)
-        assert got["between"] == pytest.approx(r("pooled_b"), rel=1e-12)
-        assert got["total"] == pytest.approx(r("pooled_t"), rel=1e-12)
-        assert got["df"] == pytest.approx(r("pooled_df"), rel=1e-10)  # Barnard-Rubin
-        assert got["riv"] == pytest.approx(r("pooled_riv"), rel=1e-12)
-        assert got["lambda"] == pytest.approx(r("pooled_lambda"), rel=1e-12)
-        assert got["fraction_missing_info"] == pytest.approx(r("pooled_fmi"), rel=1e-10)
+        assert got.estimate == pytest.approx(r("pooled_estimate"), rel=1e-12)
+        assert got.within == pytest.approx(r("pooled_ubar"), rel=1e-12)
+        assert got.between == pytest.approx(r("pooled_b"), rel=1e-12)
+        assert got.total == pytest.approx(r("pooled_t"), rel=1e-12)
+        assert got.df == pytest.approx(r("pooled_df"), rel=1e-10)  # Barnard-Rubin
+        assert got.riv == pytest.approx(r("pooled_riv"), rel=1e-12)
+        assert got.lambda_ == pytest.approx(r("pooled_lambda"), rel=1e-12)
+        assert got.fraction_missing_info == pytest.approx(r("pooled_fmi"), rel=1e-10)
         # summary(pool(fit), conf.int = TRUE)
-        assert got["std_error"] == pytest.approx(r("summary_std.error"), rel=1e-12)
-        assert got["statistic"] == pytest.approx(r("summary_statistic"), rel=1e-12)
-        assert got["p_value"] == pytest.approx(r("summary_p.value"), rel=1e-9)
-        assert got["ci_low"] == pytest.approx(r("summary_2.5 %"), rel=1e-10)
-        assert got["ci_high"] == pytest.approx(r("summary_97.5 %"), rel=1e-10)
+        assert got.std_error == pytest.approx(r("summary_std.error"), rel=1e-12)
+        assert got.statistic == pytest.approx(r("summary_statistic"), rel=1e-12)
+        assert got.p_value == pytest.approx(r("summary_p.value"), rel=1e-9)
+        assert got.ci_low == pytest.approx(r("summary_2.5 %"), rel=1e-10)
+        assert got.ci_high == pytest.approx(r("summary_97.5 %"), rel=1e-10)

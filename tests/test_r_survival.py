@@ -1,4 +1,5 @@
-"""Reference tests of :mod:`ptanalytics.models.survival` against R's ``survival`` package.
+"""Reference tests of :mod:`ptanalytics.models.survival` (and :mod:`ptanalytics.models.dropout`)
+against R's ``survival`` package.
 
 One Rscript run per session (``tests/r/survival_ref.R``) exports ``survival::lung``, ``veteran``
 and ``heart`` to CSV, reads them back (R and Python fit the very same numbers), and fits the
@@ -25,14 +26,8 @@ import pandas as pd
 import pytest
 
 import ptanalytics as pt
-from ptanalytics.models.survival import (
-    cox_dropout,
-    cox_ph,
-    dropout_intervals,
-    km_estimate,
-    km_median,
-    logrank_test,
-)
+from ptanalytics.models.dropout import cox_dropout, dropout_intervals
+from ptanalytics.models.survival import cox_ph, km_estimate, km_median, logrank_test
 from ptanalytics.studies.lme4 import r_package_available
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +97,7 @@ KM_CASES = {
 def test_kaplan_meier_matches_survfit(r_ref, label, conf_type):
     ref, data = r_ref
     dataset, event, by = KM_CASES[label]
-    km = km_estimate(data[dataset], time="time", event=event, by=by, conf_type=conf_type)
+    km = km_estimate(data[dataset], time="time", event=event, by=by, conf_type=conf_type).table
     # s <- summary(survfit(..., conf.type = conf_type), censored = TRUE)
     r = _section(ref, f"km/{label}/{conf_type}")
     assert len(km) == len(r)
@@ -129,7 +124,8 @@ def test_kaplan_meier_matches_survfit(r_ref, label, conf_type):
 def test_median_matches_print_survfit(r_ref, label, conf_type):
     ref, data = r_ref
     dataset, event, by = KM_CASES[label]
-    med = km_median(data[dataset], time="time", event=event, by=by, conf_type=conf_type)
+    km = km_estimate(data[dataset], time="time", event=event, by=by, conf_type=conf_type)
+    med = km_median(km).table
     # tab <- summary(survfit(..., conf.type = conf_type))$table
     r = _section(ref, f"median/{label}/{conf_type}")
     np.testing.assert_array_equal(med["n"], r["n"])  # tab[, "records"]
@@ -151,7 +147,7 @@ def test_median_matches_print_survfit(r_ref, label, conf_type):
 )
 def test_logrank_matches_survdiff(r_ref, label, dataset, event, group):
     ref, data = r_ref
-    out = logrank_test(data[dataset], time="time", event=event, group=group)
+    out = logrank_test(data[dataset], time="time", event=event, group=group).table
     r = _section(ref, f"logrank/{label}")  # d <- survdiff(...)
     np.testing.assert_array_equal(out["n"], r["n"])  # d$n
     np.testing.assert_array_equal(out["observed"], r["observed"])  # d$obs
@@ -249,7 +245,7 @@ def test_cox_dropout_matches_coxph_on_the_default_cohort(r_ref, default_cohort, 
     # default), coxph(Surv(start, stop, event) ~ pain_change + nprs_baseline + age, rows).
     ref, _data = r_ref
     weeks, summary = default_cohort
-    table = cox_dropout(weeks, summary, ties=ties)
+    table = cox_dropout(weeks, summary, ties=ties).table
     r = ref[ref["section"] == f"cox/dropout/{ties}"].set_index(["key", "row"])["value"]
     assert list(table["term"]) == list(r["coef"].index)  # names(coef(fit))
     _close(table["estimate"], np.exp(r["coef"]))  # exp(coef(fit))

@@ -13,18 +13,22 @@ from scipy import stats
 
 import ptanalytics as pt
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.models.survival import (
+from ptanalytics.models._result import ModelResult
+from ptanalytics.models.dropout import (
     category_emphasis,
     cox_dropout,
-    cox_ph,
     dropout_intervals,
     early_adherence_band,
     kaplan_meier,
+)
+from ptanalytics.models.survival import (
+    cox_ph,
+    group_labels,
     km_estimate,
     km_median,
     logrank_test,
-    plot_kaplan_meier,
 )
+from ptanalytics.plotting import plot_kaplan_meier
 
 D = pd.Timestamp
 
@@ -68,7 +72,7 @@ def test_kaplan_meier_known_answer():
     # Log 95% interval (the default, R's): S exp(+-1.96 sqrt(0.05)) = (0.51613, 1.24 -> 1).
     # Log-log: v = sqrt(0.05)/|log 0.8|, S^exp(+-1.96 v) = (0.2038, 0.9692); at week 3 the sum
     #   adds 1/(4*3): (0.1257, 0.8818).
-    km = kaplan_meier(_summary([2, 3, 3, 5, 6], [1, 1, 0, 1, 0]))
+    km = kaplan_meier(_summary([2, 3, 3, 5, 6], [1, 1, 0, 1, 0])).table
     assert list(km["group"]) == ["all"] * 5
     assert list(km["week"]) == [0, 2, 3, 5, 6] and km["week"].dtype == float
     assert list(km["n_at_risk"]) == [5, 5, 4, 2, 1]
@@ -79,7 +83,7 @@ def test_kaplan_meier_known_answer():
     np.testing.assert_allclose(km["ci_low"].iloc[:2], [1, 0.8 * np.exp(-1.959964 * 0.2236068)])
     np.testing.assert_allclose(km["ci_high"].iloc[:3], [1, 1, 1])
     assert km.attrs["conf_type"] == "log"
-    loglog = kaplan_meier(_summary([2, 3, 3, 5, 6], [1, 1, 0, 1, 0]), conf_type="log-log")
+    loglog = kaplan_meier(_summary([2, 3, 3, 5, 6], [1, 1, 0, 1, 0]), conf_type="log-log").table
     np.testing.assert_allclose(loglog["ci_low"].iloc[:3], [1, 0.2038, 0.1257], atol=1e-4)
     np.testing.assert_allclose(loglog["ci_high"].iloc[:3], [1, 0.9692, 0.8818], atol=1e-4)
     for table in (km, loglog):
@@ -90,7 +94,7 @@ def test_kaplan_meier_known_answer():
 
 def test_kaplan_meier_week_zero_dropouts_follow_the_origin_row():
     # Two of four never started (dropout week 0): origin S = 1, then S(0) = 2/4.
-    km = kaplan_meier(_summary([0, 0, 4, 8], [1, 1, 1, 0]))
+    km = kaplan_meier(_summary([0, 0, 4, 8], [1, 1, 1, 0])).table
     assert list(km["week"]) == [0, 0, 4, 8]
     np.testing.assert_allclose(km["survival"], [1, 0.5, 0.25, 0.25])
     assert list(km["n_at_risk"]) == [4, 4, 2, 1]
@@ -101,12 +105,12 @@ def test_logrank_separates_different_groups_and_not_identical_ones(rng):
     late = np.minimum(rng.geometric(0.03, 60), 26)
     times = np.concatenate([early, late])
     s = _summary(list(times), list(times < 26), arm=["a"] * 60 + ["b"] * 60)
-    km = kaplan_meier(s, by="arm")
+    km = kaplan_meier(s, by="arm").table
     assert set(km["group"]) == {"a", "b"}
     assert km.attrs["logrank_p"] < 0.05
     assert (km["logrank_p"] == km.attrs["logrank_p"]).all()
     same = _summary(list(early) * 2, list(early < 26) * 2, arm=["a"] * 60 + ["b"] * 60)
-    assert kaplan_meier(same, by="arm").attrs["logrank_p"] > 0.5
+    assert kaplan_meier(same, by="arm").table.attrs["logrank_p"] > 0.5
 
 
 def test_kaplan_meier_by_keeps_category_order_and_drops_missing_groups():
@@ -115,7 +119,7 @@ def test_kaplan_meier_by_keeps_category_order_and_drops_missing_groups():
         [1, 1, 1, 1, 0],
         band=pd.Categorical(["high", "low", None, "low", "high"], categories=["low", "high"]),
     )
-    km = kaplan_meier(s, by="band")
+    km = kaplan_meier(s, by="band").table
     assert list(dict.fromkeys(km["group"])) == ["low", "high"]
     assert km.groupby("group", sort=False)["n_at_risk"].first().to_dict() == {"low": 2, "high": 2}
 
@@ -124,7 +128,7 @@ def test_landmark_excludes_early_dropouts_and_counts_from_the_landmark():
     # Dropouts at 1, 3 (before week 4: excluded), 4 (kept, time 0), 6 (time 2); two completers
     # censored at 10 (time 6); one completer planned for 3 weeks (censored before: excluded).
     s = _summary([1, 3, 4, 6, 10, 10, 3], [1, 1, 1, 1, 0, 0, 0])
-    km = kaplan_meier(s, landmark_week=4)
+    km = kaplan_meier(s, landmark_week=4).table
     assert km["n_at_risk"].iloc[0] == 4
     assert list(km["week"]) == [0, 0, 2, 6]
     assert list(km["events"]) == [0, 1, 1, 0]
@@ -136,7 +140,7 @@ def test_landmark_on_a_simulated_cohort(sim):
     _cohort, weeks, summary = sim
     early = early_adherence_band(weeks)
     merged = summary.merge(early, on="patient_id")
-    km = kaplan_meier(merged, by="early_band", landmark_week=4)
+    km = kaplan_meier(merged, by="early_band", landmark_week=4).table
     still_in = (~summary["dropout"]) | (summary["dropout_week"] >= 4)
     assert km.loc[km["week"].eq(0) & km["events"].eq(0), "n_at_risk"].sum() == still_in.sum()
     assert km.attrs["logrank_p"] < 0.05  # low early adherence: more dropout later
@@ -273,7 +277,8 @@ def test_cox_dropout_recovers_a_pain_effect(sim):
     truth = {e["term"]: e["value"] for e in cohort.truth["effects"]}
     assert truth["pain_change_from_baseline"] == 0.4
     before = (weeks.copy(), summary.copy())
-    table = cox_dropout(weeks, summary)
+    result = cox_dropout(weeks, summary)
+    table = result.table
     pd.testing.assert_frame_equal(weeks, before[0])
     pd.testing.assert_frame_equal(summary, before[1])
     assert list(table["term"]) == ["pain_change", "nprs_baseline", "age"]
@@ -282,11 +287,13 @@ def test_cox_dropout_recovers_a_pain_effect(sim):
     pain = table.set_index("term").loc["pain_change"]
     assert pain["ci_low"] > 1  # worse pain, more dropout
     assert pain["estimate"] < np.exp(0.4) * 1.2  # observed pain attenuates the latent effect
+    assert result.n == table["n_patients"].iloc[0] and result.fit.n_events == table["n_events"][0]
+    assert any("association" in note for note in result.notes)
 
 
 def test_cox_dropout_categorical_and_time_varying_covariates(sim):
     _cohort, weeks, summary = sim
-    table = cox_dropout(weeks, summary, covariates=("sex", "maintenance"), alpha=0.1)
+    table = cox_dropout(weeks, summary, covariates=("sex", "maintenance"), alpha=0.1).table
     assert list(table["term"]) == ["pain_change", "sex[T.male]", "maintenance"]
     assert table.set_index("term").loc["maintenance", "ci_high"] < 1  # odds ratio 0.35
 
@@ -350,8 +357,10 @@ def test_plot_kaplan_meier_on_given_axes(close_figures):
 def test_km_estimate_keeps_real_valued_times_and_does_not_mutate():
     data = pd.DataFrame({"t": [0.5, 1.25, 1.25, 2.75, 3.1], "e": [1, 1, 0, True, 0]})
     before = data.copy()
-    km = km_estimate(data, time="t", event="e")
+    result = km_estimate(data, time="t", event="e")
+    km = result.table
     pd.testing.assert_frame_equal(data, before)
+    assert result.n == 5 and result.notes == []
     assert list(km.columns) == [
         "group",
         "time",
@@ -379,13 +388,13 @@ def test_km_median_midpoint_rule_and_interval():
             "arm": list("aaaabbbb"),
         }
     )
-    med = km_median(data, time="time", event="dead", by="arm")
+    med = km_median(km_estimate(data, time="time", event="dead", by="arm")).table
     assert list(med.columns) == ["group", "n", "events", "median", "ci_low", "ci_high"]
     assert list(med["median"]) == [2.5, 4.25]
     assert list(med["n"]) == [4, 4] and list(med["events"]) == [4, 3]
     # The lower band reaches 0.5 first: at 1 for arm a (R: 0.95LCL = 1); the upper never does.
     assert med["ci_low"].iloc[0] == 1 and np.isnan(med["ci_high"]).all()
-    never = km_median(data.assign(dead=0), time="time", event="dead")
+    never = km_median(km_estimate(data.assign(dead=0), time="time", event="dead")).table
     assert np.isnan(never["median"].iloc[0])
 
 
@@ -393,7 +402,11 @@ def test_logrank_known_answer():
     # a dies at 1 and 3, b at 2 and 4. O_a = 2, E_a = 2/4 + 1/3 + 1/2 + 0 = 4/3,
     # V = 1/4 + 2/9 + 1/4 = 13/18: chisq = (2/3)^2 / (13/18) = 8/13, df 1.
     data = pd.DataFrame({"t": [1, 3, 2, 4], "e": [1, 1, 1, 1], "g": ["a", "a", "b", "b"]})
-    out = logrank_test(data, time="t", event="e", group="g")
+    result = logrank_test(data, time="t", event="e", group="g")
+    out = result.table
+    assert (result.chisq, result.df, result.p_value, result.n) == pytest.approx(
+        (8 / 13, 1, stats.chi2.sf(8 / 13, 1), 4)
+    )
     assert list(out["group"]) == ["a", "b"] and list(out["observed"]) == [2, 2]
     np.testing.assert_allclose(out["expected"], [4 / 3, 8 / 3])
     np.testing.assert_allclose(out["chisq"], 8 / 13)
@@ -511,7 +524,8 @@ def test_cox_ph_errors_name_the_argument(kwargs, match):
         (lambda d: km_estimate(d, time="g", event="e"), "time='g' has dtype"),
         (lambda d: km_estimate(d, time="t", event="e", conf_type="logit"), "conf_type='logit'"),
         (lambda d: km_estimate(d.to_numpy(), time="t", event="e"), "data is a ndarray"),
-        (lambda d: km_median(d, time="t", event="e", by="nope"), "by='nope'"),
+        (lambda d: km_estimate(d, time="t", event="e", by="nope"), "by='nope'"),
+        (lambda d: km_median(d), "km is a DataFrame"),
         (lambda d: logrank_test(d, time="t", event="e", group="one"), "at least two groups"),
         (lambda d: logrank_test(d.assign(e=0), time="t", event="e", group="g"), "no event"),
     ],
@@ -523,3 +537,63 @@ def test_km_and_logrank_errors(call, match):
     data["one"] = "x"
     with pytest.raises(ConfigError, match=match):
         call(data)
+
+
+# ------------------------------------------------------------------------------------ protocol
+def test_every_result_follows_the_protocol(close_figures, sim):
+    _cohort, weeks, summary = sim
+    data = pd.DataFrame(
+        {"t": [1.0, 2, 3, 4, 5, 6], "e": [1, 0, 1, 1, 0, 1], "g": list("ababab"), "x": range(6)}
+    )
+    km = km_estimate(data, time="t", event="e", by="g")
+    results = [
+        km,
+        km_median(km),
+        logrank_test(data, time="t", event="e", group="g"),
+        cox_ph(data, time="t", event="e", covariates=["x"]),
+        kaplan_meier(summary, by="sex"),
+        cox_dropout(weeks, summary),
+    ]
+    for result in results:
+        assert isinstance(result, ModelResult)
+        assert isinstance(result.table, pd.DataFrame) and isinstance(result.notes, list)
+        assert result.n > 0
+        assert isinstance(result.figure(), Figure)
+        fig, ax = plt.subplots()
+        assert result.figure(ax=ax) is fig
+    assert results[4].n == len(summary)
+    assert km.figure().axes[0].get_ylabel() == "Survival"
+
+
+def test_by_takes_a_list_of_columns():
+    s = _summary(
+        [1, 2, 3, 4, 5, 6],
+        [1, 1, 1, 0, 1, 0],
+        band=pd.Categorical(["high", "low", "low", "high", None, "low"], ["low", "high"]),
+        sex=["m", "f", "m", "f", "f", "m"],
+    )
+    km = kaplan_meier(s, by=["band", "sex"])
+    assert list(dict.fromkeys(km.table["group"])) == ["low, f", "low, m", "high, f", "high, m"]
+    assert km.n == 5 and km.notes == [
+        "1 patient(s) with a missing by=['band', 'sex'] were left out."
+    ]
+    pd.testing.assert_frame_equal(
+        kaplan_meier(s, by=["band"]).table, kaplan_meier(s, by="band").table
+    )
+    labels = group_labels(s, ["band", "sex"])
+    assert labels.name == "band, sex" and labels.isna().sum() == 1
+    data = s.assign(t=[1.0, 2, 3, 4, 5, 6], e=[1, 1, 1, 0, 1, 0])
+    table = km_estimate(data, time="t", event="e", by=["band", "sex"]).table
+    assert set(table["group"]) == {"low, f", "low, m", "high, f", "high, m"}
+    with pytest.raises(ConfigError, match=r"by=\['band', 'nope'\] is not a column of summary"):
+        kaplan_meier(s, by=["band", "nope"])
+
+
+def test_km_median_of_time_to_dropout_and_landmark_notes():
+    s = _summary([1, 3, 4, 6, 10, 10, 3], [1, 1, 1, 1, 0, 0, 0])
+    km = kaplan_meier(s, landmark_week=4)
+    assert km.n == 4 and km.notes[0].startswith("3 patient(s) no longer in the program")
+    med = km_median(km).table
+    # Landmark curve: S = 0.75 at 0, 0.5 at 2 (flat to the censoring at 6): midpoint rule, but
+    # the curve never drops below 0.5, so the median is 2.
+    assert med["median"].iloc[0] == 2 and med["n"].iloc[0] == 4 and med["events"].iloc[0] == 2

@@ -11,50 +11,67 @@ Presets (improvement = baseline - later score, so positive is better):
 Missing follow-up is an explicit choice: ``itt`` keeps every patient in the denominator and counts
 a missing later score as non-response; ``completers`` drops patients without it. Every result
 says which was used.
+
+:func:`flag_responders` prepares data (one row per patient); :func:`responder_table` is a
+descriptive estimate and returns a :class:`Proportions` result (``table``, ``n``, ``notes``,
+``figure()``: the protocol of :mod:`ptanalytics.models._result`).
 """
 
 from __future__ import annotations
 
-from statistics import NormalDist
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from statsmodels.stats.proportion import proportion_confint
 
+from ptanalytics._checks import check_alpha
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.timepoints import canonical_instrument
+from ptanalytics.models._result import Estimates
 
-__all__ = ["PRESETS", "flag_responders", "responder_table", "wilson_interval"]
+__all__ = ["PRESETS", "Proportions", "flag_responders", "responder_table", "wilson_interval"]
 
 PRESETS = ("ostelo", "immpact", "pain_free", "custom")
 _OSTELO = {"nprs": (2.0, 30.0), "odi": (10.0, 30.0)}
 _IMMPACT = {"moderate": 30.0, "substantial": 50.0}
 
 
-def wilson_interval(successes, n, *, confidence: float = 0.95):
+@dataclass
+class Proportions(Estimates):
+    """Proportions per group with intervals (:func:`responder_table`,
+    :func:`ptanalytics.models.missing_data.mi_responders`); ``figure()`` draws them."""
+
+    def figure(self, ax=None):
+        """Proportions and intervals (:func:`ptanalytics.plotting.plot_proportions`)."""
+        from ptanalytics.plotting import plot_proportions
+
+        return plot_proportions(self, ax=ax)
+
+
+def wilson_interval(successes, n, *, alpha: float = 0.05):
     """Wilson score interval for a proportion (arrays allowed); missing where ``n`` is 0.
 
-    Equals R's ``prop.test(successes, n, conf.level = confidence, correct = FALSE)$conf.int``
-    (the score interval without continuity correction), with exactly 0 and 1 at ``successes``
-    = 0 and = ``n`` (``tests/test_r_reference.py``).
+    statsmodels' ``proportion_confint(method="wilson")``, with two conventions it lacks: missing
+    (not a warning) where ``n`` is 0, and exactly 0 and 1 at ``successes`` = 0 and = ``n``
+    (statsmodels leaves ~1e-17 from rounding). Equals R's ``prop.test(successes, n, conf.level
+    = 1 - alpha, correct = FALSE)$conf.int`` (the score interval without continuity correction;
+    ``tests/test_r_reference.py``).
 
     Returns
     -------
     (low, high)
         Arrays (or scalars) of the interval's ends, in [0, 1].
     """
+    alpha = check_alpha(alpha)
     k = np.asarray(successes, dtype=float)
     n = np.asarray(n, dtype=float)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-        low, high = np.where(n > 0, centre - half, np.nan), np.where(n > 0, centre + half, np.nan)
-    # At k = 0 and k = n the bounds are exactly 0 and 1 (rounding would leave ~1e-17), as R's
-    # prop.test(k, n, correct = FALSE)$conf.int gives them.
-    low = np.where((k == 0) & (n > 0), 0.0, low)
-    high = np.where((k == n) & (n > 0), 1.0, high)
+    some = n > 0
+    low, high = proportion_confint(
+        np.where(some, k, 0.0), np.where(some, n, 1.0), alpha=alpha, method="wilson"
+    )
+    low = np.where(some, np.where(k == 0, 0.0, low), np.nan)
+    high = np.where(some, np.where(k == n, 1.0, high), np.nan)
     return np.clip(low, 0, 1), np.clip(high, 0, 1)
 
 
@@ -164,8 +181,8 @@ def flag_responders(
 
 
 def responder_table(
-    flags: pd.DataFrame, *, by: str | list[str] | None = None, confidence: float = 0.95
-) -> pd.DataFrame:
+    flags: pd.DataFrame, *, by: str | list[str] | None = None, alpha: float = 0.05
+) -> Proportions:
     """Responders per group with Wilson confidence intervals.
 
     Parameters
@@ -174,17 +191,22 @@ def responder_table(
         Output of :func:`flag_responders`.
     by : str or list of str, optional
         Grouping column(s) (arm, attendance band, category emphasis...); all patients when None.
+    alpha : float, default 0.05
+        The intervals are ``1 - alpha`` Wilson intervals.
 
     Returns
     -------
-    pandas.DataFrame
-        One row per group: the ``by`` columns, ``n`` (denominator), ``responders``,
+    Proportions
+        ``n``: patients in ``flags``; ``notes``: the definition and how missing later scores
+        were counted; ``figure()``: the proportions with their intervals. ``table``: one row per
+        group: the ``by`` columns, ``n`` (denominator), ``responders``,
         ``proportion``, ``ci_low``, ``ci_high`` (Wilson), ``missing_followup`` (patients without
         the later score: counted as non-responders under ITT, excluded under completers),
         ``definition``, ``timepoint``, ``analysis``.
     """
     if "responder" not in flags:
         raise ConfigError("flags has no 'responder' column; pass the output of flag_responders().")
+    alpha = check_alpha(alpha)
     keys = [by] if isinstance(by, str) else list(by or [])
     frame = flags.assign(_missing=~flags["observed"])
     if keys:
@@ -204,7 +226,7 @@ def responder_table(
         )
     table["proportion"] = table["responders"] / table["n"].where(table["n"] > 0)
     table["ci_low"], table["ci_high"] = wilson_interval(
-        table["responders"], table["n"], confidence=confidence
+        table["responders"], table["n"], alpha=alpha
     )
     for col in ("definition", "timepoint", "analysis"):
         table[col] = flags[col].iloc[0] if len(flags) else None
@@ -220,4 +242,17 @@ def responder_table(
         "timepoint",
         "analysis",
     ]
-    return table[cols]
+    return Proportions(table=table[cols], n=len(flags), notes=_table_notes(flags))
+
+
+def _table_notes(flags: pd.DataFrame) -> list[str]:
+    """The responder rule and how patients without the later score were counted."""
+    if not len(flags):
+        return ["no patients."]
+    missing = int((~flags["observed"]).sum())
+    how = (
+        f"{missing} patient(s) without the later score counted as non-responders (ITT)"
+        if flags["analysis"].iloc[0] == "itt"
+        else "patients without both scores left out (completers)"
+    )
+    return [f"Responder: {flags['definition'].iloc[0]} at {flags['timepoint'].iloc[0]}; {how}."]

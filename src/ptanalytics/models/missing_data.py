@@ -9,10 +9,15 @@ stay. This module
   (:func:`impute_followup`) under missing at random (MAR) given baseline pain, pain at the end of
   the guided phase, adherence and age, optionally shifted by ``delta`` points (an MNAR
   sensitivity analysis: the *delta adjustment* of the pattern-mixture approach);
-* pools the analyses of the completed copies with Rubin's rules (:func:`rubin`);
+* pools the analyses of the completed copies with Rubin's rules (:func:`rubin`, a
+  :class:`Pooled` result);
 * gives responder proportions in which every patient counts (:func:`mi_responders`); and
 * repeats the adherence-outcome regression over a grid of ``delta`` to find where its conclusion
   changes (:func:`tipping_point`).
+
+:func:`rubin`, :func:`mi_responders` and :func:`tipping_point` return results with ``table``,
+``n``, ``notes`` and ``figure()`` (:mod:`ptanalytics.models._result`); :func:`impute_followup`
+prepares data and returns the completed copies.
 
 MAR is an assumption the data cannot check; the delta grid shows how far the answer moves when
 it fails in a stated direction. Every stochastic function takes ``seed`` and draws only from
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -37,13 +43,19 @@ from scipy.special import expit
 from ptanalytics._checks import check_alpha as _check_alpha
 from ptanalytics._checks import check_seed as _check_seed
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.metrics.responders import flag_responders
+from ptanalytics.metrics.responders import Proportions, flag_responders
 from ptanalytics.metrics.timepoints import canonical_instrument
+from ptanalytics.models._result import Estimates
+from ptanalytics.vocab import INSTRUMENT_RANGES
 
-__all__ = ["impute_followup", "mi_responders", "rubin", "tipping_point"]
+__all__ = ["Pooled", "TippingPoint", "impute_followup", "mi_responders", "rubin", "tipping_point"]
 
-#: Instrument scales used when ``integer_scale=True``: (low, high) of the recorded integer score.
-_SCALES = {"nprs": (0.0, 10.0), "odi": (0.0, 100.0)}
+#: Instrument scales used when ``integer_scale=True``: (low, high) of the recorded integer score,
+#: for the instruments the patient summary scores (its ``nprs_*`` and ``odi_*`` columns).
+_SCALES = {
+    name.lower(): (float(INSTRUMENT_RANGES[name][0]), float(INSTRUMENT_RANGES[name][1]))
+    for name in ("NPRS", "ODI")
+}
 #: Ridge added to X'X, relative to its diagonal (as in R mice's ``norm``), for near-collinearity.
 _RIDGE = 1e-5
 #: Columns of :func:`mi_responders` (after any ``by`` columns).
@@ -119,7 +131,109 @@ def _numeric_column(summary: pd.DataFrame, col: str, argument: str) -> np.ndarra
 # --------------------------------------------------------------------------------------------
 
 
-def rubin(estimates, variances, *, df_complete: float = np.inf, alpha: float = 0.05) -> dict:
+@dataclass(frozen=True)
+class Pooled:
+    """One scalar pooled over ``m`` completed data sets by Rubin's rules (:func:`rubin`).
+
+    Attributes
+    ----------
+    estimate : float
+        Mean of the estimates (Q-bar).
+    std_error : float
+        ``sqrt(total)``.
+    ci_low, ci_high : float
+        ``1 - alpha`` interval, t distribution with ``df``.
+    p_value : float
+        Two-sided, t distribution with ``df``; ``statistic`` is ``estimate / std_error``.
+    df : float
+        Degrees of freedom; ``df_method`` is ``"rubin1987"`` or ``"barnard-rubin1999"``.
+    within, between, total : float
+        U-bar (mean of the variances), B (sample variance of the estimates, ddof=1) and
+        ``T = U-bar + (1 + 1/m) B``.
+    riv : float
+        Relative increase in variance, ``(1 + 1/m) B / U-bar``.
+    lambda_ : float
+        ``(1 + 1/m) B / T``, the proportion of the total variance due to missing data (column
+        ``lambda`` of ``table``).
+    fraction_missing_info : float
+        Rubin's ``(riv + 2 / (df + 3)) / (1 + riv)``.
+    m : int
+        Completed data sets; ``alpha`` the level of the interval.
+    term : str
+        What was pooled (the ``term`` of ``table``).
+    n : int or None
+        Patients the analyses rest on, when the caller gave it.
+    notes : list of str
+        Plain-language messages.
+    """
+
+    estimate: float
+    std_error: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    statistic: float
+    df: float
+    df_method: str
+    within: float
+    between: float
+    total: float
+    riv: float
+    lambda_: float
+    fraction_missing_info: float
+    m: int
+    alpha: float
+    term: str = "estimate"
+    n: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row: ``term``, ``estimate``, ``std_error``, ``ci_low``, ``ci_high``, ``p_value``,
+        ``statistic``, ``df``, ``df_method``, ``within``, ``between``, ``total``, ``riv``,
+        ``lambda``, ``fraction_missing_info``, ``m`` and ``alpha``."""
+        row = {"term": self.term}
+        for name in _POOLED_COLUMNS[1:]:
+            row[name] = getattr(self, "lambda_" if name == "lambda" else name)
+        return pd.DataFrame([row], columns=_POOLED_COLUMNS)
+
+    def figure(self, ax=None):
+        """The pooled estimate with its interval (:func:`ptanalytics.plotting.plot_terms`)."""
+        from ptanalytics.plotting import plot_terms
+
+        return plot_terms(self.table, ax=ax)
+
+
+_POOLED_COLUMNS = [
+    "term",
+    "estimate",
+    "std_error",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "statistic",
+    "df",
+    "df_method",
+    "within",
+    "between",
+    "total",
+    "riv",
+    "lambda",
+    "fraction_missing_info",
+    "m",
+    "alpha",
+]
+
+
+def rubin(
+    estimates,
+    variances,
+    *,
+    df_complete: float = np.inf,
+    alpha: float = 0.05,
+    term: str = "estimate",
+    n: int | None = None,
+) -> Pooled:
     """Pool ``m`` completed-data estimates of one scalar with Rubin's rules.
 
     Parameters
@@ -136,22 +250,62 @@ def rubin(estimates, variances, *, df_complete: float = np.inf, alpha: float = 0
         which never exceed ``df_complete`` (as in R's ``mice::pool``).
     alpha : float, default 0.05
         The interval is the ``1 - alpha`` confidence interval.
+    term : str, default "estimate"
+        Name of the pooled quantity (``term`` of the result's table).
+    n : int, optional
+        Patients the analyses rest on (the result's ``n``).
 
     Returns
     -------
-    dict
-        ``estimate`` (mean of the estimates), ``within`` (mean of the variances, U-bar),
-        ``between`` (sample variance of the estimates, B, ddof=1), ``total``
-        (T = U-bar + (1 + 1/m) B), ``std_error`` (sqrt T), ``df`` (see ``df_complete``),
-        ``df_method`` (``"rubin1987"`` or ``"barnard-rubin1999"``), ``riv`` (relative increase
-        in variance, (1 + 1/m) B / U-bar), ``lambda`` ((1 + 1/m) B / T, the proportion of the
-        total variance due to missing data), ``fraction_missing_info`` (Rubin's
-        ``(riv + 2 / (df + 3)) / (1 + riv)``), ``statistic`` (estimate / std_error),
-        ``p_value`` (two-sided, t distribution with ``df``), ``ci_low``, ``ci_high``
-        (t distribution with ``df``), ``m`` and ``alpha``. When the estimates agree exactly
-        (B = 0) the degrees of freedom are ``df_complete`` adjusted as above and the fractions
-        are 0.
+    Pooled
+        The estimate, its parts and the interval (see :class:`Pooled`); ``table`` holds them as
+        one row. When the estimates agree exactly (B = 0) the degrees of freedom are
+        ``df_complete`` adjusted as above, the fractions are 0, and ``notes`` says so.
     """
+    q, u = _check_pool_input(estimates, variances, df_complete)
+    alpha = _check_alpha(alpha)
+    m = len(q)
+    qbar = float(q.mean())
+    ubar = float(u.mean())
+    b = float(q.var(ddof=1))
+    extra = (1 + 1 / m) * b
+    total = ubar + extra
+    lam = extra / total if total > 0 else 0.0
+    riv = extra / ubar if ubar > 0 else (0.0 if extra == 0 else np.inf)
+    df, method = _pooled_df(lam, m, df_complete)
+    fmi = (riv + 2 / (df + 3)) / (1 + riv) if np.isfinite(riv) else 1.0
+    if extra == 0:
+        fmi = 0.0
+    se = float(np.sqrt(total))
+    crit = float(stats.t.ppf(1 - alpha / 2, df))
+    if se > 0:
+        statistic = qbar / se
+        p_value = float(2 * stats.t.sf(abs(statistic), df))
+    else:
+        statistic, p_value = np.nan, np.nan
+    notes = [] if b > 0 else [f"the {m} estimates agree exactly: no between-imputation variance."]
+    parts = dict(within=ubar, between=b, total=total, riv=float(riv), lambda_=float(lam))
+    return Pooled(
+        estimate=qbar,
+        std_error=se,
+        ci_low=qbar - crit * se,
+        ci_high=qbar + crit * se,
+        p_value=p_value,
+        statistic=float(statistic),
+        df=float(df),
+        df_method=method,
+        fraction_missing_info=float(fmi),
+        **parts,
+        m=m,
+        alpha=alpha,
+        term=term,
+        n=n,
+        notes=notes,
+    )
+
+
+def _check_pool_input(estimates, variances, df_complete) -> tuple[np.ndarray, np.ndarray]:
+    """The estimates and variances of :func:`rubin` as float arrays, checked."""
     q = np.asarray(estimates, dtype=float)
     u = np.asarray(variances, dtype=float)
     if q.ndim != 1 or q.shape != u.shape:
@@ -170,51 +324,18 @@ def rubin(estimates, variances, *, df_complete: float = np.inf, alpha: float = 0
         raise ConfigError(f"df_complete={df_complete!r}; expected a positive number or inf.")
     if not df_complete > 0:
         raise ConfigError(f"df_complete={df_complete!r}; expected a positive number or inf.")
-    alpha = _check_alpha(alpha)
+    return q, u
 
-    qbar = float(q.mean())
-    ubar = float(u.mean())
-    b = float(q.var(ddof=1))
-    extra = (1 + 1 / m) * b
-    total = ubar + extra
-    lam = extra / total if total > 0 else 0.0
-    riv = extra / ubar if ubar > 0 else (0.0 if extra == 0 else np.inf)
+
+def _pooled_df(lam: float, m: int, df_complete: float) -> tuple[float, str]:
+    """Rubin's (1987) degrees of freedom, or Barnard-Rubin's (1999) with finite ``df_complete``."""
     nu_old = (m - 1) / lam**2 if lam > 0 else np.inf
     if np.isinf(df_complete):
-        df, method = nu_old, "rubin1987"
-    else:
-        nu_com = float(df_complete)
-        nu_obs = (nu_com + 1) / (nu_com + 3) * nu_com * (1 - lam)
-        df = nu_obs if np.isinf(nu_old) else nu_old * nu_obs / (nu_old + nu_obs)
-        method = "barnard-rubin1999"
-    fmi = (riv + 2 / (df + 3)) / (1 + riv) if np.isfinite(riv) else 1.0
-    if extra == 0:
-        fmi = 0.0
-    se = float(np.sqrt(total))
-    crit = float(stats.t.ppf(1 - alpha / 2, df))
-    if se > 0:
-        statistic = qbar / se
-        p_value = float(2 * stats.t.sf(abs(statistic), df))
-    else:
-        statistic, p_value = np.nan, np.nan
-    return {
-        "estimate": qbar,
-        "within": ubar,
-        "between": b,
-        "total": total,
-        "std_error": se,
-        "df": float(df),
-        "df_method": method,
-        "riv": float(riv),
-        "lambda": float(lam),
-        "fraction_missing_info": float(fmi),
-        "statistic": float(statistic),
-        "p_value": p_value,
-        "ci_low": qbar - crit * se,
-        "ci_high": qbar + crit * se,
-        "m": m,
-        "alpha": alpha,
-    }
+        return nu_old, "rubin1987"
+    nu_com = float(df_complete)
+    nu_obs = (nu_com + 1) / (nu_com + 3) * nu_com * (1 - lam)
+    df = nu_obs if np.isinf(nu_old) else nu_old * nu_obs / (nu_old + nu_obs)
+    return df, "barnard-rubin1999"
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,7 +544,7 @@ def mi_responders(
     alpha: float = 0.05,
     predictors: Sequence[str] | None = None,
     **definition,
-) -> pd.DataFrame:
+) -> Proportions:
     """Responder proportions with every patient counted: multiple imputation and Rubin's rules.
 
     The missing ``<instrument>_<timepoint>`` scores are imputed ``m`` times with
@@ -464,8 +585,11 @@ def mi_responders(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per group: the ``by`` columns (when given), then ``group`` (the group's values
+    Proportions
+        ``n``: patients with a baseline score; ``notes``: how many scores were imputed;
+        ``figure()``: the proportions with their intervals
+        (:func:`ptanalytics.plotting.plot_proportions`). ``table``: one row per group: the
+        ``by`` columns (when given), then ``group`` (the group's values
         as text joined by ", "; ``"all"`` without ``by``), ``estimate`` (pooled responder
         proportion), ``std_error`` (pooled standard error of the *logit* of the proportion),
         ``ci_low``, ``ci_high`` (back-transformed ``1 - alpha`` interval), ``n`` (patients in the
@@ -478,33 +602,9 @@ def mi_responders(
     m = _check_m(m, 2)
     delta = _check_delta(delta)
     alpha = _check_alpha(alpha)
-    keys = [by] if isinstance(by, str) else list(by or [])
-    for key in keys:
-        if key not in summary.columns:
-            raise ConfigError(f"by: summary has no column {key!r}.")
-        if key in _MI_RESPONDER_COLUMNS:
-            raise ConfigError(f"by: column {key!r} clashes with a result column; rename it.")
-    allowed = {"level", "points", "percent", "cutoff"}
-    unknown = sorted(set(definition) - allowed)
-    if unknown:
-        raise ConfigError(f"unknown argument(s) {unknown}; allowed: {sorted(allowed)}.")
-    instrument = canonical_instrument(instrument).lower()  # "NPRS", "nprs", " Nprs" alike
-    if instrument not in _SCALES:
-        raise ConfigError(f"instrument={instrument!r}; allowed: {', '.join(_SCALES)}.")
-    outcome = f"{instrument}_{timepoint}"
-    if outcome not in summary.columns:
-        raise ConfigError(
-            f"timepoint={timepoint!r}: summary has no column {outcome!r} (timepoints: end_guided, "
-            "followup)."
-        )
-
+    keys, instrument, outcome = _check_mi_responders(summary, by, instrument, timepoint, definition)
     if predictors is None:
-        candidates = [f"{instrument}_baseline", "adherence", "age"]
-        if timepoint == "followup":
-            candidates.insert(1, f"{instrument}_end_guided")
-        # A timepoint the design does not have (no end of guided phase in an outcomes-only trial)
-        # is all missing: it cannot predict anything and is left out.
-        predictors = [c for c in candidates if c in summary.columns and summary[c].notna().any()]
+        predictors = _default_predictors(summary, instrument, timepoint)
     copies = impute_followup(
         summary, m=m, seed=seed, outcome=outcome, predictors=predictors, delta=delta
     )
@@ -534,34 +634,80 @@ def mi_responders(
     first = counts.xs(0, level="_copy").reindex(k.index)
     rows = []
     for g, (group, kg) in enumerate(k.iterrows()):
-        kg = kg.to_numpy()
         ng = float(first["n"].iloc[g])
-        if ((kg == 0) | (kg == ng)).any():
-            logit = np.log((kg + 0.5) / (ng - kg + 0.5))
-            var = 1 / (kg + 0.5) + 1 / (ng - kg + 0.5)
-        else:
-            logit = np.log(kg / (ng - kg))
-            var = ng / (kg * (ng - kg))
-        pooled = rubin(logit, var, df_complete=max(ng - 1, 1), alpha=alpha)
+        pooled = _pooled_proportion(kg.to_numpy(), ng, alpha)
         values = (group if isinstance(group, tuple) else (group,)) if keys else ()
         rows.append(
             {
                 **dict(zip(keys, values, strict=True)),
                 "group": ", ".join(str(v) for v in values) or "all",
-                "estimate": float(expit(pooled["estimate"])),
-                "std_error": pooled["std_error"],
-                "ci_low": float(expit(pooled["ci_low"])),
-                "ci_high": float(expit(pooled["ci_high"])),
+                "estimate": float(expit(pooled.estimate)),
+                "std_error": pooled.std_error,
+                "ci_low": float(expit(pooled.ci_low)),
+                "ci_high": float(expit(pooled.ci_high)),
                 "n": int(ng),
                 "n_imputed": int(first["n_imputed"].iloc[g]),
                 "m": m,
-                "df": pooled["df"],
-                "fraction_missing_info": pooled["fraction_missing_info"],
+                "df": pooled.df,
+                "fraction_missing_info": pooled.fraction_missing_info,
                 "definition": definition_text,
                 "analysis": _analysis_label(delta),
             }
         )
-    return pd.DataFrame(rows, columns=[*keys, *_MI_RESPONDER_COLUMNS])
+    table = pd.DataFrame(rows, columns=[*keys, *_MI_RESPONDER_COLUMNS])
+    n, n_imputed = int(table["n"].sum()), int(table["n_imputed"].sum())
+    notes = [
+        f"{n_imputed} of {n} patients' {outcome} imputed {m} times ({_analysis_label(delta)})."
+    ]
+    if len(summary) > n:
+        notes.append(f"{len(summary) - n} patient(s) without a baseline score were left out.")
+    return Proportions(table=table, n=n, notes=notes)
+
+
+def _check_mi_responders(summary, by, instrument, timepoint, definition):
+    """The ``by`` columns, the canonical instrument and the outcome column, checked."""
+    keys = [by] if isinstance(by, str) else list(by or [])
+    for key in keys:
+        if key not in summary.columns:
+            raise ConfigError(f"by: summary has no column {key!r}.")
+        if key in _MI_RESPONDER_COLUMNS:
+            raise ConfigError(f"by: column {key!r} clashes with a result column; rename it.")
+    allowed = {"level", "points", "percent", "cutoff"}
+    unknown = sorted(set(definition) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown argument(s) {unknown}; allowed: {sorted(allowed)}.")
+    instrument = canonical_instrument(instrument).lower()  # "NPRS", "nprs", " Nprs" alike
+    if instrument not in _SCALES:
+        raise ConfigError(f"instrument={instrument!r}; allowed: {', '.join(_SCALES)}.")
+    outcome = f"{instrument}_{timepoint}"
+    if outcome not in summary.columns:
+        raise ConfigError(
+            f"timepoint={timepoint!r}: summary has no column {outcome!r} (timepoints: end_guided, "
+            "followup)."
+        )
+    return keys, instrument, outcome
+
+
+def _default_predictors(summary, instrument: str, timepoint: str) -> list[str]:
+    """Baseline (and end-of-guided for the follow-up) score, adherence and age, where known."""
+    candidates = [f"{instrument}_baseline", "adherence", "age"]
+    if timepoint == "followup":
+        candidates.insert(1, f"{instrument}_end_guided")
+    # A timepoint the design does not have (no end of guided phase in an outcomes-only trial)
+    # is all missing: it cannot predict anything and is left out.
+    return [c for c in candidates if c in summary.columns and summary[c].notna().any()]
+
+
+def _pooled_proportion(k: np.ndarray, n: float, alpha: float) -> Pooled:
+    """Responder counts ``k`` of ``n`` in each copy pooled on the logit scale (see
+    :func:`mi_responders`; the empirical logit when any copy has 0 or ``n``)."""
+    if ((k == 0) | (k == n)).any():
+        logit = np.log((k + 0.5) / (n - k + 0.5))
+        var = 1 / (k + 0.5) + 1 / (n - k + 0.5)
+    else:
+        logit = np.log(k / (n - k))
+        var = n / (k * (n - k))
+    return rubin(logit, var, df_complete=max(n - 1, 1), alpha=alpha, term="logit", n=int(n))
 
 
 # --------------------------------------------------------------------------------------------
@@ -569,6 +715,24 @@ def mi_responders(
 # --------------------------------------------------------------------------------------------
 
 _TIPPING_VARIABLES = ("nprs_followup", "nprs_baseline", "adherence", "age")
+
+
+@dataclass
+class TippingPoint(Estimates):
+    """The delta-adjusted sensitivity analysis (:func:`tipping_point`).
+
+    ``table`` has one row per delta, ``tipping_delta`` is the delta of smallest absolute value
+    whose interval includes 0 (None when there is none); ``figure()`` draws the estimate over
+    the deltas.
+    """
+
+    tipping_delta: float | None = None
+
+    def figure(self, ax=None):
+        """Estimate and interval over delta (:func:`ptanalytics.plotting.plot_tipping_point`)."""
+        from ptanalytics.plotting import plot_tipping_point
+
+        return plot_tipping_point(self, ax=ax)
 
 
 def _adherence_fit(copy: pd.DataFrame) -> tuple[float, float, float, int]:
@@ -590,7 +754,7 @@ def tipping_point(
     m: int = 20,
     seed: int,
     alpha: float = 0.05,
-) -> pd.DataFrame:
+) -> TippingPoint:
     """Delta-adjusted MNAR sensitivity analysis of the adherence-outcome association.
 
     The analysis model is the OLS regression (statsmodels) of the follow-up change,
@@ -633,30 +797,23 @@ def tipping_point(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per delta: ``delta``, ``estimate`` (pooled adherence coefficient per 10
+    TippingPoint
+        ``tipping_delta`` (as below); ``n``: patients in the model; ``notes``: the tipping
+        point in words and the reminder that this is an association; ``figure()``: the estimate
+        over the deltas (:func:`ptanalytics.plotting.plot_tipping_point`). ``table``: one row
+        per delta: ``delta``, ``estimate`` (pooled adherence coefficient per 10
         percentage points, NPRS points of follow-up change), ``std_error``, ``ci_low``,
         ``ci_high`` (t interval with the pooled degrees of freedom), ``p_value`` (two-sided),
         ``significant`` (bool: ``p_value < alpha``, the interval excludes 0), ``df``
         (Barnard-Rubin), ``fraction_missing_info``, ``n`` (patients in the model), ``m``, and
         ``tipping_delta`` (constant: the delta of smallest absolute value whose interval
         includes 0, the negative one on a tie; None when every interval excludes 0). The same
-        value is in ``df.attrs["tipping_delta"]``.
+        value is in ``table.attrs["tipping_delta"]``.
     """
     _check_summary(summary)
     m = _check_m(m, 2)
     alpha = _check_alpha(alpha)
-    try:
-        if isinstance(deltas, str | bytes):
-            raise TypeError
-        deltas = list(deltas)
-    except TypeError:
-        raise ConfigError(f"deltas={deltas!r}; expected a sequence of numbers.") from None
-    deltas = [_check_delta(d, "deltas") for d in deltas]
-    if not deltas:
-        raise ConfigError("deltas is empty; give at least one shift (0 is MAR).")
-    if len(set(deltas)) != len(deltas):
-        raise ConfigError(f"deltas={deltas!r} repeats a value.")
+    deltas = _check_deltas(deltas)
     for col in _TIPPING_VARIABLES:
         _numeric_column(summary, col, "summary")
 
@@ -674,25 +831,56 @@ def tipping_point(
         rows.append(
             {
                 "delta": delta,
-                "estimate": pooled["estimate"],
-                "std_error": pooled["std_error"],
-                "ci_low": pooled["ci_low"],
-                "ci_high": pooled["ci_high"],
-                "p_value": pooled["p_value"],
-                "significant": bool(pooled["p_value"] < alpha),
-                "df": pooled["df"],
-                "fraction_missing_info": pooled["fraction_missing_info"],
+                "estimate": pooled.estimate,
+                "std_error": pooled.std_error,
+                "ci_low": pooled.ci_low,
+                "ci_high": pooled.ci_high,
+                "p_value": pooled.p_value,
+                "significant": bool(pooled.p_value < alpha),
+                "df": pooled.df,
+                "fraction_missing_info": pooled.fraction_missing_info,
                 "n": n_used,
                 "m": m,
             }
         )
     out = pd.DataFrame(rows)
-    includes_zero = (out["ci_low"] <= 0) & (out["ci_high"] >= 0)
-    tipping = None
-    if includes_zero.any():
-        candidates = out.loc[includes_zero, "delta"]
-        order = np.lexsort((candidates.to_numpy(), np.abs(candidates.to_numpy())))
-        tipping = float(candidates.to_numpy()[order[0]])
+    tipping = _tipping_delta(out)
     out["tipping_delta"] = pd.Series([tipping] * len(out), dtype=object)
     out.attrs["tipping_delta"] = tipping
-    return out[_TIPPING_COLUMNS]
+    told = (
+        "no delta in the grid makes the interval include 0"
+        if tipping is None
+        else f"the interval first includes 0 at delta = {tipping:g}"
+    )
+    notes = [
+        f"adherence coefficient per 10 points under delta-adjusted imputation: {told}.",
+        "An association, not an effect: adherence was not randomised.",
+    ]
+    return TippingPoint(
+        table=out[_TIPPING_COLUMNS], n=int(out["n"].iloc[0]), notes=notes, tipping_delta=tipping
+    )
+
+
+def _check_deltas(deltas) -> list[float]:
+    try:
+        if isinstance(deltas, str | bytes):
+            raise TypeError
+        deltas = list(deltas)
+    except TypeError:
+        raise ConfigError(f"deltas={deltas!r}; expected a sequence of numbers.") from None
+    deltas = [_check_delta(d, "deltas") for d in deltas]
+    if not deltas:
+        raise ConfigError("deltas is empty; give at least one shift (0 is MAR).")
+    if len(set(deltas)) != len(deltas):
+        raise ConfigError(f"deltas={deltas!r} repeats a value.")
+    return deltas
+
+
+def _tipping_delta(out: pd.DataFrame) -> float | None:
+    """The delta of smallest absolute value whose interval includes 0 (the negative on a tie)."""
+    includes_zero = (out["ci_low"] <= 0) & (out["ci_high"] >= 0)
+    if not includes_zero.any():
+        return None
+    candidates = out.loc[includes_zero, "delta"]
+    order = np.lexsort((candidates.to_numpy(), np.abs(candidates.to_numpy())))
+    return float(candidates.to_numpy()[order[0]])

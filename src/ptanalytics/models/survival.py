@@ -1,115 +1,121 @@
-"""Survival analysis that matches R's ``survival`` package, and time to dropout.
+"""Survival analysis that matches R's ``survival`` package, on any DataFrame.
 
-Two layers:
+The estimators work seaborn/pingouin style (``fn(data, *, time=..., event=..., ...)``) and are
+each checked against R's ``survival`` package on ``lung``, ``veteran`` and ``heart``
+(``tests/test_r_survival.py``):
 
-* **General estimators** that work on any DataFrame, seaborn/pingouin style
-  (``fn(data, *, time=..., event=..., ...)``), each checked against R's ``survival`` package on
-  ``lung``, ``veteran`` and ``heart`` (``tests/test_r_survival.py``):
+- :func:`km_estimate`: Kaplan-Meier curves with Greenwood standard errors and pointwise
+  intervals of type ``"log"`` (R's ``survfit`` default, and ours), ``"log-log"`` or ``"plain"``,
+  one row per distinct time, as ``summary(survfit(...), censored = TRUE)``;
+- :func:`km_median`: median survival of a Kaplan-Meier estimate with its interval, by R's
+  convention (``print.survfit``);
+- :func:`logrank_test`: the log-rank test of two or more groups, as ``survdiff``;
+- :func:`cox_ph`: Cox proportional hazards with counting-process ``(start, stop]`` rows, Efron
+  or Breslow ties and strata, fitted by Newton-Raphson with step-halving as ``coxph``.
 
-  - :func:`km_estimate`: Kaplan-Meier curves with Greenwood standard errors and pointwise
-    intervals of type ``"log"`` (R's ``survfit`` default, and ours), ``"log-log"`` or
-    ``"plain"``, one row per distinct time, as ``summary(survfit(...), censored = TRUE)``;
-  - :func:`km_median`: median survival with its interval, by R's convention
-    (``print.survfit``);
-  - :func:`logrank_test`: the log-rank test of two or more groups, as ``survdiff``;
-  - :func:`cox_ph`: Cox proportional hazards with counting-process ``(start, stop]`` rows,
-    Efron or Breslow ties and strata, fitted by Newton-Raphson with step-halving as ``coxph``.
-
-* **Dropout from the program** built on them. Time is counted in weeks since enrolment (week *w*
-  covers days ``7w`` to ``7w + 6``). A dropout's event time is its ``dropout_week`` (the first
-  week it was no longer in the program, see :func:`ptanalytics.patient_summary`); every other
-  patient is censored at ``weeks_planned``. :func:`kaplan_meier` (landmark analysis by early
-  adherence), :func:`dropout_intervals` and :func:`cox_dropout` (time-varying pain).
-
-Everything about dropout is an association: neither adherence nor pain was randomised, and in the
-simulator as in life patients whose pain does not improve are more likely to stop.
+Each returns a result with ``table``, ``n``, ``notes`` and ``figure()`` (the one result protocol,
+:mod:`ptanalytics.models._result`). Time to dropout from the program, built on these, is in
+:mod:`ptanalytics.models.dropout`.
 
 .. code-block:: python
 
-    import ptanalytics as pt
-    from ptanalytics.models.survival import (
-        cox_dropout, cox_ph, early_adherence_band, kaplan_meier, km_estimate, km_median,
-        logrank_test, plot_kaplan_meier,
-    )
+    from ptanalytics.models.survival import cox_ph, km_estimate, km_median, logrank_test
 
-    cohort = pt.simulate_cohort(2000, seed=1)
-    weeks, summary = pt.patient_weeks(cohort), pt.patient_summary(cohort)
-    early = summary.merge(early_adherence_band(weeks), on="patient_id")
-    km = kaplan_meier(early, by="early_band", landmark_week=4)
-    fig = plot_kaplan_meier(km)
-    cox_dropout(weeks, summary)
-
-    # any data: R's survival::lung exported to CSV (status 2 = dead)
+    # R's survival::lung exported to CSV (status 2 = dead)
     lung = pd.read_csv("lung.csv").assign(dead=lambda d: d["status"] == 2)
-    km_estimate(lung, time="time", event="dead", by="sex")
-    km_median(lung, time="time", event="dead", by="sex")
-    logrank_test(lung, time="time", event="dead", group="sex")
+    km = km_estimate(lung, time="time", event="dead", by="sex")
+    km.table, km.figure()
+    km_median(km).table
+    logrank_test(lung, time="time", event="dead", group="sex").p_value
     cox_ph(lung, time="time", event="dead", covariates=["age", "sex", "ph.ecog"]).table
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import patsy
 from scipy import stats
 
 from ptanalytics._checks import check_alpha as _check_alpha
-from ptanalytics.cohort.catalogue import CATEGORIES
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.vocab import ATTENDANCE_BANDS, ATTENDANCE_CUTS, SHARE_COLUMNS
+from ptanalytics.models._result import Estimates
 
 __all__ = [
     "CONF_TYPES",
+    "TIES",
     "CoxResult",
-    "category_emphasis",
-    "cox_dropout",
+    "KaplanMeier",
+    "LogRank",
+    "SurvivalMedians",
     "cox_ph",
-    "dropout_intervals",
-    "early_adherence_band",
-    "kaplan_meier",
+    "group_labels",
     "km_estimate",
     "km_median",
     "logrank_test",
-    "plot_kaplan_meier",
 ]
 
 #: Pointwise interval types of :func:`km_estimate`; the first is the default (R's ``survfit``).
 CONF_TYPES = ("log", "log-log", "plain")
-KM_COLUMNS = [
-    "group",
-    "week",
-    "n_at_risk",
-    "events",
-    "censored",
-    "survival",
-    "std_error",
-    "ci_low",
-    "ci_high",
-]
-_SHARES = list(SHARE_COLUMNS)
+#: Columns of :func:`km_estimate` (after ``group``, ``time``).
+KM_COLUMNS = ["n_at_risk", "events", "censored", "survival", "std_error", "ci_low", "ci_high"]
 # R's tolerance for "the curve is at exactly 0.5" (print.survfit: .Machine$double.eps^0.5).
 _MEDIAN_TOL = np.sqrt(np.finfo(float).eps)
 
 
+# ------------------------------------------------------------------------------------ results
+@dataclass
+class KaplanMeier(Estimates):
+    """A Kaplan-Meier estimate (:func:`km_estimate`, or time to dropout).
+
+    ``table`` has one row per group and time (see :func:`km_estimate`; ``attrs`` holds the
+    settings), ``n`` the subjects counted, ``notes`` the rows left out. ``figure()`` draws the
+    curves with their bands (:func:`ptanalytics.plotting.plot_kaplan_meier`).
+    """
+
+    def figure(self, ax=None):
+        """Step curves with pointwise bands (:func:`ptanalytics.plotting.plot_kaplan_meier`)."""
+        from ptanalytics.plotting import plot_kaplan_meier
+
+        return plot_kaplan_meier(self, ax=ax)
+
+
+@dataclass
+class SurvivalMedians(Estimates):
+    """Median survival per group (:func:`km_median`); ``figure()`` draws them with intervals."""
+
+    def figure(self, ax=None):
+        """Medians and intervals (:func:`ptanalytics.plotting.plot_survival_medians`)."""
+        from ptanalytics.plotting import plot_survival_medians
+
+        return plot_survival_medians(self, ax=ax)
+
+
+@dataclass
+class LogRank(Estimates):
+    """The log-rank test (:func:`logrank_test`): per-group ``table`` plus the test itself.
+
+    Attributes
+    ----------
+    chisq : float
+        The chi-square statistic; ``df`` (int) its degrees of freedom; ``p_value`` (float).
+    """
+
+    chisq: float = float("nan")
+    df: int = 0
+    p_value: float = float("nan")
+
+    def figure(self, ax=None):
+        """Observed and expected events (:func:`ptanalytics.plotting.plot_logrank`)."""
+        from ptanalytics.plotting import plot_logrank
+
+        return plot_logrank(self, ax=ax)
+
+
 # ------------------------------------------------------------------------------------ checks
-_SOURCES = {
-    "summary": "ptanalytics.patient_summary of a cohort with prescriptions and sessions (dropout "
-    "is not defined for an outcomes-only cohort)",
-    "weeks": "ptanalytics.patient_weeks of a cohort with prescriptions and sessions",
-    "km": "ptanalytics.models.survival.kaplan_meier",
-}
-
-
-def _require(frame: pd.DataFrame, columns, name: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ConfigError(
-            f"{name} lacks column(s) {missing}; allowed: a frame from {_SOURCES[name]}."
-        )
-
-
 def _check_conf_type(conf_type) -> str:
     if conf_type not in CONF_TYPES:
         raise ConfigError(
@@ -117,19 +123,6 @@ def _check_conf_type(conf_type) -> str:
             "is 'log')."
         )
     return conf_type
-
-
-def _check_landmark(landmark_week, *, allow_none: bool) -> int | None:
-    if landmark_week is None and allow_none:
-        return None
-    if (
-        isinstance(landmark_week, bool)
-        or not isinstance(landmark_week, int | np.integer)
-        or landmark_week < (0 if allow_none else 1)
-    ):
-        allowed = "None or a whole number of weeks >= 0" if allow_none else "a whole number >= 1"
-        raise ConfigError(f"landmark_week={landmark_week!r}; allowed: {allowed}.")
-    return int(landmark_week)
 
 
 def _check_data(data) -> pd.DataFrame:
@@ -193,8 +186,48 @@ def _groups(col: pd.Series) -> list:
     return sorted(values, key=lambda v: (str(type(v)), v))
 
 
+def group_labels(
+    data: pd.DataFrame, by, *, role: str = "by", frame: str = "data", none_allowed: bool = False
+) -> pd.Series:
+    """The group of each row: the ``by`` column, or the values of several joined by ", ".
+
+    ``by`` is a column name or a list of them. With one column its values are returned as they
+    are (a Categorical keeps its categories); with several, an ordered Categorical of labels
+    such as ``"low, female"``, ordered by the first column's levels, then the second's ...
+    (each as :func:`km_estimate` orders a ``by``), missing where any of the columns is.
+    ``role`` and ``frame`` name the argument and ``data`` in the error message, which says
+    that None is allowed too when ``none_allowed``.
+    """
+    keys = [by] if isinstance(by, str) else by
+    try:
+        keys = list(keys)
+    except TypeError:
+        keys = []
+    if not keys or any(not isinstance(k, str) or k not in data.columns for k in keys):
+        none = "None or " if none_allowed else ""
+        raise ConfigError(
+            f"{role}={by!r} is not a column of {frame}; allowed: {none}one of "
+            f"{sorted(map(str, data.columns))}."
+        )
+    if len(keys) == 1:
+        return data[keys[0]]
+    values = data[keys]
+    complete = values.notna().all(axis=1).to_numpy()
+    rank = [{v: i for i, v in enumerate(_groups(values.loc[complete, k]))} for k in keys]
+    rows = list(values[complete].itertuples(index=False, name=None))
+    combos = sorted(set(rows), key=lambda row: tuple(r[v] for r, v in zip(rank, row, strict=True)))
+    labels = np.full(len(values), None, dtype=object)
+    labels[complete] = [", ".join(map(str, row)) for row in rows]
+    categories = list(dict.fromkeys(", ".join(map(str, row)) for row in combos))
+    return pd.Series(
+        pd.Categorical(labels, categories=categories, ordered=True),
+        index=data.index,
+        name=", ".join(keys),
+    )
+
+
 def _time_event(data, time, event, by=None, by_role="by"):
-    """Validated (time, event, group values, group levels) of the complete rows."""
+    """Validated (time, event, group values, group levels, rows dropped) of the complete rows."""
     data = _check_data(data)
     t = _numeric(_column(data, time, "time"), "time")
     e = _event(_column(data, event, "event"))
@@ -203,11 +236,16 @@ def _time_event(data, time, event, by=None, by_role="by"):
         g = np.full(len(data), "all", dtype=object)
         levels = ["all"]
     else:
-        col = _column(data, by, by_role)
+        col = group_labels(data, by, role=by_role)
         keep &= col.notna().to_numpy()
         levels = _groups(col[keep])
         g = col.to_numpy(dtype=object)
-    return t[keep], e[keep].astype(np.int64), g[keep], levels
+    return t[keep], e[keep].astype(np.int64), g[keep], levels, int((~keep).sum())
+
+
+def _left_out(dropped: int, what: str) -> list[str]:
+    """The note on rows left out for a missing value (none when nothing was)."""
+    return [f"{dropped} row(s) with a missing {what} were left out."] if dropped else []
 
 
 # ------------------------------------------------------------------------------------ Kaplan-Meier
@@ -266,10 +304,10 @@ def km_estimate(
     *,
     time: str,
     event: str,
-    by: str | None = None,
+    by: str | list[str] | None = None,
     conf_type: str = "log",
     alpha: float = 0.05,
-) -> pd.DataFrame:
+) -> KaplanMeier:
     """Kaplan-Meier estimate of survival, one row per group and distinct time.
 
     The same numbers as R's ``summary(survfit(Surv(time, event) ~ by, conf.type = ...),
@@ -287,9 +325,10 @@ def km_estimate(
         Column of follow-up times: any real numbers in one unit (not rounded).
     event : str
         Column of event indicators: 1/True for an event, 0/False for censored.
-    by : str, optional
-        Column to estimate one curve per value of, in the order of a Categorical's categories,
-        else sorted. Without it, one curve (group ``"all"``).
+    by : str or list of str, optional
+        Column(s) to estimate one curve per value of, in the order of a Categorical's
+        categories, else sorted (several columns: their values joined by ", ", see
+        :func:`group_labels`). Without it, one curve (group ``"all"``).
     conf_type : {"log", "log-log", "plain"}
         Interval type (R's ``conf.type``).
     alpha : float
@@ -297,9 +336,9 @@ def km_estimate(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per group and distinct time (event or censoring), sorted by group then time.
-        Columns:
+    KaplanMeier
+        ``n``: subjects in the estimate; ``notes``: rows left out. ``table``: one row per group
+        and distinct time (event or censoring), sorted by group then time. Columns:
 
         - ``group`` (str): the ``by`` value, or ``"all"``.
         - ``time`` (float): the distinct time.
@@ -311,7 +350,7 @@ def km_estimate(
         - ``ci_low``, ``ci_high`` (float): the pointwise ``1 - alpha`` interval; missing once the
           survival is 0 (as R).
 
-        ``attrs`` holds ``by``, ``conf_type`` and ``alpha``.
+        ``table.attrs`` holds ``by``, ``conf_type`` and ``alpha``.
 
     Raises
     ------
@@ -320,24 +359,26 @@ def km_estimate(
         ``event`` is not 0/1, or ``conf_type`` or ``alpha`` is not allowed.
     """
     conf_type, alpha = _check_conf_type(conf_type), _check_alpha(alpha)
-    t, e, g, levels = _time_event(data, time, event, by)
+    t, e, g, levels, dropped = _time_event(data, time, event, by)
     blocks = []
     for level in levels:
         m = g == level
         block = pd.DataFrame(_km_arrays(t[m], e[m], conf_type, alpha))
         block.insert(0, "group", str(level))
         blocks.append(block)
-    columns = ["group", "time", *KM_COLUMNS[2:]]
+    columns = ["group", "time", *KM_COLUMNS]
     out = (
         pd.concat(blocks, ignore_index=True)
         if blocks
         else pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
     )
     out["group"] = out["group"].astype("str")
+    out = out[columns]
     out.attrs = {"by": by, "conf_type": conf_type, "alpha": alpha}
-    return out[columns]
+    return KaplanMeier(table=out, n=len(t), notes=_left_out(dropped, "time, event or group"))
 
 
+# ------------------------------------------------------------------------------------ median
 def _first_below_half(values: np.ndarray, times: np.ndarray) -> float:
     """R's ``print.survfit`` rule (``survmean``'s ``minmin``) for where a curve reaches 0.5.
 
@@ -354,15 +395,7 @@ def _first_below_half(values: np.ndarray, times: np.ndarray) -> float:
     return float(x[0])
 
 
-def km_median(
-    data: pd.DataFrame,
-    *,
-    time: str,
-    event: str,
-    by: str | None = None,
-    conf_type: str = "log",
-    alpha: float = 0.05,
-) -> pd.DataFrame:
+def km_median(km: KaplanMeier) -> SurvivalMedians:
     """Median survival time with its interval, per group, by R's convention.
 
     As ``print(survfit(...))`` (the ``median``, ``0.95LCL`` and ``0.95UCL`` columns of
@@ -370,7 +403,8 @@ def km_median(
     0.5, except that where the curve is flat at exactly 0.5 it is the midpoint between the time
     it reached 0.5 and the time it drops below. The interval ends are the same rule applied to
     the lower and upper pointwise confidence curves (Brookmeyer-Crowley style inversion), so they
-    depend on ``conf_type``. A median or end is missing when its curve never reaches 0.5.
+    depend on the estimate's ``conf_type``. A median or end is missing when its curve never
+    reaches 0.5.
 
     R's ``quantile.survfit`` agrees except when a curve ends flat at exactly 0.5: it then takes
     the midpoint with the last time, where ``print.survfit`` (and this function) takes the time
@@ -378,28 +412,37 @@ def km_median(
 
     Parameters
     ----------
-    data, time, event, by, conf_type, alpha
-        As :func:`km_estimate`.
+    km : KaplanMeier
+        From :func:`km_estimate` (times in ``time``) or
+        :func:`ptanalytics.models.dropout.kaplan_meier` (weeks in ``week``).
 
     Returns
     -------
-    pandas.DataFrame
-        One row per group. Columns:
+    SurvivalMedians
+        ``n`` and ``notes`` of ``km``; ``table``: one row per group. Columns:
 
         - ``group`` (str).
         - ``n`` (int): subjects; ``events`` (int): events.
         - ``median`` (float): median survival time (missing if the curve stays above 0.5).
-        - ``ci_low``, ``ci_high`` (float): its ``1 - alpha`` interval.
+        - ``ci_low``, ``ci_high`` (float): its interval, at the estimate's ``1 - alpha``.
+
+        ``table.attrs`` is ``km.table.attrs``.
 
     Raises
     ------
     ConfigError
-        As :func:`km_estimate`.
+        When ``km`` is not a Kaplan-Meier result.
     """
-    km = km_estimate(data, time=time, event=event, by=by, conf_type=conf_type, alpha=alpha)
+    if not isinstance(km, KaplanMeier):
+        raise ConfigError(
+            f"km is a {type(km).__name__}; allowed: the result of km_estimate or "
+            "ptanalytics.models.dropout.kaplan_meier (e.g. km_median(km_estimate(data, ...)))."
+        )
+    table = km.table
+    when = "week" if "week" in table.columns else "time"
     rows = []
-    for name, g in km.groupby("group", sort=False):
-        x = g["time"].to_numpy(dtype=float)
+    for name, g in table.groupby("group", sort=False):
+        x = g[when].to_numpy(dtype=float)
         rows.append(
             {
                 "group": name,
@@ -412,8 +455,8 @@ def km_median(
         )
     columns = ["group", "n", "events", "median", "ci_low", "ci_high"]
     out = pd.DataFrame(rows, columns=columns)
-    out.attrs = dict(km.attrs)
-    return out
+    out.attrs = dict(table.attrs)
+    return SurvivalMedians(table=out, n=km.n, notes=list(km.notes))
 
 
 # ------------------------------------------------------------------------------------ log-rank
@@ -446,7 +489,7 @@ def _logrank_arrays(time, event, g, levels):
     return counts, observed, expected, var
 
 
-def logrank_test(data: pd.DataFrame, *, time: str, event: str, group: str) -> pd.DataFrame:
+def logrank_test(data: pd.DataFrame, *, time: str, event: str, group: str | list[str]) -> LogRank:
     """Log-rank test of equal survival in two or more groups, as R's ``survdiff``.
 
     The statistic is ``(O - E)' V^- (O - E)`` on all groups but the first (R's ``survdiff``,
@@ -457,14 +500,15 @@ def logrank_test(data: pd.DataFrame, *, time: str, event: str, group: str) -> pd
     ----------
     data, time, event
         As :func:`km_estimate`.
-    group : str
-        Column with the groups (order as ``by`` of :func:`km_estimate`; rows with a missing
+    group : str or list of str
+        Column(s) with the groups (order as ``by`` of :func:`km_estimate`; rows with a missing
         group are left out).
 
     Returns
     -------
-    pandas.DataFrame
-        One row per group. Columns:
+    LogRank
+        ``chisq``, ``df`` and ``p_value`` of the test; ``n``: subjects in it; ``notes``: rows
+        left out. ``table``: one row per group. Columns:
 
         - ``group`` (str).
         - ``n`` (int): subjects; ``observed`` (int): events.
@@ -478,7 +522,7 @@ def logrank_test(data: pd.DataFrame, *, time: str, event: str, group: str) -> pd
     ConfigError
         As :func:`km_estimate`, and when there are fewer than two groups or no event.
     """
-    t, e, g, levels = _time_event(data, time, event, group, by_role="group")
+    t, e, g, levels, dropped = _time_event(data, time, event, group, by_role="group")
     if len(levels) < 2:
         raise ConfigError(
             f"group={group!r} has {len(levels)} group(s) {list(map(str, levels))} among the "
@@ -496,7 +540,7 @@ def logrank_test(data: pd.DataFrame, *, time: str, event: str, group: str) -> pd
     with np.errstate(divide="ignore", invalid="ignore"):
         oe2_e = (observed - expected) ** 2 / expected
         oe2_v = (observed - expected) ** 2 / np.diag(var)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "group": [str(v) for v in levels],
             "n": counts.astype(np.int64),
@@ -509,49 +553,71 @@ def logrank_test(data: pd.DataFrame, *, time: str, event: str, group: str) -> pd
             "p_value": p,
         }
     )
+    notes = _left_out(dropped, "time, event or group")
+    return LogRank(table=table, n=len(t), notes=notes, chisq=chisq, df=df, p_value=p)
 
 
 # ------------------------------------------------------------------------------------ Cox
+#: Tie handling of :func:`cox_ph`; the first is the default (R's ``coxph``).
 TIES = ("efron", "breslow")
+
+
+def _covariate_values(col: pd.Series, name: str) -> np.ndarray | None:
+    """A numeric or boolean covariate as float (missing as NaN); None for one to dummy-code."""
+    if pd.api.types.is_bool_dtype(col) or (
+        pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype)
+    ):
+        values = pd.to_numeric(col).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        if np.isinf(values).any():
+            raise ConfigError(f"covariate {name!r} has infinite values; allowed: finite numbers.")
+        return values
+    is_text = pd.api.types.is_string_dtype(col) or col.dtype == object
+    if not isinstance(col.dtype, pd.CategoricalDtype) and not is_text:
+        raise ConfigError(
+            f"covariate {name!r} has dtype {col.dtype}; allowed: numeric, boolean, "
+            "categorical or text (treatment-coded) columns."
+        )
+    if is_text and not col.dropna().map(lambda v: isinstance(v, str)).all():
+        raise ConfigError(
+            f"covariate {name!r} mixes text with other values; allowed: a numeric column, or "
+            "a categorical/text column (convert it, e.g. data[col].astype('category'))."
+        )
+    return None
+
+
+def _dummies(col: pd.Series, name: str) -> pd.DataFrame:
+    """Treatment coding by patsy against the first level (:func:`_groups`), as ``name[T.b]``.
+
+    Missing values stay missing in every dummy. A column with one level gives one all-zero
+    dummy (which :func:`_check_design` then reports as constant) rather than none.
+    """
+    levels = _groups(col)
+    present = col.notna().to_numpy()
+    if len(levels) == 1:
+        return pd.DataFrame({f"{name}[T.{levels[0]}]": np.where(present, 0.0, np.nan)})
+    term = "C(x, Treatment, levels=levels)"
+    coded = patsy.dmatrix(
+        term,
+        {"x": col[present].to_numpy(dtype=object), "levels": levels},
+        NA_action="raise",
+        return_type="dataframe",
+    ).drop(columns="Intercept")
+    values = np.full((len(col), coded.shape[1]), np.nan)
+    values[present] = coded.to_numpy(dtype=float)
+    columns = [c.replace(term, name, 1) for c in coded.columns]
+    return pd.DataFrame(values, columns=columns)
 
 
 def _design_matrix(data: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
     """Numeric design, treatment coding: numbers and booleans as they are; a Categorical's
     categories in their order (the first present is the reference), other values sorted."""
-    cols = {}
+    parts = []
     for name in covariates:
-        col = data[name]
-        if pd.api.types.is_bool_dtype(col) or (
-            pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype)
-        ):
-            values = pd.to_numeric(col).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-            if np.isinf(values).any():
-                raise ConfigError(
-                    f"covariate {name!r} has infinite values; allowed: finite numbers."
-                )
-            cols[name] = values
-            continue
-        is_text = pd.api.types.is_string_dtype(col) or col.dtype == object
-        if not isinstance(col.dtype, pd.CategoricalDtype) and not is_text:
-            raise ConfigError(
-                f"covariate {name!r} has dtype {col.dtype}; allowed: numeric, boolean, "
-                "categorical or text (treatment-coded) columns."
-            )
-        if is_text and not col.dropna().map(lambda v: isinstance(v, str)).all():
-            raise ConfigError(
-                f"covariate {name!r} mixes text with other values; allowed: a numeric column, or "
-                "a categorical/text column (convert it, e.g. data[col].astype('category'))."
-            )
-        levels = _groups(col)
-        missing = col.isna().to_numpy()
-        values = col.to_numpy(dtype=object)
-        for level in levels[1:]:
-            dummy = (values == level).astype(float)
-            dummy[missing] = np.nan
-            cols[f"{name}[T.{level}]"] = dummy
-        if len(levels) == 1:
-            cols[f"{name}[T.{levels[0]}]"] = np.where(missing, np.nan, 0.0)
-    return pd.DataFrame(cols, index=data.index)
+        values = _covariate_values(data[name], name)
+        parts.append(
+            pd.DataFrame({name: values}) if values is not None else _dummies(data[name], name)
+        )
+    return pd.concat(parts, axis=1).set_axis(data.index, axis=0)
 
 
 @dataclass
@@ -579,7 +645,9 @@ class CoxResult:
     wald_chisq, score_chisq : float
         Wald and score (log-rank) tests of the same hypothesis, ``lr_df`` degrees of freedom.
     n, n_events : int
-        Rows used and events among them; ``n_dropped``: rows left out for a missing value.
+        Rows used (R's ``fit$n``: subjects, or intervals with ``start``, since :func:`cox_ph`
+        does not know which rows belong to one subject) and events among them; ``n_dropped``:
+        rows left out for a missing value.
     ties : str
         ``"efron"`` or ``"breslow"``.
     converged : bool
@@ -607,6 +675,27 @@ class CoxResult:
     converged: bool
     iterations: int
     notes: list[str] = field(default_factory=list)
+
+    def figure(self, ax=None):
+        """Hazard ratios with intervals (:func:`ptanalytics.plotting.plot_hazard_ratios`)."""
+        from ptanalytics.plotting import plot_hazard_ratios
+
+        return plot_hazard_ratios(self, ax=ax)
+
+
+class _Stratum(NamedTuple):
+    """One stratum of a Cox fit: its design, the risk-set bookkeeping and the deaths."""
+
+    xb: np.ndarray  # design rows of the stratum
+    xx: np.ndarray  # their outer products
+    by_stop: np.ndarray  # row order by stop, and by start
+    by_start: np.ndarray
+    i_stop: np.ndarray  # per event time: first row (in those orders) with stop, start >= t
+    i_start: np.ndarray
+    deaths: np.ndarray  # rows with an event, ordered by event time
+    d_time: np.ndarray  # the event time index of each
+    nt: int  # distinct event times
+    frac: np.ndarray  # Efron's share of each tied death kept in the denominator
 
 
 class _CoxData:
@@ -637,51 +726,32 @@ class _CoxData:
             frac = k / np.repeat(dcount, dcount) if ties == "efron" else np.zeros(len(deaths))
             xx = xb[:, :, None] * xb[:, None, :]
             self.blocks.append(
-                (
-                    xb,
-                    xx,
-                    by_stop,
-                    by_start,
-                    i_stop,
-                    i_start,
-                    deaths,
-                    d_time,
-                    len(etimes),
-                    frac,
+                _Stratum(
+                    xb, xx, by_stop, by_start, i_stop, i_start, deaths, d_time, len(etimes), frac
                 )
             )
 
     @staticmethod
-    def _risk_sums(a, by_stop, by_start, i_stop, i_start):
-        """Sum of ``a`` over the rows at risk at each event time."""
+    def _risk_sums(a, block: _Stratum):
+        """Sum of ``a`` over the rows of ``block`` at risk at each event time."""
         pad = np.zeros((1, *a.shape[1:]))
-        suffix_stop = np.concatenate([np.cumsum(a[by_stop][::-1], axis=0)[::-1], pad])
-        suffix_start = np.concatenate([np.cumsum(a[by_start][::-1], axis=0)[::-1], pad])
-        return suffix_stop[i_stop] - suffix_start[i_start]
+        suffix_stop = np.concatenate([np.cumsum(a[block.by_stop][::-1], axis=0)[::-1], pad])
+        suffix_start = np.concatenate([np.cumsum(a[block.by_start][::-1], axis=0)[::-1], pad])
+        return suffix_stop[block.i_stop] - suffix_start[block.i_start]
 
     def evaluate(self, beta: np.ndarray):
         """Log partial likelihood, score and information at ``beta``."""
         p = self.x.shape[1]
         loglik, score, info = 0.0, np.zeros(p), np.zeros((p, p))
-        for (
-            xb,
-            xx,
-            by_stop,
-            by_start,
-            i_stop,
-            i_start,
-            deaths,
-            d_time,
-            nt,
-            frac,
-        ) in self.blocks:
+        for block in self.blocks:
+            xb, deaths, d_time, frac = block.xb, block.deaths, block.d_time, block.frac
             eta = xb @ beta
             eta = eta - eta.max()  # the partial likelihood does not change; exp cannot overflow
             r = np.exp(eta)
             s = []
-            for a in (r, r[:, None] * xb, r[:, None, None] * xx):
-                at_risk = self._risk_sums(a, by_stop, by_start, i_stop, i_start)
-                dead = np.zeros((nt, *a.shape[1:]))
+            for a in (r, r[:, None] * xb, r[:, None, None] * block.xx):
+                at_risk = self._risk_sums(a, block)
+                dead = np.zeros((block.nt, *a.shape[1:]))
                 np.add.at(dead, d_time, a[deaths])
                 tail = (slice(None),) + (None,) * (a.ndim - 1)
                 s.append(at_risk[d_time] - frac[tail] * dead[d_time])
@@ -787,6 +857,107 @@ def _check_design(x: pd.DataFrame) -> None:
         rank = new
 
 
+def _check_cox_options(ties, max_iter, eps) -> None:
+    if ties not in TIES:
+        raise ConfigError(f"ties={ties!r}; allowed: one of {list(TIES)} (R's default 'efron').")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
+        raise ConfigError(f"max_iter={max_iter!r}; allowed: a whole number >= 1 (R uses 20).")
+    if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1:
+        raise ConfigError(f"eps={eps!r}; allowed: a number in (0, 1) (R uses 1e-9).")
+
+
+@dataclass
+class _CoxRows:
+    """The complete rows of a Cox fit: interval ends, events, centred design, strata codes."""
+
+    start: np.ndarray
+    stop: np.ndarray
+    event: np.ndarray
+    x: pd.DataFrame
+    strata: np.ndarray
+    n_dropped: int
+
+
+def _cox_rows(data, *, time, event, covariates, start, strata) -> _CoxRows:
+    """Validate the columns of :func:`cox_ph` and keep the complete rows."""
+    stop = _numeric(_column(data, time, "time"), "time")
+    ev = _event(_column(data, event, "event"))
+    st = (
+        np.full(len(data), -np.inf)
+        if start is None
+        else _numeric(_column(data, start, "start"), "start")
+    )
+    reserved = [c for c in (time, event, start, strata) if c is not None]
+    covariates = _check_covariate_list(covariates, data, reserved)
+    x = _design_matrix(data, covariates)
+    ok = ~np.isnan(stop) & ~np.isnan(ev) & ~np.isnan(st) & x.notna().all(axis=1).to_numpy()
+    if strata is not None:
+        ok &= _column(data, strata, "strata").notna().to_numpy()
+    bad = ok & ~(st < stop)
+    if bad.any():
+        first = data.index[np.flatnonzero(bad)[0]]
+        raise ConfigError(
+            f"start={start!r} is not before time={time!r} in {int(bad.sum())} row(s) (first: "
+            f"index {first!r}, start {st[bad][0]:g}, time {stop[bad][0]:g}); allowed: "
+            "start < time in every row, intervals (start, time]."
+        )
+    if int(ev[ok].sum()) == 0:
+        raise ConfigError(
+            f"event={event!r} has no event among the {int(ok.sum())} complete row(s); a Cox "
+            "model needs at least one."
+        )
+    x = x[ok]
+    _check_design(x)
+    codes = (
+        np.zeros(int(ok.sum()), dtype=np.int64)
+        if strata is None
+        else pd.factorize(data[strata][ok])[0]
+    )
+    return _CoxRows(st[ok], stop[ok], ev[ok].astype(np.int64), x, codes, int((~ok).sum()))
+
+
+def _cox_notes(rows: _CoxRows, names, beta, score, cov, converged, iterations, max_iter, eps):
+    """Rows left out, non-convergence and coefficients drifting to infinity, in words."""
+    notes = _left_out(rows.n_dropped, "value")
+    if not converged:
+        notes.append(
+            f"Newton-Raphson did not converge in {iterations} iteration(s) (max_iter={max_iter}); "
+            "the estimates are the last good ones and may be unreliable."
+        )
+    # R's check (coxph.fit): a coefficient whose Newton step would still be large relative to
+    # itself after the log-likelihood converged is drifting to infinity (monotone likelihood).
+    drift = np.abs(score @ cov)
+    infinite = ~np.isfinite(score) | ((drift > eps) & (drift > np.sqrt(eps) * np.abs(beta)))
+    for name in np.asarray(names)[infinite]:
+        notes.append(
+            f"the log-likelihood converged before {name!r}: its coefficient may be infinite "
+            "(e.g. no events in one of its groups); do not read its hazard ratio or interval."
+        )
+    return notes
+
+
+def _cox_table(names, beta, cov, alpha) -> tuple[pd.DataFrame, float]:
+    """The tidy table of hazard ratios and the Wald chi-square of all coefficients 0."""
+    se = np.sqrt(np.diag(cov))
+    z = stats.norm.ppf(1 - alpha / 2)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        statistic = beta / se
+        table = pd.DataFrame(
+            {
+                "term": names,
+                "estimate": np.exp(beta),
+                "coef": beta,
+                "std_error": se,
+                "statistic": statistic,
+                "ci_low": np.exp(beta - z * se),
+                "ci_high": np.exp(beta + z * se),
+                "p_value": 2 * stats.norm.sf(np.abs(statistic)),
+            }
+        )
+        wald = float(beta @ np.linalg.solve(cov, beta)) if np.isfinite(cov).all() else np.nan
+    return table, wald
+
+
 def cox_ph(
     data: pd.DataFrame,
     *,
@@ -848,7 +1019,7 @@ def cox_ph(
         ``table`` (the tidy table: ``term``, ``estimate`` [hazard ratio], ``coef``,
         ``std_error``, ``statistic``, ``ci_low``, ``ci_high``, ``p_value``), the log partial
         likelihoods, the likelihood-ratio, Wald and score tests, ``n``, ``n_events``,
-        convergence and ``notes``; see :class:`CoxResult`.
+        convergence, ``notes`` and ``figure()`` (the hazard ratios); see :class:`CoxResult`.
 
     Raises
     ------
@@ -860,93 +1031,24 @@ def cox_ph(
     """
     data = _check_data(data)
     alpha = _check_alpha(alpha)
-    if ties not in TIES:
-        raise ConfigError(f"ties={ties!r}; allowed: one of {list(TIES)} (R's default 'efron').")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
-        raise ConfigError(f"max_iter={max_iter!r}; allowed: a whole number >= 1 (R uses 20).")
-    if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1:
-        raise ConfigError(f"eps={eps!r}; allowed: a number in (0, 1) (R uses 1e-9).")
-    stop = _numeric(_column(data, time, "time"), "time")
-    ev = _event(_column(data, event, "event"))
-    st = (
-        np.full(len(data), -np.inf)
-        if start is None
-        else _numeric(_column(data, start, "start"), "start")
+    _check_cox_options(ties, max_iter, eps)
+    rows = _cox_rows(
+        data, time=time, event=event, covariates=covariates, start=start, strata=strata
     )
-    reserved = [c for c in (time, event, start, strata) if c is not None]
-    covariates = _check_covariate_list(covariates, data, reserved)
-    x = _design_matrix(data, covariates)
-    ok = ~np.isnan(stop) & ~np.isnan(ev) & ~np.isnan(st) & x.notna().all(axis=1).to_numpy()
-    if strata is not None:
-        ok &= _column(data, strata, "strata").notna().to_numpy()
-    bad = ok & ~(st < stop)
-    if bad.any():
-        first = data.index[np.flatnonzero(bad)[0]]
-        raise ConfigError(
-            f"start={start!r} is not before time={time!r} in {int(bad.sum())} row(s) (first: "
-            f"index {first!r}, start {st[bad][0]:g}, time {stop[bad][0]:g}); allowed: "
-            "start < time in every row, intervals (start, time]."
-        )
-    n_dropped = int((~ok).sum())
-    n_events = int(ev[ok].sum())
-    if n_events == 0:
-        raise ConfigError(
-            f"event={event!r} has no event among the {int(ok.sum())} complete row(s); a Cox "
-            "model needs at least one."
-        )
-    x = x[ok]
-    _check_design(x)
-    values = x.to_numpy(dtype=float)
+    values = rows.x.to_numpy(dtype=float)
     centred = values - values.mean(axis=0)
-    strata_codes = (
-        np.zeros(int(ok.sum()), dtype=np.int64)
-        if strata is None
-        else pd.factorize(data[strata][ok])[0]
-    )
-    model = _CoxData(st[ok], stop[ok], ev[ok].astype(np.int64), centred, strata_codes, ties)
+    model = _CoxData(rows.start, rows.stop, rows.event, centred, rows.strata, ties)
     p = values.shape[1]
     beta, loglik, loglik0, info, score_test, converged, iterations, score = _newton(
         model, p, int(max_iter), float(eps)
     )
-    names = list(x.columns)
-    notes = []
-    if n_dropped:
-        notes.append(f"{n_dropped} row(s) with a missing value were left out.")
+    names = list(rows.x.columns)
     try:
         cov = np.linalg.inv(info)
     except np.linalg.LinAlgError:
         cov = np.full((p, p), np.nan)
-    if not converged:
-        notes.append(
-            f"Newton-Raphson did not converge in {iterations} iteration(s) (max_iter={max_iter}); "
-            "the estimates are the last good ones and may be unreliable."
-        )
-    # R's check (coxph.fit): a coefficient whose Newton step would still be large relative to
-    # itself after the log-likelihood converged is drifting to infinity (monotone likelihood).
-    drift = np.abs(score @ cov)
-    infinite = ~np.isfinite(score) | ((drift > eps) & (drift > np.sqrt(eps) * np.abs(beta)))
-    for name in np.asarray(names)[infinite]:
-        notes.append(
-            f"the log-likelihood converged before {name!r}: its coefficient may be infinite "
-            "(e.g. no events in one of its groups); do not read its hazard ratio or interval."
-        )
-    se = np.sqrt(np.diag(cov))
-    z = stats.norm.ppf(1 - alpha / 2)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        statistic = beta / se
-        table = pd.DataFrame(
-            {
-                "term": names,
-                "estimate": np.exp(beta),
-                "coef": beta,
-                "std_error": se,
-                "statistic": statistic,
-                "ci_low": np.exp(beta - z * se),
-                "ci_high": np.exp(beta + z * se),
-                "p_value": 2 * stats.norm.sf(np.abs(statistic)),
-            }
-        )
-        wald = float(beta @ np.linalg.solve(cov, beta)) if np.isfinite(cov).all() else np.nan
+    notes = _cox_notes(rows, names, beta, score, cov, converged, iterations, max_iter, eps)
+    table, wald = _cox_table(names, beta, cov, alpha)
     lr = 2 * (loglik - loglik0)
     return CoxResult(
         table=table,
@@ -959,536 +1061,11 @@ def cox_ph(
         lr_p_value=float(stats.chi2.sf(lr, p)),
         wald_chisq=wald,
         score_chisq=score_test,
-        n=int(ok.sum()),
-        n_events=n_events,
-        n_dropped=n_dropped,
+        n=len(rows.stop),
+        n_events=int(rows.event.sum()),
+        n_dropped=rows.n_dropped,
         ties=ties,
         converged=converged,
         iterations=int(iterations),
         notes=notes,
     )
-
-
-# ------------------------------------------------------------------------------------ dropout KM
-def _time_status(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Event time (weeks) and status (1 = dropout) per patient of ``summary``."""
-    _require(summary, ["dropout", "dropout_week", "weeks_planned"], "summary")
-    dropped = summary["dropout"]
-    if dropped.isna().any():
-        raise ConfigError(
-            "summary.dropout has missing values; allowed: True/False for every patient."
-        )
-    dropped = dropped.to_numpy(dtype=bool)
-    dweek = pd.to_numeric(summary["dropout_week"]).astype("Float64")
-    if dweek[dropped].isna().any():
-        raise ConfigError(
-            "summary.dropout_week is missing for a dropout; allowed: the week of every dropout."
-        )
-    planned = pd.to_numeric(summary["weeks_planned"]).astype("Float64")
-    time = np.where(dropped, dweek.fillna(0).to_numpy(dtype=float), planned.to_numpy(dtype=float))
-    if np.isnan(time).any() or (time < 0).any():
-        raise ConfigError(
-            "summary.weeks_planned is missing or negative; allowed: weeks >= 0 for every patient."
-        )
-    return time, dropped.astype(np.int64)
-
-
-def kaplan_meier(
-    summary: pd.DataFrame,
-    *,
-    by: str | None = None,
-    landmark_week: int | None = None,
-    conf_type: str = "log",
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Kaplan-Meier estimate of staying in the program (time to dropout, in weeks).
-
-    A dropout's event time is ``dropout_week``; every other patient is censored at
-    ``weeks_planned``. Survival at week *t* is the share still in the program in week *t*
-    (``S(t) = P(T > t)``), estimated by :func:`km_estimate` (R's ``survfit``).
-
-    Parameters
-    ----------
-    summary : pandas.DataFrame
-        From :func:`ptanalytics.patient_summary` (needs ``dropout``, ``dropout_week``,
-        ``weeks_planned`` and the ``by`` column), possibly merged with other per-patient columns
-        such as :func:`early_adherence_band`'s ``early_band``.
-    by : str, optional
-        Column of ``summary`` to estimate one curve per value of (patients with a missing value
-        are left out). Without it, one curve for everybody (group ``"all"``).
-    landmark_week : int, optional
-        Landmark analysis: keep only the patients still in the program at the start of this week
-        (not dropped out before it, and not censored before it) and count time from it, so week
-        0 of the result is the landmark week. Patients whose ``dropout_week`` equals the landmark
-        are kept and drop out at time 0. Use it with a grouping measured before the landmark
-        (:func:`early_adherence_band`), never with one that uses later weeks.
-    conf_type : {"log", "log-log", "plain"}
-        Pointwise interval type; ``"log"`` is R's ``survfit`` default (see :func:`km_estimate`).
-    alpha : float
-        1 - confidence level of the pointwise intervals.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One block per group (in the order of the ``by`` categories, else sorted), each starting
-        with an origin row (week 0, survival 1, nobody counted yet) followed by one row per
-        distinct event or censoring time (so patients who leave in week 0 itself, with no session
-        at all, are in a second week-0 row). Columns:
-
-        - ``group`` (str): the ``by`` value, or ``"all"``.
-        - ``week`` (float): weeks since enrolment (since the landmark with ``landmark_week``).
-        - ``n_at_risk`` (int): patients still in the program just before ``week``.
-        - ``events`` (int): dropouts at ``week``; ``censored`` (int): patients censored at it.
-        - ``survival`` (float): the Kaplan-Meier estimate just after ``week``.
-        - ``std_error`` (float): Greenwood's standard error of ``survival`` (0 at the origin).
-        - ``ci_low``, ``ci_high`` (float): pointwise ``1 - alpha`` interval of type
-          ``conf_type`` with Greenwood's variance; 1 before the first dropout, missing once the
-          survival reaches 0.
-        - ``logrank_p`` (float, only with ``by``): the log-rank test of equal curves across all
-          groups (:func:`logrank_test`, as R's ``survdiff``), constant over rows; missing with
-          fewer than two groups or no dropout.
-
-        ``attrs`` holds ``by``, ``landmark_week``, ``conf_type``, ``alpha`` and, with ``by``,
-        ``logrank_p``.
-
-    Raises
-    ------
-    ConfigError
-        When a needed column is missing, ``by`` is not a column, or ``landmark_week``,
-        ``conf_type`` or ``alpha`` is out of range.
-    """
-    alpha, conf_type = _check_alpha(alpha), _check_conf_type(conf_type)
-    landmark_week = _check_landmark(landmark_week, allow_none=True)
-    time, status = _time_status(summary)
-    if by is not None:
-        if not isinstance(by, str) or by not in summary.columns:
-            raise ConfigError(
-                f"by={by!r} is not a column of summary; allowed: None or one of "
-                f"{sorted(map(str, summary.columns))}."
-            )
-        values = summary[by].reset_index(drop=True)
-    else:
-        values = pd.Series("all", index=range(len(summary)), dtype="str")
-    keep = np.ones(len(summary), dtype=bool)
-    if landmark_week is not None:
-        keep = time >= landmark_week
-        time = time - landmark_week
-    frame = pd.DataFrame({"time": time, "event": status, "group": values})[keep]
-    km = km_estimate(
-        frame, time="time", event="event", by="group", conf_type=conf_type, alpha=alpha
-    )
-    blocks = []
-    for name, g in km.groupby("group", sort=False):
-        origin = {
-            "group": name,
-            "time": 0.0,
-            "n_at_risk": int(g["n_at_risk"].iloc[0]),
-            "events": 0,
-            "censored": 0,
-            "survival": 1.0,
-            "std_error": 0.0,
-            "ci_low": 1.0,
-            "ci_high": 1.0,
-        }
-        blocks.extend([pd.DataFrame([origin]), g])
-    km = (
-        pd.concat(blocks, ignore_index=True)
-        if blocks
-        else pd.DataFrame({c: pd.Series(dtype=float) for c in ["group", "time", *KM_COLUMNS[2:]]})
-    )
-    km = km.rename(columns={"time": "week"})[KM_COLUMNS]
-    km["group"] = km["group"].astype("str")
-    km["week"] = km["week"].astype(float)
-    for col in ("n_at_risk", "events", "censored"):
-        km[col] = km[col].astype(np.int64)
-    km.attrs = {"by": by, "landmark_week": landmark_week, "conf_type": conf_type, "alpha": alpha}
-    if by is not None:
-        kept = frame.dropna(subset=["group"])
-        try:
-            p = float(
-                logrank_test(kept, time="time", event="event", group="group")["p_value"].iloc[0]
-            )
-        except ConfigError:  # fewer than two groups or no dropout: no test
-            p = float("nan")
-        km["logrank_p"] = p
-        km.attrs["logrank_p"] = p
-    return km
-
-
-# ------------------------------------------------------------------------------------ landmark
-def early_adherence_band(
-    weeks: pd.DataFrame, *, landmark_week: int = 4, bands: tuple[float, float] = ATTENDANCE_CUTS
-) -> pd.DataFrame:
-    """Adherence band from the weeks before a landmark, for a landmark analysis of dropout.
-
-    Why not the summary's ``attendance_band``: it is computed over the whole planned program
-    with the weeks after dropout counted as missed, so a dropout is low-adherence *because* it
-    dropped out; comparing dropout across those bands is circular (the band is partly the
-    outcome). A landmark analysis avoids this: the band comes from the first ``landmark_week``
-    weeks only, and survival is then measured from the landmark among the patients still in the
-    program (``kaplan_meier(..., by="early_band", landmark_week=4)``), so the grouping is fixed
-    before any of the dropouts it is compared on.
-
-    Parameters
-    ----------
-    weeks : pandas.DataFrame
-        From :func:`ptanalytics.patient_weeks` (needs ``patient_id``, ``week``,
-        ``sessions_prescribed``, ``sessions_completed``).
-    landmark_week : int
-        Weeks ``0 .. landmark_week - 1`` count (default 4).
-    bands : (low, high)
-        ``low`` below the first, ``medium`` up to the second, ``high`` at or above it, as the
-        summary's attendance bands (default 50% and 75%).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per patient of ``weeks`` (in its order). Columns:
-
-        - ``patient_id`` (str).
-        - ``early_adherence`` (float): sessions completed / prescribed over the weeks before the
-          landmark (uncapped; missing when nothing was prescribed). A patient who dropped out
-          before the landmark is measured over the weeks it has in ``weeks`` (with the default,
-          truncated frame: up to its dropout week); such patients are left out of a landmark
-          Kaplan-Meier anyway.
-        - ``early_band`` (ordered category ``low``/``medium``/``high``; missing with the
-          adherence).
-
-    Raises
-    ------
-    ConfigError
-        When a needed column is missing or ``landmark_week`` or ``bands`` is out of range.
-    """
-    landmark_week = _check_landmark(landmark_week, allow_none=False)
-    try:
-        low, high = (float(b) for b in bands)
-    except (TypeError, ValueError):
-        low, high = -1.0, -1.0
-    if not 0 <= low <= high:
-        raise ConfigError(f"bands={bands!r}; allowed: (low, high) with 0 <= low <= high.")
-    _require(weeks, ["patient_id", "week", "sessions_prescribed", "sessions_completed"], "weeks")
-    early = weeks["week"].to_numpy() < landmark_week
-    frame = pd.DataFrame(
-        {
-            "patient_id": weeks["patient_id"].astype("str").to_numpy(),
-            "p": np.where(early, weeks["sessions_prescribed"].to_numpy(dtype=float), 0.0),
-            "d": np.where(early, weeks["sessions_completed"].to_numpy(dtype=float), 0.0),
-        }
-    )
-    sums = frame.groupby("patient_id", sort=False)[["p", "d"]].sum()
-    adh = (sums["d"] / sums["p"].where(sums["p"] > 0)).to_numpy(dtype=float)
-    band = np.select([adh >= high, adh >= low], ["high", "medium"], "low")
-    return pd.DataFrame(
-        {
-            "patient_id": sums.index.astype("str"),
-            "early_adherence": adh,
-            "early_band": pd.Categorical(
-                np.where(np.isnan(adh), None, band),
-                categories=list(ATTENDANCE_BANDS),
-                ordered=True,
-            ),
-        }
-    )
-
-
-# ------------------------------------------------------------------------------------ emphasis
-def category_emphasis(summary: pd.DataFrame) -> pd.Series:
-    """The exercise category with the largest share of a patient's exercise minutes.
-
-    Parameters
-    ----------
-    summary : pandas.DataFrame
-        From :func:`ptanalytics.patient_summary` (needs the five ``share_<category>`` columns).
-
-    Returns
-    -------
-    pandas.Series
-        Named ``category_emphasis``, indexed like ``summary``: the category name (without
-        ``share_``), the first in catalogue order on ties, and ``"none"`` for a patient without
-        exercise minutes (all shares missing or zero).
-    """
-    _require(summary, _SHARES, "summary")
-    shares = summary[_SHARES].apply(pd.to_numeric).to_numpy(dtype=float)
-    filled = np.where(np.isnan(shares), -np.inf, shares)
-    best = filled.argmax(axis=1)
-    has = (np.nan_to_num(shares, nan=0.0) > 0).any(axis=1)
-    names = np.asarray(CATEGORIES, dtype=object)[best]
-    return pd.Series(
-        np.where(has, names, "none"), index=summary.index, name="category_emphasis", dtype="str"
-    )
-
-
-# ------------------------------------------------------------------------------------ dropout Cox
-_TIME_VARYING = ("maintenance",)
-
-
-def dropout_intervals(
-    weeks: pd.DataFrame, summary: pd.DataFrame, *, covariates=("nprs_baseline", "age")
-) -> pd.DataFrame:
-    """Counting-process rows for a Cox model of dropout with time-varying pain.
-
-    Each patient contributes one row per week in the program, the interval
-    ``(start, stop] = (week, week + 1]`` in R's counting-process sense (at risk at ``stop``, not
-    at ``start``, so back-to-back rows count a patient once): a dropout weeks
-    ``0 .. dropout_week`` with ``event = 1`` in the dropout week's interval only,
-    every other patient weeks ``0 .. weeks_planned - 1`` (censored at ``weeks_planned``, as in
-    :func:`kaplan_meier`). The rows are built from ``summary``, so ``weeks`` may be truncated at
-    dropout or not.
-
-    ``pain_change`` of the interval starting at week *w* is the last weekly NPRS observed in
-    weeks ``1 .. w - 1`` (last observation carried forward) minus ``nprs_baseline``: only what is
-    known when the interval starts (a predictable covariate). The week's own NPRS is not used:
-    dropouts have no assessment in their dropout week, so using it would give survivors a fresher
-    value than the patients who leave and bias the comparison. Rows before any NPRS observed after
-    baseline (weeks 0 and 1 always) use 0. It is missing when ``nprs_baseline`` is.
-
-    Parameters
-    ----------
-    weeks : pandas.DataFrame
-        From :func:`ptanalytics.patient_weeks` (needs ``patient_id``, ``week``, ``nprs``; with a
-        ``phase`` column the ``maintenance`` indicator is added).
-    summary : pandas.DataFrame
-        From :func:`ptanalytics.patient_summary` (needs ``patient_id``, ``dropout``,
-        ``dropout_week``, ``weeks_planned``, ``nprs_baseline`` and the ``covariates``).
-    covariates : sequence of str
-        Per-patient columns of ``summary`` copied onto every row of the patient.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Sorted by patient (in ``summary`` order) and ``start``. Columns:
-
-        - ``patient_id`` (str).
-        - ``start`` (int, the week), ``stop`` (int, ``start + 1``).
-        - ``event`` (int): 1 in the dropout week's interval, else 0.
-        - ``pain_change`` (float): carried-forward NPRS minus baseline, as above (positive =
-          worse pain than at baseline).
-        - ``nprs_locf`` (float): the carried-forward NPRS itself (missing before any).
-        - ``maintenance`` (int, when ``weeks`` has ``phase``): 1 when the week's phase is
-          maintenance.
-        - ``nprs_baseline`` and each of ``covariates`` (as in ``summary``).
-
-    Raises
-    ------
-    ConfigError
-        When a needed column is missing or a covariate is not a column of ``summary``.
-    """
-    covariates = _check_covariates(covariates, summary, time_varying=False)
-    _require(weeks, ["patient_id", "week", "nprs"], "weeks")
-    _require(summary, ["patient_id", "nprs_baseline"], "summary")
-    time, status = _time_status(summary)
-    nrows = np.where(status == 1, time + 1, time).astype(np.int64)
-    ids = summary["patient_id"].astype("str").to_numpy()
-    # Week of each row: position within its patient's block of nrows rows.
-    start = np.arange(int(nrows.sum()), dtype=np.int64) - np.repeat(np.cumsum(nrows) - nrows, nrows)
-    out = pd.DataFrame({"patient_id": np.repeat(ids, nrows), "start": start})
-    out["stop"] = out["start"] + 1
-    last = np.repeat(nrows - 1, nrows)
-    out["event"] = ((out["start"].to_numpy() == last) & (np.repeat(status, nrows) == 1)).astype(
-        np.int64
-    )
-    wk = pd.DataFrame(
-        {
-            "patient_id": weeks["patient_id"].astype("str").to_numpy(),
-            "start": weeks["week"].to_numpy(dtype=np.int64),
-            "nprs": weeks["nprs"].to_numpy(dtype=float),
-        }
-    )
-    if "phase" in weeks.columns:
-        wk["maintenance"] = (weeks["phase"].astype("str") == "maintenance").to_numpy(np.int64)
-    if wk.duplicated(["patient_id", "start"]).any():
-        raise ConfigError(
-            "weeks has more than one row for a patient and week; allowed: the frame from "
-            "ptanalytics.patient_weeks."
-        )
-    out = out.merge(wk, on=["patient_id", "start"], how="left", sort=False)
-    # Last NPRS observed after the baseline week and before this interval's week.
-    post = out["nprs"].where(out["start"] >= 1)
-    locf = post.groupby(out["patient_id"], sort=False).ffill()
-    out["nprs_locf"] = locf.groupby(out["patient_id"], sort=False).shift(1).astype(float)
-    base = pd.to_numeric(summary["nprs_baseline"]).to_numpy(dtype=float)
-    base_rows = np.repeat(base, nrows)
-    change = out["nprs_locf"].to_numpy() - base_rows
-    out["pain_change"] = np.where(out["nprs_locf"].isna(), 0.0, change)
-    out.loc[np.isnan(base_rows), "pain_change"] = np.nan
-    if "maintenance" in out:
-        out["maintenance"] = out["maintenance"].fillna(0).astype(np.int64)
-    out = out.drop(columns="nprs")
-    take = np.repeat(np.arange(len(summary)), nrows)
-    for name in dict.fromkeys(["nprs_baseline", *covariates]):
-        out[name] = summary[name].iloc[take].reset_index(drop=True)
-    first = ["patient_id", "start", "stop", "event", "pain_change", "nprs_locf"]
-    return out[first + [c for c in out.columns if c not in first]]
-
-
-def _check_covariates(covariates, summary: pd.DataFrame, *, time_varying: bool) -> list[str]:
-    if isinstance(covariates, str):
-        covariates = (covariates,)
-    try:
-        covariates = list(covariates)
-    except TypeError:
-        covariates = [covariates]
-    allowed = set(summary.columns) | ({"pain_change", *_TIME_VARYING} if time_varying else set())
-    bad = [c for c in covariates if not isinstance(c, str) or c not in allowed]
-    if bad or len(set(covariates)) != len(covariates):
-        extra = f" or {list(_TIME_VARYING)}" if time_varying else ""
-        raise ConfigError(
-            f"covariates={tuple(covariates)!r}: {bad or 'duplicates'} not usable; allowed: "
-            f"distinct columns of summary (e.g. 'nprs_baseline', 'age', 'sex'){extra}."
-        )
-    return covariates
-
-
-def cox_dropout(
-    weeks: pd.DataFrame,
-    summary: pd.DataFrame,
-    *,
-    covariates=("nprs_baseline", "age"),
-    ties: str = "efron",
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Cox model of dropout on time-varying pain change and baseline covariates.
-
-    :func:`cox_ph` (R's ``coxph``) fitted to the counting-process rows of
-    :func:`dropout_intervals`: ``Surv(start, stop, event) ~ pain_change + covariates``, each row
-    at risk on ``(start, stop]``, so a patient is counted once at each dropout time and
-    ``pain_change`` may change week by week. Patients with a missing covariate (or baseline
-    NPRS) are left out.
-
-    Read the result as an association, not a causal effect. In the simulator the weekly log-odds
-    of dropout rise by ``dropout_pain_log_odds`` (0.4 by default; ``cohort.truth["effects"]``,
-    term ``pain_change_from_baseline``) per point of *latent* pain change, a hazard ratio of about
-    exp(0.4) ≈ 1.49 per point (weekly hazards are small, so odds and hazard ratios agree). The
-    model sees only observed NPRS (measurement noise, rounding, missed and sparser assessments,
-    carried forward from the previous week), so the estimate is attenuated towards 1 (about
-    1.21, 1.17 to 1.25, on 3,000 default simulated patients, ``simulate_cohort(3000, seed=5)``).
-    Baseline NPRS enters because an observed baseline's noise enters the change with the opposite
-    sign.
-
-    Parameters
-    ----------
-    weeks, summary : pandas.DataFrame
-        From :func:`ptanalytics.patient_weeks` and :func:`ptanalytics.patient_summary`.
-    covariates : sequence of str
-        Baseline columns of ``summary`` (numeric, boolean or categorical: categories are
-        treatment-coded against the first, as ``sex[T.male]``) and/or ``"maintenance"`` (the
-        time-varying phase indicator of :func:`dropout_intervals`). ``pain_change`` is always
-        included. Default ``("nprs_baseline", "age")``.
-    ties : {"efron", "breslow"}
-        Handling of tied dropout weeks (R's default ``"efron"``).
-    alpha : float
-        1 - confidence level of the intervals.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per term (``pain_change`` first). Columns:
-
-        - ``term`` (str).
-        - ``estimate`` (float): hazard ratio per unit of the term.
-        - ``std_error`` (float): standard error of the log hazard ratio.
-        - ``ci_low``, ``ci_high`` (float): ``1 - alpha`` Wald interval of the hazard ratio.
-        - ``p_value`` (float): Wald test of no association.
-        - ``scale`` (``"hazard ratio"``), ``model`` (``"cox_dropout"``).
-        - ``n_patients``, ``n_events`` (int): patients and dropouts in the fit.
-
-    Raises
-    ------
-    ConfigError
-        When a needed column is missing, a covariate is not usable, or there is no dropout.
-    """
-    alpha = _check_alpha(alpha)
-    covariates = _check_covariates(covariates, summary, time_varying=True)
-    if "pain_change" in covariates:
-        covariates.remove("pain_change")
-    baseline = [c for c in covariates if c not in _TIME_VARYING]
-    intervals = dropout_intervals(weeks, summary, covariates=baseline)
-    missing = [c for c in covariates if c not in intervals.columns]
-    if missing:
-        raise ConfigError(
-            f"covariates include {missing} but weeks has no 'phase' column; allowed: a weeks "
-            "frame from ptanalytics.patient_weeks of a cohort with prescriptions."
-        )
-    terms = ["pain_change", *covariates]
-    complete = intervals.dropna(subset=terms)
-    if int(complete["event"].sum()) == 0:
-        raise ConfigError(
-            "no dropouts among the patients with complete covariates; nothing to fit."
-        )
-    fit = cox_ph(
-        complete,
-        time="stop",
-        start="start",
-        event="event",
-        covariates=terms,
-        ties=ties,
-        alpha=alpha,
-    )
-    table = fit.table[["term", "estimate", "std_error", "ci_low", "ci_high", "p_value"]].copy()
-    table["scale"] = "hazard ratio"
-    table["model"] = "cox_dropout"
-    table["n_patients"] = int(complete["patient_id"].nunique())
-    table["n_events"] = fit.n_events
-    return table
-
-
-# ------------------------------------------------------------------------------------ plot
-def plot_kaplan_meier(km: pd.DataFrame, *, ax=None):
-    """Step curves of staying in the program with their confidence bands, one per group.
-
-    Parameters
-    ----------
-    km : pandas.DataFrame
-        From :func:`kaplan_meier`.
-    ax : matplotlib.axes.Axes, optional
-        Axes to draw on; a new figure is made when omitted (the caller owns it, close it with
-        ``matplotlib.pyplot.close(fig)``).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The figure holding the axes: one step line and one shaded band per group, axis labels,
-        a legend, and the log-rank p-value in the title when ``km`` has one.
-    """
-    _require(km, ["group", "week", "survival", "ci_low", "ci_high"], "km")
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-    else:
-        fig = ax.figure
-    groups = list(dict.fromkeys(km["group"].astype("str")))
-    for name in groups:
-        g = km[km["group"].astype("str") == name]
-        x = g["week"].to_numpy(dtype=float)
-        (line,) = ax.step(x, g["survival"].to_numpy(dtype=float), where="post", label=name)
-        lo = g["ci_low"].to_numpy(dtype=float)
-        hi = g["ci_high"].to_numpy(dtype=float)
-        band = np.isfinite(lo) & np.isfinite(hi)
-        if band.any():
-            ax.fill_between(
-                x[band],
-                lo[band],
-                hi[band],
-                step="post",
-                alpha=0.2,
-                color=line.get_color(),
-                linewidth=0,
-            )
-    landmark = km.attrs.get("landmark_week")
-    ax.set_xlabel(
-        "Weeks since enrolment" if landmark is None else f"Weeks since the week-{landmark} landmark"
-    )
-    ax.set_ylabel("Still in the program")
-    ax.set_ylim(0, 1.02)
-    ax.set_xlim(left=0)
-    title = "Time to dropout (Kaplan-Meier)"
-    p = km.attrs.get("logrank_p")
-    if p is None and "logrank_p" in km.columns and len(km):
-        p = km["logrank_p"].iloc[0]
-    if p is not None and np.isfinite(p):
-        title += f"; log-rank p = {p:.3g}" if p >= 1e-4 else "; log-rank p < 0.0001"
-    ax.set_title(title)
-    if groups:
-        ax.legend(title=km.attrs.get("by") or None, loc="lower left")
-    return fig
