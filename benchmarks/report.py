@@ -15,7 +15,7 @@ from _harness import in_child, peak_mb, report
 
 
 def _child(folder: str) -> None:
-    from ptanalytics.report.sections import render_report
+    from ptanalytics.report import render_report
 
     t0 = time.perf_counter()
     render_report(

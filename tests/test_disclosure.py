@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import ptanalytics as pt
-from ptanalytics.report.sections import render_report
+from ptanalytics.report import render_report
 
 MIN = 11
 

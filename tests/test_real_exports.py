@@ -24,7 +24,7 @@ from ptanalytics.metrics.timepoints import (
     timepoint_targets,
 )
 from ptanalytics.models import trajectory
-from ptanalytics.report.sections import render_report
+from ptanalytics.report import render_report
 
 ROOT = Path(__file__).resolve().parents[1]
 

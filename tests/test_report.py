@@ -5,11 +5,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import ptanalytics as pt
 from ptanalytics.cli import main
-from ptanalytics.report.sections import render_report
+from ptanalytics.report import render_report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +38,7 @@ def test_report_has_every_section_and_a_table_of_contents(report):
         assert section in text
     assert "associations" in text and "Pain-trajectory mixed model" in text
     assert text.count("data:image/png;base64,") >= 6  # figures embedded
-    assert "suppress_small_counts" not in text  # code hidden by default
+    assert "prepare_report" not in text  # code hidden by default
 
 
 def test_report_is_self_contained(report):
@@ -71,7 +72,7 @@ def test_outcomes_only_cohort_report(tmp_path):
     )
     text = out.read_text(encoding="utf-8")
     assert "no session data" in text and "<title>Ashar 2022</title>" in text
-    assert "suppress_small_counts" in text  # --show-code keeps the code
+    assert "prepare_report" in text  # --show-code keeps the code
 
 
 def test_cli_report_errors(tmp_path, capsys):
@@ -123,3 +124,53 @@ def test_report_in_a_real_browser(report, tmp_path):
     keep = ROOT / "reports" / "screenshot.png"
     if keep.parent.exists():
         shutil.copy(shot, keep)  # the latest screenshot, for a look (reports/ is not committed)
+
+
+# ------------------------------------------------------------------ sections, without a notebook
+@pytest.fixture(scope="module")
+def prepared():
+    from ptanalytics.report.sections import prepare_report
+
+    return prepare_report(pt.default_cohort(), min_cell=11)
+
+
+def test_prepare_report_groups_and_protects(prepared):
+    assert prepared.group == "attendance_band"  # no arm in the default cohort
+    assert prepared.disclosure.count(("table_one", 0, "n")) == "300"
+    assert prepared.disclosure.has_table("bands") and prepared.disclosure.has_table("itt")
+    assert prepared.out.items == []
+
+
+def test_sections_add_blocks_in_order(prepared):
+    from ptanalytics.report import sections
+
+    sections.title_section(prepared)
+    sections.adherence_section(prepared)
+    kinds = [kind for kind, _ in prepared.out.items]
+    assert kinds[:2] == ["html", "markdown"] and "figure" in kinds
+    text = prepared.out.text()
+    assert "<h1>ptanalytics report</h1>" in text and "Mean adherence over the planned" in text
+    assert "last 14 days or more" in text
+
+
+def test_estimable_says_not_estimable_only_for_sparse_data_errors():
+    from ptanalytics.report.render import Blocks
+    from ptanalytics.report.sections import estimable
+
+    out = Blocks()
+
+    def singular():
+        raise np.linalg.LinAlgError("singular")
+
+    assert estimable(out, "Model", singular) is None
+    assert out.items == [("markdown", "**Model**: not estimable on this cohort (LinAlgError).")]
+    with pytest.raises(KeyError):
+        estimable(out, "Model", lambda: {}["bug"])
+
+
+def test_methods_text_quotes_the_parameters_used():
+    from ptanalytics.report.text import methods_text, populations_text
+
+    text = methods_text(inactivity_days=21, window_days=10)
+    assert "last 21 days or more" in text and "within 10 days of" in text
+    assert "m = 5, seed 3" in populations_text(m=5, seed=3)

@@ -22,7 +22,7 @@ from ptanalytics.metrics.timepoints import (
     timepoint_scores,
     timepoint_targets,
 )
-from ptanalytics.report.sections import table_one
+from ptanalytics.report.tables import table_one
 
 DAY0 = pd.Timestamp("2024-03-04")
 

@@ -423,7 +423,7 @@ def _deidentify(args) -> int:
 
 
 def _report(args) -> int:
-    from ptanalytics.report.sections import render_report
+    from ptanalytics.report import render_report
 
     if 1 <= args.min_cell < 11:
         print(

@@ -1,11 +1,13 @@
-"""The HTML report: a parameterised notebook executed by papermill, converted by nbconvert.
+"""The report's sections: what each one shows, as functions of one prepared :class:`Report`.
 
-:func:`render_report` runs the package's report notebook (``report/report.ipynb``) on a cohort and
-writes one self-contained HTML file: figures embedded, no script, style or font fetched from the
-network, a table of contents, code hidden unless asked. Counts below ``min_cell`` are shown as
-``<min_cell`` in every table; no patient identifier, birth date or calendar date is printed.
+:func:`prepare_report` builds the analysis frames, chooses the grouping, registers every count
+the report publishes in one :class:`~ptanalytics.report.disclosure.Disclosure` and protects them;
+each ``*_section`` function then adds its tables, figures and sentences to ``report.out`` (a
+:class:`~ptanalytics.report.render.Blocks`). The report notebook (``report/report.ipynb``) only
+calls these functions, one per section; every model call of the report is here.
 
-The notebook calls the helpers below (and the package's models); it holds no analysis of its own.
+Counts below ``min_cell`` are shown as ``<min_cell`` in every table; no patient identifier,
+birth date or calendar date is printed.
 """
 
 from __future__ import annotations
@@ -13,36 +15,482 @@ from __future__ import annotations
 import hashlib
 import html
 import platform
-import re
-import sys
-import tempfile
-from importlib import metadata, resources
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
 
-import numpy as np
 import pandas as pd
+from numpy.linalg import LinAlgError
 
-from ptanalytics.cohort.io import Cohort
-from ptanalytics.exceptions import ConfigError
-from ptanalytics.metrics.timepoints import timepoint_scores
-from ptanalytics.privacy.suppression import PRIMARY, SECONDARY, complementary_suppression
-from ptanalytics.report._file import report_destination, write_report
+from ptanalytics.cohort.container import Cohort
+from ptanalytics.exceptions import PtAnalyticsError
+from ptanalytics.metrics.describe import comparison_group, weekly_means
+from ptanalytics.metrics.summary import patient_summary
+from ptanalytics.metrics.weeks import patient_weeks
+from ptanalytics.privacy.suppression import MIN_CELL
+from ptanalytics.report.disclosure import Disclosure
+from ptanalytics.report.render import Blocks
+from ptanalytics.report.tables import (
+    aggregate_html,
+    km_for_report,
+    mathtext_safe,
+    mi_for_report,
+    model_patients,
+    report_disclosure,
+    small_factor_terms,
+    table_one,
+)
+from ptanalytics.report.text import (
+    adherence_text,
+    intro_text,
+    methods_text,
+    populations_text,
+    timepoints_text,
+)
 
 __all__ = [
-    "Disclosure",
+    "Report",
+    "ReportSettings",
+    "adherence_section",
     "cohort_fingerprint",
-    "km_for_report",
-    "mathtext_safe",
-    "mi_for_report",
-    "model_patients",
-    "render_report",
-    "report_disclosure",
-    "small_factor_terms",
+    "cohort_section",
+    "data_quality_section",
+    "dropout_section",
+    "estimable",
+    "methods_section",
+    "models_section",
+    "outcomes_section",
+    "prepare_report",
+    "software_section",
     "software_versions",
-    "table_one",
+    "title_section",
 ]
 
+#: The key of the cohort total (Table 1's first count), quoted in the opening sentence.
+TOTAL = ("table_one", 0, "n")
+#: Dose-response fits of the report: timepoint -> the adherence it is read against.
+DOSE = {"end_guided": "adherence_guided", "followup": "adherence"}
+#: What sparse data raises (too few patients, a singular design, no events): such a model is
+#: "not estimable on this cohort". Any other exception is a bug and stops the report.
+SPARSE_DATA_ERRORS = (PtAnalyticsError, LinAlgError, ValueError, ArithmeticError)
 
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The analysis choices of the report that its text quotes.
+
+    Attributes
+    ----------
+    timepoint : str
+        Timepoint of the responder tables (``followup``).
+    mi_imputations, mi_seed : int
+        Imputations and seed of the multiple-imputation responder table.
+    landmark_week : int
+        The Kaplan-Meier landmark: early adherence over weeks ``0 .. landmark_week - 1``.
+    """
+
+    timepoint: str = "followup"
+    mi_imputations: int = 20
+    mi_seed: int = 1
+    landmark_week: int = 4
+
+
+@dataclass
+class Report:
+    """One report's inputs, shared by its sections (built by :func:`prepare_report`)."""
+
+    cohort: Cohort
+    summary: pd.DataFrame
+    weeks: pd.DataFrame
+    title: str
+    min_cell: int
+    group: str | None
+    disclosure: Disclosure
+    linked: dict
+    settings: ReportSettings
+    out: Blocks
+
+    @property
+    def has_program(self) -> bool:
+        """Whether the cohort has session data (adherence, the models and dropout need it)."""
+        return len(self.cohort.sessions) > 0
+
+    @property
+    def simulated(self) -> bool:
+        return self.cohort.metadata.get("source") == "simulated"
+
+
+def prepare_report(
+    cohort: Cohort,
+    *,
+    title: str = "ptanalytics report",
+    min_cell: int = MIN_CELL,
+    settings: ReportSettings | None = None,
+    out: Blocks | None = None,
+) -> Report:
+    """Frames, grouping and the protected disclosure of every count the report shows.
+
+    The grouping of every table is the randomised arm where the data has one, else attendance
+    band (:func:`~ptanalytics.metrics.describe.comparison_group`). Every count the report shows
+    is linked through the patients it counts and suppressed together, so that no count below
+    ``min_cell`` can be derived from a total, another table or a percentage.
+    """
+    settings = settings or ReportSettings()
+    summary = patient_summary(cohort)
+    weeks = patient_weeks(cohort)
+    group = comparison_group(summary, has_sessions=len(cohort.sessions) > 0)
+    disc, linked = report_disclosure(
+        cohort, summary, group=group, min_cell=min_cell, timepoint=settings.timepoint
+    )
+    for tp, adh in DOSE.items():
+        if f"nprs_change_{tp}" in summary and adh in summary:
+            disc.add(("dose_response", tp), model_patients(summary, f"nprs_change_{tp}", adh))
+    disc.protect(keep=[TOTAL])
+    return Report(
+        cohort, summary, weeks, title, min_cell, group, disc, linked, settings, out or Blocks()
+    )
+
+
+def estimable(out: Blocks, what: str, fn: Callable):
+    """Run a model; on a cohort too small or too sparse for it, say so instead of failing.
+
+    Returns ``fn()``, or None after adding "**what**: not estimable on this cohort (error)" to
+    ``out`` when it raises one of :data:`SPARSE_DATA_ERRORS`.
+    """
+    try:
+        return fn()
+    except SPARSE_DATA_ERRORS as exc:
+        out.markdown(f"**{what}**: not estimable on this cohort ({type(exc).__name__}).")
+        return None
+
+
+def _weekly_figure(table: pd.DataFrame, by: str | None, *, scale: float = 1.0, **labels):
+    """Weekly means (:func:`~ptanalytics.metrics.describe.weekly_means`), one line per group;
+    ``labels``: ``xlabel``, ``ylabel`` and ``title``."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for key, part in table.groupby(by, observed=True) if by else [("all", table)]:
+        ax.plot(part["week"], scale * part["mean"], marker="o", ms=3, label=mathtext_safe(key))
+    ax.set_xlabel(labels["xlabel"])
+    ax.set_ylabel(labels["ylabel"])
+    ax.set_title(labels["title"])
+    if len(table):
+        ax.legend(frameon=False)
+    return fig
+
+
+# ------------------------------------------------------------------------------------ sections
+def title_section(r: Report) -> None:
+    """The title and the opening paragraph."""
+    r.out.html(f"<h1>{html.escape(str(r.title))}</h1>")
+    r.out.markdown(
+        intro_text(r.disclosure.count(TOTAL), simulated=r.simulated, min_cell=r.min_cell)
+    )
+
+
+def cohort_section(r: Report) -> None:
+    """1. Cohort summary: Table 1."""
+    r.out.html(table_one(r.cohort, disclosure=r.disclosure).to_html(index=False))
+
+
+def data_quality_section(r: Report) -> None:
+    """2. Data quality: the ingest accounting, imputed minutes and the timepoints table."""
+    ingest = r.cohort.metadata.get("ingest")
+    if ingest:
+        r.out.markdown(
+            "Rows read, accepted and quarantined by table (see quarantine/ in the cohort "
+            "folder for every rejected row and its reason)."
+        )
+        tables = pd.DataFrame(ingest["tables"])
+        counts = ["records", "accepted", "quarantined"]
+        r.out.html(aggregate_html(tables, counts=counts, min_cell=r.min_cell))
+        if ingest["reasons"]:
+            reasons = pd.DataFrame(ingest["reasons"])
+            r.out.html(aggregate_html(reasons, counts=["rows"], min_cell=r.min_cell))
+    else:
+        r.out.markdown("This cohort was simulated, not ingested: no rows were quarantined.")
+    sessions = r.cohort.sessions
+    if r.has_program and "duration_imputed" in sessions:
+        imputed = int(sessions["duration_imputed"].fillna(False).astype(bool).sum())
+        still = int(sessions["duration_min"].isna().sum())
+        r.out.markdown(
+            f"Exercise minutes: {imputed:,} of {len(sessions):,} logged exercises had no "
+            "minutes and took the catalogue's default for the exercise"
+            + (f"; {still:,} have none and count as 0 minutes." if still else ".")
+        )
+    r.out.markdown(timepoints_text())
+    r.out.html(r.disclosure.html("timepoints"))
+
+
+def adherence_section(r: Report) -> None:
+    """3. Adherence: bands, trajectory classes, weekly adherence by phase, the means."""
+    if not r.has_program:
+        r.out.markdown("This cohort has no session data, so adherence cannot be described.")
+        return
+    r.out.html(r.disclosure.html("bands"))
+    r.out.html(r.disclosure.html("trajectories"))
+    by_week = weekly_means(r.weeks, "adherence_capped", by="phase", min_patients=r.min_cell)
+    fig = _weekly_figure(
+        by_week,
+        "phase",
+        scale=100,
+        xlabel="Weeks since enrolment",
+        ylabel="Mean adherence (%)",
+        title=f"Weekly adherence (patients still in; weeks with >= {r.min_cell} patients)",
+    )
+    r.out.figure(fig)
+    if len(r.summary) >= r.min_cell:
+        r.out.markdown(adherence_text(r.summary))
+
+
+def outcomes_section(r: Report) -> None:
+    """4. Outcomes and responders: ITT, completers, multiple imputation, weekly pain."""
+    from ptanalytics.models import missing_data
+
+    s = r.settings
+    r.out.markdown(populations_text(m=s.mi_imputations, seed=s.mi_seed))
+    for analysis in ("itt", "completers"):
+        flags = r.linked["flags"][analysis]
+        definition = flags["definition"].iloc[0] if len(flags) else "Responders"
+        r.out.markdown(
+            f"**{html.escape(str(definition))}** at follow-up, {analysis.upper()} "
+            "(Wilson 95% intervals)."
+        )
+        r.out.html(r.disclosure.table(analysis).round(3).to_html(index=False, na_rep=""))
+    if r.summary["nprs_followup"].notna().any():
+        mi = estimable(
+            r.out,
+            "Multiple imputation",
+            lambda: missing_data.mi_responders(
+                r.summary, m=s.mi_imputations, seed=s.mi_seed, by=r.group
+            ),
+        )
+        if mi is not None:
+            r.out.markdown(
+                "**Multiple imputation (MAR)**, pooled by Rubin's rules (95% intervals)."
+            )
+            shown = mi_for_report(mi, r.disclosure, group=r.group)
+            r.out.html(shown.to_html(index=False, na_rep=""))
+    else:
+        r.out.markdown("No follow-up score was observed: nothing to impute from.")
+    mean = weekly_means(r.weeks, "nprs", by=r.group, summary=r.summary, min_patients=r.min_cell)
+    fig = _weekly_figure(
+        mean,
+        r.group,
+        xlabel="Weeks since enrolment",
+        ylabel="Mean NPRS (observed)",
+        title=f"Observed pain by week (weeks with at least {r.min_cell} patients)",
+    )
+    r.out.figure(fig)
+
+
+def _ci(row) -> str:
+    return f"{row['estimate']:.3f} (95% CI {row['ci_low']:.3f} to {row['ci_high']:.3f})"
+
+
+def models_section(r: Report) -> None:
+    """5. Models: pain trajectories, dose-response, exercise mix, program length."""
+    from ptanalytics.models import trajectory
+
+    model = None
+    if r.has_program and len(r.summary) >= r.min_cell:
+        model = estimable(
+            r.out, "Pain-trajectory mixed model", lambda: trajectory.fit_pain_model(r.cohort)
+        )
+    elif r.has_program:
+        r.out.markdown(f"Fewer than {r.min_cell} patients: no model is shown.")
+    else:
+        r.out.markdown("No session data: the adherence and exercise-mix models need sessions.")
+    if model is None:
+        return
+    _trajectory_blocks(r, model)
+    for tp in DOSE:
+        _dose_response_blocks(r, tp)
+    _substitution_blocks(r)
+    _program_length_blocks(r)
+    if r.disclosure.has_table("lengths"):
+        r.out.html(r.disclosure.html("lengths"))
+
+
+def _trajectory_blocks(r: Report, model) -> None:
+    """The mixed model's reading, its key terms (small ones withheld) and the trajectories."""
+    from ptanalytics.models import trajectory
+
+    fe = model.table.set_index("term")
+    r.out.markdown(
+        "**Pain-trajectory mixed model** (REML; random intercept and slopes per patient). "
+        f"Pain changes by {_ci(fe.loc['months_guided'])} NPRS points per 4 weeks in the guided "
+        f"phase and {_ci(fe.loc['months_maintenance'])} in maintenance for a patient of average "
+        f"adherence. For each 10 percentage points more adherence, the guided-phase slope "
+        f"differs by {_ci(fe.loc['adherence_between:months_guided'])} and the maintenance slope "
+        f"by {_ci(fe.loc['adherence_between:months_maintenance'])}; a week 10 points better "
+        f"than the patient's usual goes with {_ci(fe.loc['adherence_within'])} points the next "
+        "week."
+        + ("" if model.converged else " **The optimiser did not converge: read with care.**")
+    )
+    small = set(small_factor_terms(r.cohort, r.summary, min_cell=r.min_cell))
+    key = [
+        t
+        for t in model.table["term"]
+        if t.startswith(("months", "adherence", "ilr", "planned", "co_")) and t not in small
+    ]
+    if small & set(model.table["term"]):
+        r.out.markdown(
+            f"Terms for co-interventions or levels with fewer than {r.min_cell} patients (on "
+            "either side) are in the model but not shown."
+        )
+    r.out.html(fe.loc[key].drop(columns="model").round(3).to_html())
+    pred = estimable(
+        r.out, "Predicted trajectories", lambda: trajectory.predicted_trajectories(model)
+    )
+    if pred is None:
+        return
+    sizes = r.summary["attendance_band"].value_counts()
+    big = [b for b in sizes.index if sizes[b] >= r.min_cell]
+    pred = pred[pred["attendance_band"].isin(big)]
+    r.out.markdown(
+        f"Predicted mean NPRS by attendance band (bands of at least {r.min_cell} patients) "
+        f"from week 0 to week {pred.attrs['weeks']}, the last week with an assessment in "
+        f"the data (not extrapolated), with the phase change at "
+        f"{pred.attrs['guided_weeks']:g} weeks, the median guided-phase length."
+    )
+    if len(pred):
+        r.out.figure(trajectory.plot_trajectories(pred))
+
+
+def _dose_response_blocks(r: Report, tp: str) -> None:
+    """The dose-response of adherence at one timepoint: one sentence and its figure."""
+    from ptanalytics.models import outcomes as outcome_models
+
+    label = "end of the guided phase" if tp == "end_guided" else "follow-up"
+    if not r.disclosure.shown(("dose_response", tp)):
+        r.out.markdown(f"**Dose-response at the {label}**: too few complete cases to show.")
+        return
+    dr = estimable(
+        r.out,
+        f"Dose-response at the {label}",
+        lambda: outcome_models.dose_response(r.summary, timepoint=tp),
+    )
+    if dr is None:
+        return
+    row = dr.linear.iloc[0]
+    r.out.markdown(
+        f"**Dose-response at the {label}**: each 10 points of adherence goes with "
+        f"{row['estimate']:.2f} NPRS points of change (95% CI {row['ci_low']:.2f} to "
+        f"{row['ci_high']:.2f}); n = {r.disclosure.count(('dose_response', tp))}."
+    )
+    r.out.figure(outcome_models.plot_dose_response(dr))
+
+
+def _substitution_blocks(r: Report) -> None:
+    """Moving exercise time from flexibility to core strengthening: sentence and figure."""
+    from ptanalytics.models import outcomes as outcome_models
+
+    subs = estimable(r.out, "Exercise mix", lambda: outcome_models.category_substitution(r.summary))
+    if subs is None or "flexibility->core_strengthening" not in set(subs["term"]):
+        return
+    fc = subs.set_index("term").loc["flexibility->core_strengthening"]
+    left_out = subs.attrs.get("n_no_exercise_time", 0)
+    r.out.markdown(
+        f"**Exercise mix**: moving 10% of exercise time from flexibility to core "
+        f"strengthening goes with {fc['estimate']:.2f} NPRS points of change by the end "
+        f"of the guided phase (95% CI {fc['ci_low']:.2f} to {fc['ci_high']:.2f})."
+        + (
+            f" {subs.attrs['n_no_exercise_time']} patient(s) with no logged exercise time "
+            "have no exercise mix and are left out."
+            if left_out >= r.min_cell
+            else " Patients with no logged exercise time (fewer than "
+            f"{r.min_cell}, if any) have no exercise mix and are left out."
+        )
+    )
+    r.out.figure(outcome_models.plot_substitutions(subs))
+
+
+def _program_length_blocks(r: Report) -> None:
+    """Planned program length, compared only over lengths with ``min_cell`` complete cases."""
+    from ptanalytics.models import outcomes as outcome_models
+
+    usable = r.summary.dropna(subset=["guided_weeks", "nprs_change_followup"])
+    sizes = usable["guided_weeks"].value_counts()
+    big = sizes[sizes >= r.min_cell].index
+    if len(big) < 2:
+        r.out.markdown(
+            "**Program length**: fewer than two planned guided lengths have at least "
+            f"{r.min_cell} patients with a follow-up score, so its association with the "
+            "outcome is not estimated."
+        )
+        return
+    length, _ = outcome_models.program_length(r.summary[r.summary["guided_weeks"].isin(big)])
+    rows = length[length["term"].str.startswith("C(guided")]
+    reference = length.attrs.get("reference")
+    r.out.markdown(
+        "**Program length** (planned at enrolment; the actual length responds to early "
+        "pain relief and must not be the exposure): difference in NPRS change at "
+        f"follow-up against {reference} planned weeks"
+        + (
+            f"; planned lengths with fewer than {r.min_cell} patients are left out."
+            if len(big) < len(sizes)
+            else "."
+        )
+    )
+    r.out.html(rows.drop(columns=["model", "outcome"]).round(3).to_html(index=False))
+
+
+def dropout_section(r: Report) -> None:
+    """6. Dropout: Kaplan-Meier by early adherence (a landmark analysis) and a Cox model."""
+    from ptanalytics.models import survival
+
+    if not r.has_program:
+        r.out.markdown("No session data: dropout from the program cannot be defined.")
+        return
+    if len(r.summary) < r.min_cell:
+        r.out.markdown(f"Fewer than {r.min_cell} patients: dropout curves are not shown.")
+        return
+    week = r.settings.landmark_week
+    bands = survival.early_adherence_band(r.weeks, landmark_week=week)
+    km = estimable(
+        r.out,
+        "Kaplan-Meier",
+        lambda: survival.kaplan_meier(
+            r.summary.merge(bands, on="patient_id"), by="early_band", landmark_week=week
+        ),
+    )
+    if km is not None:
+        km = km_for_report(km, min_cell=r.min_cell)
+        r.out.markdown(
+            f"Staying in the program from week {week}, by adherence in weeks 0-{week - 1} "
+            f"(groups of at least {r.min_cell} patients; each curve stops where fewer than "
+            f"{r.min_cell} remain)."
+        )
+        if len(km):
+            r.out.figure(survival.plot_kaplan_meier(km))
+    cox = estimable(
+        r.out, "Cox regression of dropout", lambda: survival.cox_dropout(r.weeks, r.summary)
+    )
+    if cox is not None:
+        r.out.markdown(
+            "Cox regression of dropout (hazard ratios; pain change is the last observed NPRS "
+            "minus baseline, a time-varying covariate):"
+        )
+        columns = ["term", "estimate", "ci_low", "ci_high", "p_value"]
+        r.out.html(cox[columns].round(3).to_html(index=False))
+
+
+def methods_section(r: Report) -> None:
+    """7. Methods and limitations (definitions with the parameters the report used)."""
+    r.out.markdown(methods_text())
+
+
+def software_section(r: Report) -> None:
+    """8. Software and data: package versions and the cohort's fingerprint."""
+    r.out.html(software_versions().to_html(index=False))
+    r.out.markdown(
+        f"Data fingerprint (SHA-256 of the cohort tables): `{cohort_fingerprint(r.cohort)}`"
+    )
+
+
+# ------------------------------------------------------------------------------------ provenance
 def cohort_fingerprint(cohort: Cohort) -> str:
     """SHA-256 of the cohort's tables (as canonical CSV), to tell which data a report used."""
     digest = hashlib.sha256()
@@ -75,549 +523,3 @@ def software_versions() -> pd.DataFrame:
         except metadata.PackageNotFoundError:
             rows.append((pkg, "not installed"))
     return pd.DataFrame(rows, columns=["package", "version"])
-
-
-class Disclosure:
-    """Every count a report publishes, linked through the patients it counts.
-
-    Register tables (:meth:`add_table`, :meth:`link_table`) and counts quoted in sentences
-    (:meth:`add`), then :meth:`protect` once: primary and complementary suppression run over all
-    of them together (:func:`ptanalytics.privacy.complementary_suppression`), so that no count
-    below ``min_cell`` can be derived from a row's total, a linked table or a percentage.
-    :meth:`table` and :meth:`count` then give what may be shown: ``"<min_cell"`` for a small
-    count, ``"suppressed"`` for a complementary one and for what derives from either.
-
-    Parameters
-    ----------
-    patients : sequence of str
-        The population every count is over (patient ids).
-    min_cell : int
-        The smallest count that may be shown.
-    """
-
-    def __init__(self, patients, *, min_cell: int = 11):
-        self.index = pd.Index(pd.Series(patients, dtype="string"))
-        self.min_cell = int(min_cell)
-        self._cells: dict = {}
-        self._values: dict = {}
-        self._tables: dict = {}
-        self._status: dict | None = None
-
-    def _mask(self, ids) -> np.ndarray:
-        return np.asarray(self.index.isin(pd.Series(list(ids), dtype="string")), dtype=bool)
-
-    def add(self, key, ids, value: int | None = None) -> None:
-        """Register one published count: the patients (ids) it counts; ``value`` is checked."""
-        mask = self._mask(ids)
-        if value is not None and int(mask.sum()) != int(value):
-            raise ConfigError(
-                f"count {key!r} is {value} but its patients number {int(mask.sum())}; "
-                "the report's disclosure control needs the exact set of patients it counts."
-            )
-        self._cells[key] = mask
-        self._values[key] = int(mask.sum())
-        self._status = None
-
-    def add_table(self, name: str, table: pd.DataFrame, masks: dict, derived=None) -> None:
-        """Register a table: ``masks`` maps ``(row position, column)`` to the patients counted."""
-        for (row, col), ids in masks.items():
-            self.add((name, row, col), ids, value=table[col].iloc[row])
-        self._tables[name] = (table.reset_index(drop=True), dict(derived or {}))
-
-    def link_table(
-        self,
-        name: str,
-        table: pd.DataFrame,
-        frame: pd.DataFrame,
-        *,
-        keys: list[str],
-        counts: dict[str, str | None],
-        derived: dict[str, list[str]] | None = None,
-        patient: str = "patient_id",
-    ) -> None:
-        """Register a table of counts of ``frame``'s rows grouped by ``keys``.
-
-        ``counts`` maps each count column to the boolean column of ``frame`` that a row must
-        have True to be counted (None: every row of the group). ``derived`` maps a column
-        computed from counts (proportion, interval) to the count columns it comes from.
-        """
-
-        def key_of(df):
-            cols = [df[k].astype("string").fillna("<missing>").astype(object) for k in keys]
-            return list(zip(*cols, strict=True))
-
-        table = table.reset_index(drop=True)
-        groups: dict = {}
-        for pos, k in enumerate(key_of(frame)):
-            groups.setdefault(k, []).append(pos)
-        masks = {}
-        for row, k in enumerate(key_of(table)):
-            part = frame.iloc[groups.get(k, [])]
-            for col, flag in counts.items():
-                sel = part if flag is None else part[part[flag].fillna(False).astype(bool)]
-                masks[(row, col)] = sel[patient]
-        self.add_table(name, table, masks, derived)
-
-    def protect(self, keep=()) -> dict:
-        """Decide every count's fate (``keep``: keys shown elsewhere regardless)."""
-        self._status = complementary_suppression(self._cells, min_cell=self.min_cell, keep=keep)
-        return self._status
-
-    def _fate(self, key) -> str:
-        if self._status is None:
-            self.protect()
-        return self._status[key]
-
-    def label(self, fate: str) -> str:
-        return f"<{self.min_cell}" if fate == PRIMARY else "suppressed"
-
-    def count(self, key, fmt: str = "{:,}") -> str:
-        """A registered count as it may be printed in a sentence."""
-        fate = self._fate(key)
-        if fate in (PRIMARY, SECONDARY):
-            return "fewer than " + str(self.min_cell) if fate == PRIMARY else "a suppressed number"
-        return fmt.format(self._values[key])
-
-    def shown(self, key) -> bool:
-        return self._fate(key) not in (PRIMARY, SECONDARY)
-
-    def table(self, name: str) -> pd.DataFrame:
-        """The table as it may be shown."""
-        table, derived = self._tables[name]
-        out = table.astype(object).copy()
-        for key in self._cells:
-            if not (isinstance(key, tuple) and len(key) == 3 and key[0] == name):
-                continue
-            _, row, col = key
-            fate = self._fate(key)
-            if fate in (PRIMARY, SECONDARY):
-                out.iloc[row, out.columns.get_loc(col)] = self.label(fate)
-                for dcol, sources in derived.items():
-                    if col in sources:
-                        out.iloc[row, out.columns.get_loc(dcol)] = "suppressed"
-        return out
-
-    def html(self, name: str, **kwargs) -> str:
-        """The shown table as escaped HTML."""
-        return self.table(name).to_html(index=False, na_rep="", escape=True, **kwargs)
-
-
-def _table_one_counts(cohort: Cohort) -> tuple[pd.DataFrame, dict]:
-    pts = cohort.patients
-    total = len(pts)
-    ids = pts["patient_id"]
-    rows = [{"characteristic": "patients", "level": "", "n": total, "percent": 100.0}]
-    masks = {(0, "n"): ids}
-    for col in ("sex", "chronicity", "guided_weeks", "arm"):
-        if col not in pts or pts[col].isna().all():
-            continue
-        values = pts[col].astype("string").fillna("missing")
-        counts = values.value_counts()
-        counts = counts.sort_index(key=lambda idx: [(len(v), v) for v in idx])
-        for level, n in counts.items():
-            masks[(len(rows), "n")] = ids[values == level]
-            rows.append(
-                {
-                    "characteristic": col.replace("_", " "),
-                    "level": str(level),
-                    "n": int(n),
-                    "percent": round(100 * n / total, 1) if total else 0.0,
-                }
-            )
-    return pd.DataFrame(rows), masks
-
-
-def _table_one_means(cohort: Cohort, min_cell: int) -> list[tuple[str, str, str]]:
-    pts = cohort.patients
-    extra = []
-    for name, s in [("age, years", pts["age"] if "age" in pts else pd.Series(dtype=float))]:
-        s = pd.to_numeric(s, errors="coerce").dropna()
-        if len(s) >= max(min_cell, 2):
-            extra.append((name, "mean (SD)", f"{s.mean():.1f} ({s.std():.1f})"))
-    scores = timepoint_scores(cohort, instruments=("NPRS", "ODI"))
-    for inst in ("NPRS", "ODI"):
-        col = f"{inst.lower()}_baseline"
-        s = scores[col].dropna() if col in scores else pd.Series(dtype=float)
-        if len(s) >= max(min_cell, 2):
-            extra.append((f"baseline {inst}", "mean (SD)", f"{s.mean():.1f} ({s.std():.1f})"))
-    return extra
-
-
-def table_one(
-    cohort: Cohort, *, min_cell: int = 11, disclosure: Disclosure | None = None
-) -> pd.DataFrame:
-    """Baseline characteristics (Table 1) with small counts suppressed.
-
-    Counts from 1 to ``min_cell - 1`` are shown as ``<min_cell``, and complementary counts as
-    ``suppressed`` so that none can be derived from the patients total; means are shown only
-    over at least ``min_cell`` patients (and two). With ``disclosure``, the table is registered
-    there (as ``"table_one"``) so that its suppression is linked with the report's other tables.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``characteristic``, ``level``, ``n`` and ``percent`` for sex, chronicity, planned
-        guided weeks and arm, and ``mean (SD)`` rows (in ``n``) for age and baseline NPRS / ODI.
-    """
-    own = disclosure is None
-    disc = Disclosure(cohort.patients["patient_id"], min_cell=min_cell) if own else disclosure
-    if "table_one" not in disc._tables:
-        table, masks = _table_one_counts(cohort)
-        disc.add_table("table_one", table, masks, derived={"percent": ["n"]})
-    if own:
-        disc.protect(keep=[("table_one", 0, "n")])
-    out = disc.table("table_one")
-    for name, level, value in _table_one_means(cohort, disc.min_cell):
-        out.loc[len(out)] = {"characteristic": name, "level": level, "n": value, "percent": ""}
-    return out
-
-
-def _group_table(frame: pd.DataFrame, by: str, order, name: str) -> pd.DataFrame:
-    counts = frame[by].value_counts()
-    if order is not None:
-        counts = counts.reindex([o for o in order if o in counts.index])
-    return counts.rename_axis(name).reset_index(name="patients")
-
-
-def report_disclosure(
-    cohort: Cohort,
-    summary: pd.DataFrame,
-    *,
-    group: str | None,
-    min_cell: int = 11,
-    timepoint: str = "followup",
-) -> tuple[Disclosure, dict]:
-    """The report's linked count tables, registered in one :class:`Disclosure` and protected.
-
-    Tables (names): ``table_one``; ``timepoints`` (observed / missing per instrument,
-    timepoint and group); ``bands`` and ``trajectories`` (with sessions); ``itt`` and
-    ``completers`` (responders); ``mi`` (multiple imputation); ``lengths`` (planned vs actual
-    guided length). Every count is linked to the others through the patients it counts, so a
-    suppressed count cannot be recovered from a total, another table or a percentage.
-
-    Returns
-    -------
-    (Disclosure, dict)
-        The protected disclosure, and the raw inputs the notebook also needs (``flags`` per
-        analysis, ``assessments``).
-    """
-    from ptanalytics.metrics.responders import flag_responders, responder_table
-    from ptanalytics.metrics.timepoints import (
-        TIMEPOINT_LABELS,
-        assessment_timepoints,
-        timepoint_counts,
-    )
-
-    ids = cohort.patients["patient_id"]
-    disc = Disclosure(ids, min_cell=min_cell)
-    t1, masks = _table_one_counts(cohort)
-    disc.add_table("table_one", t1, masks, derived={"percent": ["n"]})
-    keys = [group] if group else []
-    extra: dict = {}
-
-    assessments = assessment_timepoints(cohort)
-    if group:
-        assessments = assessments.merge(summary[["patient_id", group]], on="patient_id", how="left")
-    counts = timepoint_counts(assessments, by=group).rename(
-        columns={"with_target": "with a target"}
-    )
-    frame = assessments.assign(
-        timepoint=assessments["timepoint"].map(TIMEPOINT_LABELS),
-        _target=assessments["target_day"].notna(),
-        _obs=assessments["observed"].astype(bool),
-    )
-    frame["_missing"] = ~frame["_obs"]
-    disc.link_table(
-        "timepoints",
-        counts,
-        frame,
-        keys=["instrument", "timepoint", *keys],
-        counts={
-            "patients": None,
-            "with a target": "_target",
-            "observed": "_obs",
-            "missing": "_missing",
-        },
-    )
-    extra["assessments"] = assessments
-
-    if len(cohort.sessions) > 0 and "attendance_band" in summary:
-        bands = _group_table(
-            summary, "attendance_band", ["low", "medium", "high"], "attendance band"
-        )
-        bands["percent"] = (100 * bands["patients"] / max(len(summary), 1)).round(1)
-        frame = summary.rename(columns={"attendance_band": "attendance band"})
-        disc.link_table(
-            "bands",
-            bands,
-            frame,
-            keys=["attendance band"],
-            counts={"patients": None},
-            derived={"percent": ["patients"]},
-        )
-        traj = _group_table(summary, "adherence_trajectory", None, "trajectory")
-        frame = summary.rename(columns={"adherence_trajectory": "trajectory"})
-        disc.link_table("trajectories", traj, frame, keys=["trajectory"], counts={"patients": None})
-
-    flags = {}
-    for analysis in ("itt", "completers"):
-        f = flag_responders(summary, timepoint=timepoint, analysis=analysis)
-        f = f.assign(_missing=~f["observed"].astype(bool), _resp=f["responder"].astype(bool))
-        flags[analysis] = f
-        table = responder_table(f, by=group).drop(columns=["definition", "timepoint", "analysis"])
-        if not keys:
-            f = f.assign(_all="all")
-            table.insert(0, "_all", "all")
-        disc.link_table(
-            analysis,
-            table,
-            f,
-            keys=keys or ["_all"],
-            counts={"n": None, "responders": "_resp", "missing_followup": "_missing"},
-            derived={c: ["n", "responders"] for c in ("proportion", "ci_low", "ci_high")},
-        )
-        if not keys:
-            disc._tables[analysis] = (
-                disc._tables[analysis][0].drop(columns="_all"),
-                disc._tables[analysis][1],
-            )
-    extra["flags"] = flags
-
-    if "guided_weeks" in summary and "guided_weeks_actual" in summary:
-        s = summary.dropna(subset=["guided_weeks", "guided_weeks_actual"])
-        if len(s):
-            s = s.assign(
-                planned=s["guided_weeks"].astype(int),
-                _ext=s["guided_weeks_actual"] > s["guided_weeks"],
-                _short=s["guided_weeks_actual"] < s["guided_weeks"],
-            )
-            lengths = (
-                s.groupby("planned")
-                .agg(
-                    n=("patient_id", "size"),
-                    mean_actual=("guided_weeks_actual", "mean"),
-                    extended=("_ext", "sum"),
-                    shortened=("_short", "sum"),
-                    mean_outcome=(f"nprs_change_{timepoint}", "mean"),
-                )
-                .reset_index()
-                .round(2)
-            )
-            for c in ("n", "extended", "shortened"):
-                lengths[c] = lengths[c].astype(int)
-            disc.link_table(
-                "lengths",
-                lengths,
-                s,
-                keys=["planned"],
-                counts={"n": None, "extended": "_ext", "shortened": "_short"},
-                derived={"mean_actual": ["n"], "mean_outcome": ["n"]},
-            )
-    return disc, extra
-
-
-def model_patients(summary: pd.DataFrame, outcome: str, adherence: str) -> pd.Series:
-    """Patient ids of the complete cases a dose-response fit uses (for its quoted n)."""
-    from ptanalytics.models.outcomes import DEFAULT_COVARIATES, _usable_covariates
-
-    covs = _usable_covariates(summary, DEFAULT_COVARIATES)
-    cols = [outcome, adherence, *(c[2:-1] if c.startswith("C(") else c for c in covs)]
-    return summary.dropna(subset=cols)["patient_id"]
-
-
-def mi_for_report(mi: pd.DataFrame, disclosure: Disclosure, *, group: str | None) -> pd.DataFrame:
-    """The multiple-imputation table with its counts as the ITT table shows them.
-
-    Its ``n`` and ``n_imputed`` count the same patients as the ITT table's ``n`` and
-    ``missing_followup`` (checked), so they share their suppression; the pooled proportion and
-    its interval are blanked where ``n`` is hidden. A row that matches no ITT row shows no count.
-    """
-    raw, _ = disclosure._tables["itt"]
-    shown = disclosure.table("itt")
-    keys = [group] if group else []
-    cols = [*keys, "n", "n_imputed", "estimate", "ci_low", "ci_high"]
-    out = mi[cols].round(3).astype(object).reset_index(drop=True)
-    for i in range(len(out)):
-        if keys:
-            match = np.flatnonzero(raw[group].astype(str).to_numpy() == str(out.loc[i, group]))
-        else:
-            match = np.array([0])
-        same = len(match) and (int(mi["n"].iloc[i]), int(mi["n_imputed"].iloc[i])) == (
-            int(raw["n"].iloc[int(match[0])]),
-            int(raw["missing_followup"].iloc[int(match[0])]),
-        )
-        if not same:  # not the ITT table's patients: show no count rather than an unlinked one
-            out.loc[i, ["n", "n_imputed"]] = "suppressed"
-            continue
-        j = int(match[0])
-        out.loc[i, "n"] = shown["n"].iloc[j]
-        out.loc[i, "n_imputed"] = shown["missing_followup"].iloc[j]
-        if not disclosure.shown(("itt", j, "n")):
-            out.loc[i, ["estimate", "ci_low", "ci_high"]] = "suppressed"
-    return out
-
-
-def small_factor_terms(cohort: Cohort, summary: pd.DataFrame, *, min_cell: int = 11) -> list[str]:
-    """Model terms to withhold: factor levels and co-interventions with fewer than ``min_cell``
-    patients on either side (the estimate would describe a handful of patients)."""
-    out = []
-    n = len(summary)
-    for col in ("sex", "chronicity"):
-        if col in summary:
-            for level, k in summary[col].value_counts().items():
-                if k < min_cell or n - k < min_cell:
-                    out.append(f"C({col})[T.{level}]")
-    co = cohort.cointerventions
-    if len(co) and "kind" in co:
-        for kind, k in co.groupby("kind")["patient_id"].nunique().items():
-            if k < min_cell or n - k < min_cell:
-                out.append(f"co_{kind}")
-    return out
-
-
-def mathtext_safe(text) -> str:
-    """Text from data made safe for a matplotlib label (``$`` would start mathtext)."""
-    return str(text).replace("\\", "\\\\").replace("$", r"\$")
-
-
-def km_for_report(km: pd.DataFrame, *, min_cell: int = 11) -> pd.DataFrame:
-    """Kaplan-Meier rows that may be drawn: groups of at least ``min_cell`` patients, each curve
-    cut where fewer than ``min_cell`` remain at risk; group names made safe for matplotlib."""
-    out = []
-    for _, part in km.groupby("group", sort=False, observed=True):
-        size = int(part["n_at_risk"].max()) if len(part) else 0
-        if size < min_cell:
-            continue
-        keep = (part["n_at_risk"] >= min_cell) | (part.index == part.index[0])
-        out.append(part[keep])
-    result = pd.concat(out) if out else km.iloc[:0]
-    result = result.assign(group=result["group"].map(mathtext_safe))
-    result.attrs = dict(km.attrs)
-    return result
-
-
-def _stable_notebook(path: Path) -> None:
-    """Make an executed notebook reproducible: cell ids from the cell's position (nbformat and
-    papermill draw random ones) and no execution timestamps, so the same cohort and options give
-    byte-identical HTML."""
-    import nbformat
-
-    nb = nbformat.read(str(path), as_version=4)
-    for i, cell in enumerate(nb.cells):
-        cell["id"] = f"cell-{i:03d}"
-        cell.metadata.pop("execution", None)
-        cell.metadata.get("papermill", {}).clear()
-    nb.metadata.get("papermill", {}).clear()
-    nbformat.write(nb, str(path))
-
-
-def _notebook_template() -> Path:
-    return Path(str(resources.files("ptanalytics").joinpath("report/report.ipynb")))
-
-
-_EXTERNAL = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.I)
-_HEADING = re.compile(r"<h2 id=\"([^\"]+)\">(.*?)<a class=\"anchor-link\"", re.S)
-
-
-def _self_contained(text: str, title: str) -> str:
-    """Drop network scripts (MathJax, require.js; the report needs neither) and add a TOC."""
-    text = _EXTERNAL.sub("", text)
-    text = re.sub(r"<link[^>]*href=\"https?://[^\"]*\"[^>]*>", "", text, flags=re.I)
-    headings = _HEADING.findall(text)
-    if headings:
-        items = "".join(
-            f'<li><a href="#{hid}">{re.sub("<[^>]+>", "", label).strip()}</a></li>'
-            for hid, label in headings
-        )
-        toc = (
-            '<nav id="toc" aria-label="Contents" style="font-family: sans-serif; '
-            'margin: 1em 2em"><h2>Contents</h2><ul style="list-style: none; padding-left: 0">'
-            f"{items}</ul></nav>"
-        )
-        text = (
-            text.replace("<main>", f"<main>{toc}", 1)
-            if "<main>" in text
-            else text.replace("<body>", f"<body>{toc}", 1)
-        )
-    return re.sub(
-        r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", text, count=1, flags=re.S
-    )
-
-
-def render_report(
-    data: str | Path | None = None,
-    out: str | Path | None = None,
-    *,
-    title: str = "ptanalytics report",
-    min_cell: int = 11,
-    show_code: bool = False,
-    progress: bool = True,
-) -> Path:
-    """Execute the report notebook on a cohort and write a self-contained HTML file.
-
-    Parameters
-    ----------
-    data : path, optional
-        A cohort folder; the default synthetic cohort when not given.
-    out : path, optional
-        The HTML file (default ``reports/report.html``).
-    title : str
-        Report title.
-    min_cell : int
-        Counts below this are shown as ``<min_cell`` (default 11).
-    show_code : bool
-        Keep the code cells in the HTML.
-    progress : bool
-        Show papermill's progress bar on the terminal.
-
-    Returns
-    -------
-    Path
-        The HTML file written.
-
-    Raises
-    ------
-    CohortFormatError
-        Before anything runs, when ``out`` is a folder, a symbolic link (refused, not followed),
-        one of a cohort's own files, or an existing file that is not a ptanalytics report. The
-        file is written to a temporary sibling and renamed, so a kill leaves the old report.
-    """
-    import papermill as pm
-    from nbconvert import HTMLExporter
-
-    if min_cell < 1:
-        raise ConfigError(f"min_cell={min_cell}; allowed: a whole number >= 1.")
-    if data is not None and not (Path(data) / "cohort.json").is_file():
-        raise ConfigError(
-            f"{data}: not a cohort folder (no cohort.json). Fix: point --data to a "
-            f"folder written by 'ptanalytics ingest' or 'simulate'."
-        )
-    dest = Path(out) if out else Path("reports") / "report.html"
-    report_destination(dest)  # refused before the notebook runs: see ptanalytics.report._file
-    with tempfile.TemporaryDirectory() as tmp:
-        executed = Path(tmp) / "report.ipynb"
-        pm.execute_notebook(
-            str(_notebook_template()),
-            str(executed),
-            parameters={
-                "data_dir": None if data is None else str(Path(data).resolve()),
-                "title": title,
-                "min_cell": int(min_cell),
-            },
-            kernel_name="python3",
-            progress_bar=progress,
-            cwd=tmp,
-            log_output=False,
-            stdout_file=None,
-            stderr_file=None,
-        )
-        _stable_notebook(executed)
-        exporter = HTMLExporter(template_name="lab")
-        exporter.exclude_input = not show_code
-        exporter.exclude_input_prompt = True
-        exporter.exclude_output_prompt = True
-        body, _ = exporter.from_filename(str(executed))
-    write_report(dest, _self_contained(body, title))  # temporary file beside dest, renamed
-    if progress:
-        print(f"report written to {dest}", file=sys.stderr)
-    return dest

@@ -1,0 +1,197 @@
+"""Rendering: a section's blocks into notebook output, and the report notebook into one HTML file.
+
+:func:`render_report` runs the package's report notebook (``report/report.ipynb``) on a cohort
+with papermill and converts it with nbconvert: one self-contained HTML file, figures embedded, no
+script, style or font fetched from the network, a table of contents, code hidden unless asked.
+The notebook calls :mod:`ptanalytics.report.sections`, whose functions add what they show to a
+:class:`Blocks` (Markdown, HTML, figures), displayed as they come in the notebook.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from ptanalytics.exceptions import ConfigError
+from ptanalytics.privacy.suppression import MIN_CELL
+from ptanalytics.report._file import report_destination, write_report
+
+__all__ = ["Blocks", "render_report"]
+
+
+class Blocks:
+    """What report sections show, in order: Markdown, HTML and matplotlib figures.
+
+    Parameters
+    ----------
+    live : bool
+        Display each block at once in the running notebook (IPython's ``display``), closing each
+        figure after it is drawn; otherwise keep them in :attr:`items` (for tests and scripts).
+    """
+
+    def __init__(self, *, live: bool = False):
+        self.live = live
+        self.items: list[tuple[str, object]] = []
+
+    def markdown(self, text: str) -> None:
+        """Add Markdown text."""
+        self._add("markdown", text)
+
+    def html(self, text: str) -> None:
+        """Add HTML (a table)."""
+        self._add("html", text)
+
+    def figure(self, fig) -> None:
+        """Add a matplotlib figure (closed once shown)."""
+        self._add("figure", fig)
+
+    def text(self) -> str:
+        """The Markdown and HTML kept so far, one block a line (figures as ``<figure>``)."""
+        return "\n".join(
+            "<figure>" if kind == "figure" else str(value) for kind, value in self.items
+        )
+
+    def _add(self, kind: str, value) -> None:
+        import matplotlib.pyplot as plt
+
+        if not self.live:
+            self.items.append((kind, value))
+            if kind == "figure":
+                plt.close(value)
+            return
+        from IPython.display import HTML, Markdown, display
+
+        display({"markdown": Markdown, "html": HTML}.get(kind, lambda v: v)(value))
+        if kind == "figure":
+            plt.close(value)
+
+
+def _stable_notebook(path: Path) -> None:
+    """Make an executed notebook reproducible: cell ids from the cell's position (nbformat and
+    papermill draw random ones) and no execution timestamps, so the same cohort and options give
+    byte-identical HTML."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:03d}"
+        cell.metadata.pop("execution", None)
+        cell.metadata.get("papermill", {}).clear()
+    nb.metadata.get("papermill", {}).clear()
+    nbformat.write(nb, str(path))
+
+
+def _notebook_template() -> Path:
+    return Path(str(resources.files("ptanalytics").joinpath("report/report.ipynb")))
+
+
+_EXTERNAL = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.I)
+_HEADING = re.compile(r"<h2 id=\"([^\"]+)\">(.*?)<a class=\"anchor-link\"", re.S)
+
+
+def _self_contained(text: str, title: str) -> str:
+    """Drop network scripts (MathJax, require.js; the report needs neither) and add a TOC."""
+    text = _EXTERNAL.sub("", text)
+    text = re.sub(r"<link[^>]*href=\"https?://[^\"]*\"[^>]*>", "", text, flags=re.I)
+    headings = _HEADING.findall(text)
+    if headings:
+        items = "".join(
+            f'<li><a href="#{hid}">{re.sub("<[^>]+>", "", label).strip()}</a></li>'
+            for hid, label in headings
+        )
+        toc = (
+            '<nav id="toc" aria-label="Contents" style="font-family: sans-serif; '
+            'margin: 1em 2em"><h2>Contents</h2><ul style="list-style: none; padding-left: 0">'
+            f"{items}</ul></nav>"
+        )
+        text = (
+            text.replace("<main>", f"<main>{toc}", 1)
+            if "<main>" in text
+            else text.replace("<body>", f"<body>{toc}", 1)
+        )
+    return re.sub(
+        r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", text, count=1, flags=re.S
+    )
+
+
+def render_report(
+    data: str | Path | None = None,
+    out: str | Path | None = None,
+    *,
+    title: str = "ptanalytics report",
+    min_cell: int = MIN_CELL,
+    show_code: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Execute the report notebook on a cohort and write a self-contained HTML file.
+
+    Parameters
+    ----------
+    data : path, optional
+        A cohort folder; the default synthetic cohort when not given.
+    out : path, optional
+        The HTML file (default ``reports/report.html``).
+    title : str
+        Report title.
+    min_cell : int
+        Counts below this are shown as ``<min_cell`` (default 11).
+    show_code : bool
+        Keep the code cells in the HTML.
+    progress : bool
+        Show papermill's progress bar on the terminal.
+
+    Returns
+    -------
+    Path
+        The HTML file written.
+
+    Raises
+    ------
+    CohortFormatError
+        Before anything runs, when ``out`` is a folder, a symbolic link (refused, not followed),
+        one of a cohort's own files, or an existing file that is not a ptanalytics report. The
+        file is written to a temporary sibling and renamed, so a kill leaves the old report.
+    """
+    import papermill as pm
+    from nbconvert import HTMLExporter
+
+    if min_cell < 1:
+        raise ConfigError(f"min_cell={min_cell}; allowed: a whole number >= 1.")
+    if data is not None and not (Path(data) / "cohort.json").is_file():
+        raise ConfigError(
+            f"{data}: not a cohort folder (no cohort.json). Fix: point --data to a "
+            f"folder written by 'ptanalytics ingest' or 'simulate'."
+        )
+    dest = Path(out) if out else Path("reports") / "report.html"
+    report_destination(dest)  # refused before the notebook runs: see ptanalytics.report._file
+    with tempfile.TemporaryDirectory() as tmp:
+        executed = Path(tmp) / "report.ipynb"
+        pm.execute_notebook(
+            str(_notebook_template()),
+            str(executed),
+            parameters={
+                "data_dir": None if data is None else str(Path(data).resolve()),
+                "title": title,
+                "min_cell": int(min_cell),
+            },
+            kernel_name="python3",
+            progress_bar=progress,
+            cwd=tmp,
+            log_output=False,
+            stdout_file=None,
+            stderr_file=None,
+        )
+        _stable_notebook(executed)
+        exporter = HTMLExporter(template_name="lab")
+        exporter.exclude_input = not show_code
+        exporter.exclude_input_prompt = True
+        exporter.exclude_output_prompt = True
+        body, _ = exporter.from_filename(str(executed))
+    write_report(dest, _self_contained(body, title))  # temporary file beside dest, renamed
+    if progress:
+        print(f"report written to {dest}", file=sys.stderr)
+    return dest

@@ -1,0 +1,87 @@
+"""The report's sentences that do not read a model: built from the data and from the parameters
+the analysis actually used (the timepoint window, the dropout rule, the imputations), never
+hard-coded beside them."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ptanalytics.metrics.timepoints import DEFAULT_WINDOW_DAYS
+from ptanalytics.metrics.weeks import INACTIVITY_DAYS
+
+__all__ = [
+    "adherence_text",
+    "intro_text",
+    "methods_text",
+    "populations_text",
+    "timepoints_text",
+]
+
+
+def intro_text(total: str, *, simulated: bool, min_cell: int) -> str:
+    """The opening paragraph: patients (as disclosure shows the total), source, suppression."""
+    return (
+        f"{total} patients; "
+        + ("simulated cohort (known ground truth)." if simulated else "ingested cohort.")
+        + f" Counts below {min_cell} are shown as <{min_cell}, and counts from which one of "
+        "them could be worked out as *suppressed*. All results are **associations**: "
+        "adherence, the exercise mix and the actual program length were not randomised."
+    )
+
+
+def timepoints_text(window_days: int = DEFAULT_WINDOW_DAYS) -> str:
+    """What the timepoints table counts."""
+    return (
+        "Patients assessed at each timepoint. A score counts for a timepoint when it lies within "
+        f"{window_days} days of the target (enrolment; the end of the patient's guided phase; "
+        "the follow-up of the study's schedule); a patient with nothing in the window is "
+        "**missing** there and is never given another timepoint's score."
+    )
+
+
+def adherence_text(summary: pd.DataFrame, *, inactivity_days: int = INACTIVITY_DAYS) -> str:
+    """Mean adherence overall and by phase, and the dropout share."""
+    return (
+        f"Mean adherence over the planned program: {100 * summary['adherence'].mean():.0f}% "
+        f"(guided phase {100 * summary['adherence_guided'].mean():.0f}%, maintenance "
+        f"{100 * summary['adherence_maintenance'].mean():.0f}%). Dropout (no session in the "
+        f"last {inactivity_days} days or more before the planned end): "
+        f"{100 * summary['dropout'].mean():.0f}%."
+    )
+
+
+def populations_text(*, m: int, seed: int) -> str:
+    """The three analysis populations of the responder tables."""
+    return (
+        "Three analysis populations. **ITT**: every patient, a missing follow-up counted as "
+        "non-response. **Completers**: only patients assessed at follow-up. **Multiple "
+        f"imputation** (MAR, m = {m}, seed {seed}): missing follow-up scores imputed from "
+        "baseline and the other observed scores and covariates, proportions pooled by Rubin's "
+        "rules. They differ whenever follow-up is missing; none is unbiased if missingness "
+        "depends on the unobserved pain itself (see the tipping-point analysis in docs/models.md)."
+    )
+
+
+def methods_text(
+    *, inactivity_days: int = INACTIVITY_DAYS, window_days: int = DEFAULT_WINDOW_DAYS
+) -> str:
+    """Methods and limitations, with the definitions' actual parameters."""
+    return f"""\
+* **Design**: observational. Adherence, the exercise mix and the actual program length are chosen
+  by patients and therapists, so every estimate is an association that may reflect confounding
+  (for example, patients in more pain adhere less) and reverse causation (patients who do not
+  improve stop). Only randomised comparisons support causal claims.
+* **Definitions**: a session is a day with at least one exercise logged; adherence is completed
+  over prescribed sessions, weeks after dropout counting as missed; dropout is no session in the
+  last {inactivity_days} days or more before the planned end; scores are the nearest assessment \
+within {window_days} days of
+  the target week. See docs/metrics.md.
+* **Models**: the pain-trajectory model is fitted by profiled REML vectorised over patients
+  (`ptanalytics.models.lmm`), which reproduces R's lme4 to at least six significant digits;
+  its intervals are Wald intervals that treat the variance parameters as known (as lme4's),
+  a little short for rare co-interventions in small cohorts. See docs/models.md.
+* **Missing data**: responder tables show both ITT (missing = non-response) and completers; the
+  mixed model assumes data missing at random given the covariates; multiple imputation (MAR) and
+  the MNAR tipping point are in docs/models.md.
+* **Privacy**: counts below the minimum cell size are suppressed; no patient identifier, birth
+  date or calendar date appears in this report."""
