@@ -1,13 +1,28 @@
-"""A first look at a cohort: sizes, baseline pain and, for simulated cohorts, calibration."""
+"""A first look at a cohort: sizes, baseline pain and, for simulated cohorts, calibration
+(:func:`describe_cohort`); and the descriptive aggregates the notebooks and the report draw:
+weekly means (adherence by phase, pain by group), assessments and minutes per week, counts and
+means by group (:func:`weekly_means`, :func:`weekly_assessments`, :func:`weekly_minutes`,
+:func:`phase_totals`, :func:`patient_counts`, :func:`group_means`, :func:`comparison_group`)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from ptanalytics.cohort.io import Cohort
+from ptanalytics.cohort.container import Cohort
 from ptanalytics.metrics.timepoints import TIMEPOINT_LABELS, TIMEPOINTS, timepoint_scores
+from ptanalytics.privacy.suppression import MIN_CELL
+from ptanalytics.vocab import CATEGORIES, minutes_column
 
-__all__ = ["describe_cohort"]
+__all__ = [
+    "comparison_group",
+    "describe_cohort",
+    "group_means",
+    "patient_counts",
+    "phase_totals",
+    "weekly_assessments",
+    "weekly_means",
+    "weekly_minutes",
+]
 
 _COLUMNS = ["section", "metric", "value", "target_low", "target_high"]
 
@@ -68,3 +83,122 @@ def describe_cohort(cohort: Cohort) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_COLUMNS).astype(
         {"value": "float64", "target_low": "float64", "target_high": "float64"}
     )
+
+
+def comparison_group(summary: pd.DataFrame, *, has_sessions: bool = True) -> str | None:
+    """The column that tables and figures are grouped by.
+
+    The randomised arm (``arm``) where the data has one, else the attendance band (which needs
+    session data), else None (one group).
+    """
+    if "arm" in summary:
+        return "arm"
+    if has_sessions and "attendance_band" in summary:
+        return "attendance_band"
+    return None
+
+
+def weekly_means(
+    weeks: pd.DataFrame,
+    column: str,
+    *,
+    by: str | None = None,
+    summary: pd.DataFrame | None = None,
+    min_patients: int = MIN_CELL,
+    patient: str = "patient_id",
+) -> pd.DataFrame:
+    """Mean of a patient-week column by week (and group), over weeks with enough patients.
+
+    Parameters
+    ----------
+    weeks : DataFrame
+        The patient-week frame (:func:`~ptanalytics.metrics.weeks.patient_weeks`).
+    column : str
+        The column averaged (``adherence_capped``, ``nprs``, ...); its missing values are left
+        out of both the mean and the count.
+    by : str, optional
+        A grouping column: of ``weeks`` (``phase``), or of ``summary`` (``attendance_band``,
+        ``arm``), joined on ``patient``.
+    summary : DataFrame, optional
+        The patient summary, when ``by`` is one of its columns.
+    min_patients : int
+        Rows whose mean is over fewer patient-weeks are dropped (default
+        :data:`~ptanalytics.privacy.suppression.MIN_CELL`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``week``, ``by`` (when given), ``mean`` (float) and ``n`` (int, patient-weeks with a
+        value), sorted by group and week. Groups with a missing key are left out.
+    """
+    data = weeks.dropna(subset=[column])
+    if by is not None and by not in data:
+        data = data.merge(summary[[patient, by]], on=patient)
+    keys = [by, "week"] if by is not None else ["week"]
+    out = (
+        data.groupby(keys, observed=True)[column]
+        .agg(mean="mean", n="size")
+        .reset_index()[["week", *keys[:-1], "mean", "n"]]
+    )
+    return out[out["n"] >= min_patients].reset_index(drop=True)
+
+
+def weekly_assessments(weeks: pd.DataFrame, column: str = "nprs") -> pd.DataFrame:
+    """Patients and assessments per week of the patient-week frame.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``week``: ``patients`` (rows that week), ``assessed`` (rows with a ``column``
+        score) and ``missing`` (float, the share of patients without one).
+    """
+    out = weeks.groupby("week")[column].agg(patients="size", assessed="count")
+    return out.assign(missing=1 - out["assessed"] / out["patients"])
+
+
+def weekly_minutes(weeks: pd.DataFrame) -> pd.DataFrame:
+    """Mean exercise minutes per patient-week by category, over weeks with sessions prescribed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``week``; one float column per exercise category (its name, e.g. ``aerobic``).
+    """
+    program = weeks[weeks["sessions_prescribed"] > 0]
+    columns = {minutes_column(c): c for c in CATEGORIES}
+    return program.groupby("week")[list(columns)].mean().rename(columns=columns)
+
+
+def phase_totals(
+    weeks: pd.DataFrame, columns=("sessions_prescribed", "sessions_completed")
+) -> pd.DataFrame:
+    """Sums of patient-week columns by phase (indexed by ``phase``; one column per input)."""
+    return weeks.groupby("phase", observed=True)[list(columns)].sum()
+
+
+def patient_counts(summary: pd.DataFrame, rows: str, columns: str) -> pd.DataFrame:
+    """Patients by two summary columns (e.g. attendance band x trajectory class).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the levels of ``rows``, one column per level of ``columns``; missing where a
+        combination has no patient. Patients with a missing level are left out.
+    """
+    return summary.groupby([rows, columns], observed=True).size().unstack()
+
+
+def group_means(
+    summary: pd.DataFrame, columns: list[str], *, by: str, counts: bool = False
+) -> pd.DataFrame:
+    """Means of summary columns by group (a missing group level is a group of its own).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the levels of ``by``; one float column per input column, or, with
+        ``counts``, a (column, ``count`` / ``mean``) pair for each (``count``: patients with a
+        value).
+    """
+    grouped = summary.groupby(by, observed=True, dropna=False)[list(columns)]
+    return grouped.agg(["count", "mean"]) if counts else grouped.mean()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ptanalytics.cohort.io import Cohort
+from ptanalytics.cohort.container import Cohort
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.composition import closure, ilr, replace_zeros
 from ptanalytics.metrics.timepoints import TIMEPOINTS, timepoint_scores

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ptanalytics.cohort.catalogue import CATEGORIES
-from ptanalytics.cohort.io import Cohort
+from ptanalytics.cohort.container import Cohort
 from ptanalytics.cohort.schema import PHASES
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.vocab import MINUTES_COLUMNS, PHASE_LABELS, SHARE_COLUMNS
