@@ -35,7 +35,13 @@ import pandas as pd
 
 from ptanalytics.cohort.catalogue import exercise_catalogue
 from ptanalytics.cohort.schema import EARLIEST_DATE, TABLES, Column, coerce_table
-from ptanalytics.vocab import FALSE_WORDS, INSTRUMENT_RANGES, MAX_OTHER_SCORE, TRUE_WORDS
+from ptanalytics.vocab import (
+    FALSE_WORDS,
+    INSTRUMENT_RANGES,
+    MAX_OTHER_SCORE,
+    PHASES,
+    TRUE_WORDS,
+)
 
 __all__ = [
     "EARLIEST_DATE",
@@ -55,7 +61,6 @@ PROBLEM, PROBLEM_CODE = "_problem", "_problem_code"
 #: that their own checks do not report the same value again.
 REPORTED = "_reported_columns"
 OUTCOME_LEEWAY_DAYS = 30
-_TRUE, _FALSE = TRUE_WORDS, FALSE_WORDS
 
 
 @dataclass
@@ -208,93 +213,113 @@ def _check_column(df: pd.DataFrame, col: Column, table: str, issues: _Issues, to
 
 
 def _check_values(s, formats, col: Column, table: str, issues: _Issues, today) -> pd.Series:
-    present = s.notna()
+    """Row checks of one column's distinct values by kind; returns their normalised text."""
     if col.required:
         issues.add(
-            ~present, "missing_value", f"{col.name} is missing; fix: fill it in (it is required)"
+            ~s.notna(), "missing_value", f"{col.name} is missing; fix: fill it in (it is required)"
         )
     if col.kind == "date":
-        parsed = _parse_iso_date(s)
-        bad = present & parsed.isna()
-        issues.add(
-            bad,
-            "bad_date",
-            f"{col.name} "
-            + _quote(s)
-            + " is not a date in the form "
-            + formats.astype("string")
-            + "; fix: correct it or declare the format in the mapping (date_formats)",
-        )
-        early = parsed.notna() & (parsed < pd.Timestamp(EARLIEST_DATE))
-        issues.add(
-            early,
-            "date_out_of_range",
-            f"{col.name} " + _quote(s) + f" is before {EARLIEST_DATE.isoformat()}; fix: correct "
-            "the date (a placeholder or a typo in the year?)",
-        )
-        parsed = parsed.where(~early)
-        future = parsed.notna() & (parsed > pd.Timestamp(today))
-        issues.add(
-            future,
-            "future_date",
-            f"{col.name} " + _quote(s) + f" is in the future (after {today}); fix: correct the "
-            "date",
-        )
-        return parsed.dt.strftime("%Y-%m-%d").astype("string").where(parsed.notna(), s)
+        return _check_dates(s, formats, col.name, issues, today)
     if col.kind in ("int", "float"):
-        num = _finite_numbers(s, col.name, issues)
-        if col.kind == "int":
-            issues.add(
-                num.notna() & (num != np.floor(num)),
-                "not_integer",
-                f"{col.name} " + _quote(s) + " is not a whole number; fix: correct it "
-                "(ptanalytics never rounds)",
-            )
-        if col.min is not None and not (table == "outcomes" and col.name == "score"):
-            out = num.notna() & ((num < col.min) | (num > col.max))
-            issues.add(
-                out,
-                "out_of_range",
-                f"{col.name} "
-                + _quote(s)
-                + f" is outside {col.min:g}-{col.max:g}; fix: correct it (never clipped)",
-            )
+        _check_numbers(s, col, table, issues)
         return s
     if col.kind == "bool":
-        low = s.str.strip().str.lower()
-        ok = low.isin(_TRUE | _FALSE) | ~present
-        issues.add(
-            ~ok,
-            "not_boolean",
-            f"{col.name} " + _quote(s) + " is not true/false; fix: use true or false",
-        )
-        return low.map(lambda v: "true" if v in _TRUE else "false", na_action="ignore").astype(
-            "string"
-        )
+        return _check_booleans(s, col.name, issues)
     if col.kind == "category":
-        allowed = list(col.allowed or ())
-        if col.name == "exercise":
-            s = normalise_exercise(s)
-            unknown = present & ~s.isin(allowed)
-            issues.add(
-                unknown,
-                "unknown_exercise",
-                "exercise "
-                + _quote(s)
-                + " is not in the catalogue ("
-                + s.map(lambda v: _suggest(v) if isinstance(v, str) else "", na_action="ignore")
-                + "); fix: map it in the mapping file (exercise.values)",
-            )
-            return s
-        low = s.str.strip().str.lower()
-        s = low.where(low.isin(allowed), s)
+        return _check_vocabulary(s, col, issues)
+    return s
+
+
+def _check_dates(s: pd.Series, formats: pd.Series, name: str, issues: _Issues, today) -> pd.Series:
+    """Dates that parse, are not before EARLIEST_DATE and not after ``today``; as ISO days."""
+    parsed = _parse_iso_date(s)
+    bad = s.notna() & parsed.isna()
+    issues.add(
+        bad,
+        "bad_date",
+        f"{name} "
+        + _quote(s)
+        + " is not a date in the form "
+        + formats.astype("string")
+        + "; fix: correct it or declare the format in the mapping (date_formats)",
+    )
+    early = parsed.notna() & (parsed < pd.Timestamp(EARLIEST_DATE))
+    issues.add(
+        early,
+        "date_out_of_range",
+        f"{name} " + _quote(s) + f" is before {EARLIEST_DATE.isoformat()}; fix: correct "
+        "the date (a placeholder or a typo in the year?)",
+    )
+    parsed = parsed.where(~early)
+    future = parsed.notna() & (parsed > pd.Timestamp(today))
+    issues.add(
+        future,
+        "future_date",
+        f"{name} " + _quote(s) + f" is in the future (after {today}); fix: correct the date",
+    )
+    return parsed.dt.strftime("%Y-%m-%d").astype("string").where(parsed.notna(), s)
+
+
+def _check_numbers(s: pd.Series, col: Column, table: str, issues: _Issues) -> None:
+    """Finite numbers, whole for ``int`` columns, inside the data dictionary's range (outcome
+    scores are checked per instrument by :func:`_check_scores`)."""
+    num = _finite_numbers(s, col.name, issues)
+    if col.kind == "int":
         issues.add(
-            present & ~s.isin(allowed),
-            "unknown_value",
-            f"{col.name} " + _quote(s) + f" is not one of {', '.join(allowed)}; fix: map "
-            f"it in the mapping file ({col.name}.values)",
+            num.notna() & (num != np.floor(num)),
+            "not_integer",
+            f"{col.name} " + _quote(s) + " is not a whole number; fix: correct it "
+            "(ptanalytics never rounds)",
+        )
+    if col.min is not None and not (table == "outcomes" and col.name == "score"):
+        out = num.notna() & ((num < col.min) | (num > col.max))
+        issues.add(
+            out,
+            "out_of_range",
+            f"{col.name} "
+            + _quote(s)
+            + f" is outside {col.min:g}-{col.max:g}; fix: correct it (never clipped)",
+        )
+
+
+def _check_booleans(s: pd.Series, name: str, issues: _Issues) -> pd.Series:
+    """True/false words of :mod:`ptanalytics.vocab`; as ``true``/``false``."""
+    low = s.str.strip().str.lower()
+    ok = low.isin(TRUE_WORDS | FALSE_WORDS) | ~s.notna()
+    issues.add(
+        ~ok, "not_boolean", f"{name} " + _quote(s) + " is not true/false; fix: use true or false"
+    )
+    return low.map(lambda v: "true" if v in TRUE_WORDS else "false", na_action="ignore").astype(
+        "string"
+    )
+
+
+def _check_vocabulary(s: pd.Series, col: Column, issues: _Issues) -> pd.Series:
+    """A closed vocabulary (any case) or, for ``exercise``, the catalogue (ids or display
+    names, with the closest names suggested)."""
+    present = s.notna()
+    allowed = list(col.allowed or ())
+    if col.name == "exercise":
+        s = normalise_exercise(s)
+        unknown = present & ~s.isin(allowed)
+        issues.add(
+            unknown,
+            "unknown_exercise",
+            "exercise "
+            + _quote(s)
+            + " is not in the catalogue ("
+            + s.map(lambda v: _suggest(v) if isinstance(v, str) else "", na_action="ignore")
+            + "); fix: map it in the mapping file (exercise.values)",
         )
         return s
+    low = s.str.strip().str.lower()
+    s = low.where(low.isin(allowed), s)
+    issues.add(
+        present & ~s.isin(allowed),
+        "unknown_value",
+        f"{col.name} " + _quote(s) + f" is not one of {', '.join(allowed)}; fix: map "
+        f"it in the mapping file ({col.name}.values)",
+    )
     return s
 
 
@@ -435,40 +460,12 @@ def _table_checks(
     patients: pd.DataFrame | None,
     prescriptions: pd.DataFrame | None,
 ) -> None:
-    cols = [c for c in TABLES[name].names if c in df]
+    """Checks across rows of the rows that passed the row checks: duplicates, then (against the
+    accepted ``patients``) unknown patients and dates before enrolment or out of order."""
     live = pd.Series(ok, index=df.index)
-    # Exact duplicates among rows that passed the row checks.
-    key = df.loc[live, cols].astype("string").fillna("\x00")
-    dup = key.duplicated(keep="first")
-    if dup.any():
-        first = key.reset_index().merge(
-            key[dup].drop_duplicates().reset_index(), on=cols, suffixes=("", "_d")
-        )
-        firsts = first.drop_duplicates(cols).set_index(cols)["index"]
-        idx = key[dup].index
-        origin = key.loc[idx].set_index(cols).index.map(firsts)
-        msg = pd.Series("", index=df.index, dtype="string")
-        msg[idx] = (
-            "duplicate of "
-            + df.loc[origin, FILE].astype("string").to_numpy()
-            + " row "
-            + df.loc[origin, ROW].astype("string").to_numpy()
-            + "; fix: remove the repeated row"
-        )
-        mask = pd.Series(False, index=df.index)
-        mask[idx] = True
-        issues.add(mask.to_numpy(), "duplicate_row", msg)
-        live &= ~mask
+    live &= ~_duplicate_rows(name, df, live, issues)
     if name == "patients":
-        again = (
-            live & df["patient_id"].where(live).duplicated(keep="first") & df["patient_id"].notna()
-        )
-        issues.add(
-            again.to_numpy(),
-            "duplicate_patient",
-            "patient_id " + _quote(df["patient_id"]) + " appears again with other "
-            "values; fix: keep one row per patient",
-        )
+        _duplicate_patients(df, live, issues)
         return
     if patients is None:
         return
@@ -484,43 +481,99 @@ def _table_checks(
     )  # fmt: skip
     live &= ~unknown
     start = pid.map(enrolled)
-    start_txt = start.dt.strftime("%Y-%m-%d").fillna("")
     if name == "sessions":
-        day = _dates(df, "performed_on")
-        early = live & (day < start)
-        issues.add(
-            early.to_numpy(),
-            "before_enrolment",
-            "performed_on "
-            + _quote(df["performed_on"])
-            + " is before enrolment ("
-            + start_txt
-            + "); fix: correct the date or the enrolment date",
-        )
-        live &= ~early
+        live &= ~_sessions_before_enrolment(df, live, start, issues)
         if prescriptions is not None and len(prescriptions):
             _phase_checks(df, live, issues, prescriptions)
     elif name == "outcomes":
-        day = _dates(df, "assessed_on")
-        early = live & (day < start - pd.Timedelta(days=OUTCOME_LEEWAY_DAYS))
-        issues.add(
-            early.to_numpy(),
-            "before_enrolment",
-            "assessed_on " + _quote(df["assessed_on"]) + " is more than "
-            f"{OUTCOME_LEEWAY_DAYS} days before enrolment (" + start_txt + "); fix: "
-            "correct the date",
-        )
+        _outcomes_before_enrolment(df, live, start, issues)
     elif name in ("prescriptions", "cointerventions"):
-        backwards = live & (_dates(df, "end_on") < _dates(df, "start_on"))
-        issues.add(
-            backwards.to_numpy(),
-            "bad_interval",
-            "end_on "
-            + _quote(df["end_on"])
-            + " is before start_on "
-            + _quote(df["start_on"])
-            + "; fix: correct the dates",
-        )
+        _backwards_intervals(df, live, issues)
+
+
+def _duplicate_rows(name: str, df: pd.DataFrame, live: pd.Series, issues: _Issues) -> pd.Series:
+    """Rows identical (in the canonical columns) to an earlier live row, reported with the
+    earlier row's file and row number; returns their mask."""
+    cols = [c for c in TABLES[name].names if c in df]
+    key = df.loc[live, cols].astype("string").fillna("\x00")
+    dup = key.duplicated(keep="first")
+    mask = pd.Series(False, index=df.index)
+    if not dup.any():
+        return mask
+    first = key.reset_index().merge(
+        key[dup].drop_duplicates().reset_index(), on=cols, suffixes=("", "_d")
+    )
+    firsts = first.drop_duplicates(cols).set_index(cols)["index"]
+    idx = key[dup].index
+    origin = key.loc[idx].set_index(cols).index.map(firsts)
+    msg = pd.Series("", index=df.index, dtype="string")
+    msg[idx] = (
+        "duplicate of "
+        + df.loc[origin, FILE].astype("string").to_numpy()
+        + " row "
+        + df.loc[origin, ROW].astype("string").to_numpy()
+        + "; fix: remove the repeated row"
+    )
+    mask[idx] = True
+    issues.add(mask.to_numpy(), "duplicate_row", msg)
+    return mask
+
+
+def _duplicate_patients(df: pd.DataFrame, live: pd.Series, issues: _Issues) -> None:
+    """A second live row of the same patient (with other values) in ``patients``."""
+    again = live & df["patient_id"].where(live).duplicated(keep="first") & df["patient_id"].notna()
+    issues.add(
+        again.to_numpy(),
+        "duplicate_patient",
+        "patient_id " + _quote(df["patient_id"]) + " appears again with other "
+        "values; fix: keep one row per patient",
+    )
+
+
+def _sessions_before_enrolment(
+    df: pd.DataFrame, live: pd.Series, start: pd.Series, issues: _Issues
+) -> pd.Series:
+    """Sessions performed before their patient's enrolment; returns their mask."""
+    early = live & (_dates(df, "performed_on") < start)
+    issues.add(
+        early.to_numpy(),
+        "before_enrolment",
+        "performed_on "
+        + _quote(df["performed_on"])
+        + " is before enrolment ("
+        + start.dt.strftime("%Y-%m-%d").fillna("")
+        + "); fix: correct the date or the enrolment date",
+    )
+    return early
+
+
+def _outcomes_before_enrolment(
+    df: pd.DataFrame, live: pd.Series, start: pd.Series, issues: _Issues
+) -> None:
+    """Assessments more than OUTCOME_LEEWAY_DAYS before their patient's enrolment."""
+    early = live & (_dates(df, "assessed_on") < start - pd.Timedelta(days=OUTCOME_LEEWAY_DAYS))
+    issues.add(
+        early.to_numpy(),
+        "before_enrolment",
+        "assessed_on " + _quote(df["assessed_on"]) + " is more than "
+        f"{OUTCOME_LEEWAY_DAYS} days before enrolment ("
+        + start.dt.strftime("%Y-%m-%d").fillna("")
+        + "); fix: correct the date",
+    )
+
+
+def _backwards_intervals(df: pd.DataFrame, live: pd.Series, issues: _Issues) -> None:
+    """Prescriptions and co-interventions that end before they start."""
+    backwards = live & (_dates(df, "end_on") < _dates(df, "start_on"))
+    issues.add(
+        backwards.to_numpy(),
+        "bad_interval",
+        "end_on "
+        + _quote(df["end_on"])
+        + " is before start_on "
+        + _quote(df["start_on"])
+        + "; fix: correct the dates",
+    )
 
 
 def _id_key(ids: pd.Series) -> pd.Series:
@@ -555,7 +608,7 @@ def _phase_checks(df, live, issues, prescriptions) -> None:
     day = _dates(df.loc[rows], "performed_on")
     phase = df.loc[rows, "phase"].astype("string")
     inside = {}
-    for ph in ("guided", "maintenance"):
+    for ph in PHASES:
         w = windows.xs(ph, level="phase") if ph in windows.index.get_level_values(1) else None
         if w is None:
             inside[ph] = pd.Series(False, index=rows)
