@@ -50,40 +50,36 @@ DIALECTS: dict[str, dict[str, str]] = {
     "spark": {"days_between": "datediff({end}, {start})"},
 }
 
+
+def _columns(spec: str) -> tuple[tuple[str, str, bool], ...]:
+    """``"a STRING, b DATE?"`` as ``(("a", "STRING", True), ("b", "DATE", False))``.
+
+    ``?`` after the type marks an optional column.
+    """
+    columns = []
+    for item in spec.split(","):
+        name, sql_type = item.split()
+        columns.append((name, sql_type.rstrip("?"), not sql_type.endswith("?")))
+    return tuple(columns)
+
+
 #: Columns the query reads, per table: (name, SQL type, required). Optional columns that a source
 #: lacks are supplied as NULL (``sets`` counts as 1, ``supervised_per_week`` and ``duration_min``
 #: as 0, as in :func:`ptanalytics.patient_weeks`). ``patients.patient_order`` gives the
 #: row order of the result (the order of the patients file).
 INPUT_COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
-    "patients": (
-        ("patient_id", "STRING", True),
-        ("patient_order", "BIGINT", True),
-        ("enrolled_on", "DATE", True),
-        ("followup_weeks", "BIGINT", False),
+    "patients": _columns(
+        "patient_id STRING, patient_order BIGINT, enrolled_on DATE, followup_weeks BIGINT?"
     ),
-    "prescriptions": (
-        ("patient_id", "STRING", True),
-        ("phase", "STRING", True),
-        ("sessions_per_week", "DOUBLE", True),
-        ("supervised_per_week", "DOUBLE", False),
-        ("sets", "DOUBLE", False),
-        ("start_on", "DATE", True),
-        ("end_on", "DATE", True),
+    "prescriptions": _columns(
+        "patient_id STRING, phase STRING, sessions_per_week DOUBLE, supervised_per_week DOUBLE?, "
+        "sets DOUBLE?, start_on DATE, end_on DATE"
     ),
-    "sessions": (
-        ("patient_id", "STRING", True),
-        ("performed_on", "DATE", True),
-        ("category", "STRING", True),
-        ("supervised", "BOOLEAN", True),
-        ("sets", "DOUBLE", False),
-        ("duration_min", "DOUBLE", False),
+    "sessions": _columns(
+        "patient_id STRING, performed_on DATE, category STRING, supervised BOOLEAN, sets DOUBLE?, "
+        "duration_min DOUBLE?"
     ),
-    "outcomes": (
-        ("patient_id", "STRING", True),
-        ("assessed_on", "DATE", True),
-        ("instrument", "STRING", True),
-        ("score", "DOUBLE", True),
-    ),
+    "outcomes": _columns("patient_id STRING, assessed_on DATE, instrument STRING, score DOUBLE"),
 }
 
 #: Longest follow-up the query's week generator covers (weeks 0 to MAX_WEEKS - 1).
@@ -134,33 +130,39 @@ def _week(expr: str) -> str:
     return f"CAST(FLOOR(CAST({expr} AS DOUBLE) / 7) AS BIGINT)"
 
 
-def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[str, str]]:
-    """The common table expressions, in order (each may use the ones before it)."""
+def _days_between(dialect: str):
+    """``days(start, end)``: the dialect's SQL for the days from ``start`` to ``end``."""
     if dialect not in DIALECTS:
         raise ConfigError(f"dialect={dialect!r} is not known; allowed: {sorted(DIALECTS)}.")
     span = DIALECTS[dialect]["days_between"]
+    return lambda start, end: span.format(start=start, end=end)
 
-    def days(start: str, end: str) -> str:
-        return span.format(start=start, end=end)
 
-    digits = ", ".join(f"({i})" for i in range(10))
-    places = " + ".join(f"{10**i} * d{i}.n" for i in range(4))
-    digit_join = " CROSS JOIN ".join(f"digits d{i}" for i in range(4))
+def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[str, str]]:
+    """The common table expressions, in order (each may use the ones before it)."""
+    days = _days_between(dialect)
+    return [
+        _DIGITS,
+        *_horizon_ctes(days, has_prescriptions),
+        *_week_ctes(),
+        *_session_ctes(days, opt),
+        *_prescription_ctes(),
+        _activity_cte(),
+        *_dropout_ctes(opt),
+        _pain_cte(),
+    ]
+
+
+def _horizon_ctes(days, has_prescriptions: bool) -> list[tuple[str, str]]:
+    """``rx`` and ``assessments`` keyed by patient, and ``horizons``: each patient's last week.
+
+    Every record is keyed by its patient's row number in ``patients`` (pk) from here on: one join
+    per table on the text id, then integer keys only.
+    """
     # Patients without followup_weeks take their horizon from the prescriptions (when the cohort
     # has any; patients without prescriptions then get 0), else from the last assessment.
     from_rx = f"CASE WHEN fw < 0 THEN {_week('pe + 7')} ELSE fw END" if has_prescriptions else "fw"
-    minutes = ", ".join(f"d.m_{c}" for c in CATEGORIES)
-    minutes_day = ",\n      ".join(
-        f"SUM(CASE WHEN category = '{c}' THEN COALESCE(duration_min, 0) ELSE 0 END) AS m_{c}"
-        for c in CATEGORIES
-    )
-    minutes_week = ", ".join(f"SUM(m_{c}) AS m_{c}" for c in CATEGORIES)
-    minutes_any = ", ".join(f"COALESCE(b.m_{c}, 0) AS m_{c}" for c in CATEGORIES)
-    session = f"n_exercises >= {int(opt.min_exercises)}"
-    ctes = [
-        ("digits", f"SELECT CAST(n AS BIGINT) AS n FROM (VALUES {digits}) AS t(n)"),
-        # Every record is keyed by its patient's row number in ``patients`` (pk) from here on:
-        # one join per table on the text id, then integer keys only.
+    return [
         (
             "rx",
             f"""SELECT p.patient_order AS pk,
@@ -200,12 +202,42 @@ def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[st
     FROM (SELECT pk, patient_id, pe, last_assessed, {from_rx} AS h FROM horizon_inputs) h1
   ) h2""",
         ),
+    ]
+
+
+#: ``digits``: 0 to 9, from which :func:`_week_ctes` builds weeks 0 to MAX_WEEKS - 1.
+_DIGITS = (
+    "digits",
+    "SELECT CAST(n AS BIGINT) AS n FROM (VALUES "
+    + ", ".join(f"({i})" for i in range(10))
+    + ") AS t(n)",
+)
+
+
+def _week_ctes() -> list[tuple[str, str]]:
+    """``bounds`` (weeks 0 to the longest horizon) and ``weeks``, generated from ``digits``."""
+    places = " + ".join(f"{10**i} * d{i}.n" for i in range(4))
+    digit_join = " CROSS JOIN ".join(f"digits d{i}" for i in range(4))
+    return [
         ("bounds", "SELECT COALESCE(MAX(horizon), 0) + 1 AS width FROM horizons"),
         (
             "weeks",
             f"""SELECT week FROM (SELECT {places} AS week FROM {digit_join}) w
   CROSS JOIN bounds WHERE week < bounds.width""",
         ),
+    ]
+
+
+def _session_ctes(days, opt: _Options) -> list[tuple[str, str]]:
+    """``done_weeks``: sessions completed (and minutes per category) per patient and week."""
+    minutes = ", ".join(f"d.m_{c}" for c in CATEGORIES)
+    minutes_day = ",\n      ".join(
+        f"SUM(CASE WHEN category = '{c}' THEN COALESCE(duration_min, 0) ELSE 0 END) AS m_{c}"
+        for c in CATEGORIES
+    )
+    minutes_week = ", ".join(f"SUM(m_{c}) AS m_{c}" for c in CATEGORIES)
+    session = f"n_exercises >= {int(opt.min_exercises)}"
+    return [
         # The heavy step: one pass over the session rows, reduced to one row per patient and day.
         (
             "session_days",
@@ -235,8 +267,16 @@ def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[st
   GROUP BY pk, week""",
         ),
         ("last_days", "SELECT pk, MAX(last_day) AS last_day FROM done_weeks GROUP BY pk"),
-        # Prescriptions: one window per patient, phase and period (the exercises of a phase share
-        # their sessions), spread over the weeks it covers; amounts in sevenths of a session.
+    ]
+
+
+def _prescription_ctes() -> list[tuple[str, str]]:
+    """``due_weeks``: sessions (and sets) prescribed per patient and week, phase coverage.
+
+    One window per patient, phase and period (the exercises of a phase share their sessions),
+    spread over the weeks it covers; amounts in sevenths of a session.
+    """
+    return [
         (
             "rx_windows",
             """SELECT pk, phase_code, s, e,
@@ -259,9 +299,15 @@ def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[st
     SUM(CASE WHEN phase_code = 2 THEN days ELSE 0 END) AS cover_other
   FROM rx_window_weeks GROUP BY pk, week""",
         ),
-        (
-            "activity",
-            f"""SELECT COALESCE(a.pk, b.pk) AS pk, COALESCE(a.week, b.week) AS week,
+    ]
+
+
+def _activity_cte() -> tuple[str, str]:
+    """``activity``: what was due and what was done, per patient and week (either may be 0)."""
+    minutes_any = ", ".join(f"COALESCE(b.m_{c}, 0) AS m_{c}" for c in CATEGORIES)
+    return (
+        "activity",
+        f"""SELECT COALESCE(a.pk, b.pk) AS pk, COALESCE(a.week, b.week) AS week,
     COALESCE(a.due7, 0) AS due7, COALESCE(a.due_supervised7, 0) AS due_supervised7,
     COALESCE(a.sets7, 0) AS sets7, COALESCE(a.cover_guided, 0) AS cover_guided,
     COALESCE(a.cover_maintenance, 0) AS cover_maintenance,
@@ -269,18 +315,19 @@ def _ctes(dialect: str, has_prescriptions: bool, opt: _Options) -> list[tuple[st
     COALESCE(b.completed, 0) AS completed, COALESCE(b.supervised, 0) AS supervised,
     COALESCE(b.sets_done, 0) AS sets_done, {minutes_any}
   FROM due_weeks a FULL OUTER JOIN done_weeks b ON a.pk = b.pk AND a.week = b.week""",
-        ),
-        *_dropout_ctes(opt),
-        (
-            "pain",
-            """SELECT pk, week,
+    )
+
+
+def _pain_cte() -> tuple[str, str]:
+    """``pain``: the mean NPRS per patient and week (missing when any score is missing)."""
+    return (
+        "pain",
+        """SELECT pk, week,
     CASE WHEN COUNT(score) = COUNT(*) THEN SUM(score) / COUNT(*) END AS nprs
   FROM assessments CROSS JOIN bounds
   WHERE instrument = 'NPRS' AND week >= 0 AND week < bounds.width
   GROUP BY pk, week""",
-        ),
-    ]
-    return ctes
+    )
 
 
 def _dropout_ctes(opt: _Options) -> list[tuple[str, str]]:
@@ -426,8 +473,7 @@ def patient_weeks_query(
 
 def _checks_query(dialect: str, has_prescriptions: bool) -> str:
     """Rows (check, bad, example): duplicate ids, orphan records per table, the longest horizon."""
-    ctes = _ctes(dialect, has_prescriptions, _Options())
-    ctes = ctes[: [name for name, _ in ctes].index("horizons") + 1]
+    ctes = [_DIGITS, *_horizon_ctes(_days_between(dialect), has_prescriptions)]
     orphans = [
         f"""SELECT '{t}' AS check_name, COUNT(*) AS bad, MIN(x.patient_id) AS example
 FROM (SELECT DISTINCT patient_id FROM {t}) x
@@ -466,6 +512,21 @@ def _raise_on_checks(rows: list[tuple], where: str) -> None:
             f"covers weeks below {MAX_WEEKS}. Fix: check followup_weeks and the dates of "
             f"prescriptions and outcomes."
         )
+
+
+def _checked_query(dialect: str, has: dict[str, bool], opt: _Options, rows, where: str) -> str:
+    """The patient-week query for the tables that have rows (``has``), after the id checks.
+
+    ``rows(sql)`` runs a query on the engine and returns its rows; ``None`` skips the checks.
+    """
+    if rows is not None:
+        _raise_on_checks(rows(_checks_query(dialect, has["prescriptions"])), where)
+    return patient_weeks_query(
+        dialect=dialect,
+        has_prescriptions=has["prescriptions"],
+        has_sessions=has["sessions"],
+        **opt.__dict__,
+    )
 
 
 # ------------------------------------------------------------------------------------ inputs
@@ -696,15 +757,8 @@ def patient_weeks_sql(
         con = duckdb.connect(config=config)
         try:
             has = _register_duckdb(con, sources)
-            if check_ids:
-                rows = con.execute(_checks_query("duckdb", has["prescriptions"])).fetchall()
-                _raise_on_checks(rows, str(path))
-            query = patient_weeks_query(
-                dialect="duckdb",
-                has_prescriptions=has["prescriptions"],
-                has_sessions=has["sessions"],
-                **opt.__dict__,
-            )
+            rows = None if not check_ids else lambda sql: con.execute(sql).fetchall()
+            query = _checked_query("duckdb", has, opt, rows, str(path))
             if out is not None:
                 con.execute(f"COPY ({query}) TO {_quote(Path(out))} (FORMAT parquet)")
                 return Path(out)
@@ -804,15 +858,8 @@ def patient_weeks_spark(
     spark = spark or SparkSession.builder.getOrCreate()
     where = str(data) if not isinstance(data, Mapping) else "spark tables"
     has = _register_spark(spark, data, where)
-    if check_ids:
-        rows = [tuple(r) for r in spark.sql(_checks_query("spark", has["prescriptions"])).collect()]
-        _raise_on_checks(rows, where)
-    query = patient_weeks_query(
-        dialect="spark",
-        has_prescriptions=has["prescriptions"],
-        has_sessions=has["sessions"],
-        **opt.__dict__,
-    )
+    rows = None if not check_ids else lambda sql: [tuple(r) for r in spark.sql(sql).collect()]
+    query = _checked_query("spark", has, opt, rows, where)
     result = spark.sql(query)
     if out is not None:
         result.write.parquet(str(out))
