@@ -1,46 +1,62 @@
 """Parameters of the cohort simulator: defaults, documentation and validation in one place.
 
-Every parameter is a field of :class:`SimulationConfig` with its default, its allowed range and a
-one-line meaning; ``docs/simulator.md`` lists them (its table is generated from here by
-``make docs``). Build a config from keyword arguments, a mapping, or a TOML /
-JSON file; anything unknown, of the wrong type or out of range raises :class:`ConfigError` naming
-the parameter, the value and the allowed range.
+Every parameter is a field of :class:`SimulationConfig` with its default and its allowed range
+(one :class:`_Rule`, checked by :func:`_checked`), followed by its one-line meaning as an attribute
+docstring; ``docs/simulator.md`` lists them (its table is generated from here by ``make docs``).
+Build a config from keyword arguments, a mapping, or a TOML / JSON file; anything unknown, of the
+wrong type or out of range raises :class:`ConfigError` naming the parameter, the value and the
+allowed range.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime as dt
 import difflib
 import hashlib
+import inspect
+import itertools
 import json
 import math
+import textwrap
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ptanalytics.cohort.catalogue import CATEGORIES, exercise_catalogue
-from ptanalytics.cohort.schema import CHRONICITIES, COINTERVENTION_KINDS
+from ptanalytics.cohort.catalogue import exercise_catalogue
 from ptanalytics.exceptions import ConfigError
-from ptanalytics.vocab import TRAJECTORY_CLASSES
+from ptanalytics.vocab import CATEGORIES, CHRONICITIES, COINTERVENTION_KINDS, TRAJECTORY_CLASSES
 
-__all__ = ["TRAJECTORIES", "SimulationConfig", "load_config"]
-
-TRAJECTORIES: tuple[str, ...] = TRAJECTORY_CLASSES
+__all__ = ["SimulationConfig", "load_config", "parameters_markdown"]
 
 
-def _p(default, lo, hi, doc, group, *, keys=None, sums_to_one=False, integer=False):
-    """A parameter: default, closed range [lo, hi] (of the value or of each mapping value)."""
-    meta = {
-        "lo": lo,
-        "hi": hi,
-        "doc": doc,
-        "group": group,
-        "keys": keys,
-        "sums_to_one": sums_to_one,
-        "integer": integer,
-    }
+@dataclasses.dataclass(frozen=True)
+class _Rule:
+    """What a parameter may be: an ISO date, or numbers in the closed range [lo, hi].
+
+    For a mapping the range applies to each value; ``keys`` are its required keys (None: whole
+    numbers of weeks, as in ``guided_weeks_mix``), and ``sums_to_one`` asks the values to be shares.
+    """
+
+    group: str
+    lo: float | None = None
+    hi: float | None = None
+    integer: bool = False
+    date: bool = False
+    mapping: bool = False
+    keys: tuple[str, ...] | None = None
+    sums_to_one: bool = False
+
+    @property
+    def allowed(self) -> str:
+        return f"{self.lo} to {self.hi}"
+
+
+def _p(default, *bounds, group, **rule):
+    """A parameter field: its default and its :class:`_Rule` (``bounds`` are ``lo, hi``)."""
+    meta = {"rule": _Rule(group, *bounds, mapping=isinstance(default, dict), **rule)}
     if isinstance(default, dict):
         return dataclasses.field(default_factory=lambda: dict(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -65,308 +81,192 @@ class SimulationConfig:
     points (0-10); weeks count from enrolment (week 0 starts on the enrolment day).
     """
 
+    # A field per parameter: its default and rule, then its meaning (the attribute docstring,
+    # which docs/simulator.md's table shows). Laid out by hand: a mapping default is one block.
+    # fmt: off
     # -- cohort
-    start_date: str = _p("2024-01-08", None, None, "First possible enrolment date (ISO).", _COHORT)
-    recruitment_days: int = _p(
-        365, 0, 3650, "Enrolment dates are uniform over this many days.", _COHORT, integer=True
-    )
-    n_clinics: int = _p(6, 1, 10_000, "Number of clinics.", _COHORT, integer=True)
-    therapists_per_clinic: int = _p(3, 1, 1_000, "Therapists per clinic.", _COHORT, integer=True)
+    start_date: str = _p("2024-01-08", group=_COHORT, date=True)
+    """First possible enrolment date (ISO)."""
+    recruitment_days: int = _p(365, 0, 3650, group=_COHORT, integer=True)
+    """Enrolment dates are uniform over this many days."""
+    n_clinics: int = _p(6, 1, 10_000, group=_COHORT, integer=True)
+    """Number of clinics."""
+    therapists_per_clinic: int = _p(3, 1, 1000, group=_COHORT, integer=True)
+    """Therapists per clinic."""
     # -- baseline
-    age_mean: float = _p(47.0, 18, 90, "Mean age (years) before truncation.", _BASE)
-    age_sd: float = _p(13.0, 0, 40, "SD of age (years).", _BASE)
-    age_min: int = _p(
-        18, 0, 120, "Youngest age (years); ages are truncated to the range.", _BASE, integer=True
-    )
-    age_max: int = _p(90, 0, 120, "Oldest age (years).", _BASE, integer=True)
-    female_share: float = _p(0.56, 0, 1, "Share of female patients.", _BASE)
+    age_mean: float = _p(47.0, 18, 90, group=_BASE)
+    """Mean age (years) before truncation."""
+    age_sd: float = _p(13.0, 0, 40, group=_BASE)
+    """SD of age (years)."""
+    age_min: int = _p(18, 0, 120, group=_BASE, integer=True)
+    """Youngest age (years); ages are truncated to the range."""
+    age_max: int = _p(90, 0, 120, group=_BASE, integer=True)
+    """Oldest age (years)."""
+    female_share: float = _p(0.56, 0, 1, group=_BASE)
+    """Share of female patients."""
     chronicity_shares: dict = _p(
-        {"acute": 0.15, "subacute": 0.20, "chronic": 0.65},
-        0,
-        1,
-        "Shares of acute (<6 wk), subacute (6-12 wk) and chronic (>12 wk) episodes.",
-        _BASE,
-        keys=CHRONICITIES,
-        sums_to_one=True,
+        {"acute": 0.15, "subacute": 0.2, "chronic": 0.65},
+        0, 1, group=_BASE, keys=CHRONICITIES, sums_to_one=True,
     )
-    nprs_baseline_mean: float = _p(6.0, 0, 10, "Mean observed baseline NPRS.", _BASE)
-    nprs_baseline_sd: float = _p(
-        1.8,
-        0,
-        5,
-        "SD of observed baseline NPRS (the latent SD is derived so that latent "
-        "variance + measurement variance + rounding variance 1/12 gives this).",
-        _BASE,
-    )
-    odi_intercept: float = _p(
-        8.0, -50, 100, "Baseline ODI = intercept + slope x latent NPRS + noise.", _BASE
-    )
-    odi_per_nprs: float = _p(4.5, 0, 20, "Baseline ODI points per latent NPRS point.", _BASE)
-    odi_sd: float = _p(9.0, 0, 40, "SD of baseline ODI around its NPRS prediction.", _BASE)
-    odi_per_nprs_change: float = _p(
-        5.0, 0, 20, "ODI points of change per NPRS point of change.", _BASE
-    )
-    odi_noise_sd: float = _p(4.0, 0, 30, "ODI measurement SD at follow-up assessments.", _BASE)
+    """Shares of acute (<6 wk), subacute (6-12 wk) and chronic (>12 wk) episodes."""
+    nprs_baseline_mean: float = _p(6.0, 0, 10, group=_BASE)
+    """Mean observed baseline NPRS."""
+    nprs_baseline_sd: float = _p(1.8, 0, 5, group=_BASE)
+    """SD of observed baseline NPRS (the latent SD is derived so that latent variance + measurement
+    variance + rounding variance 1/12 gives this).
+    """
+    odi_intercept: float = _p(8.0, -50, 100, group=_BASE)
+    """Baseline ODI = intercept + slope x latent NPRS + noise."""
+    odi_per_nprs: float = _p(4.5, 0, 20, group=_BASE)
+    """Baseline ODI points per latent NPRS point."""
+    odi_sd: float = _p(9.0, 0, 40, group=_BASE)
+    """SD of baseline ODI around its NPRS prediction."""
+    odi_per_nprs_change: float = _p(5.0, 0, 20, group=_BASE)
+    """ODI points of change per NPRS point of change."""
+    odi_noise_sd: float = _p(4.0, 0, 30, group=_BASE)
+    """ODI measurement SD at follow-up assessments."""
     # -- program
     guided_weeks_mix: dict = _p(
-        {6: 0.15, 8: 0.60, 10: 0.15, 12: 0.10},
-        0,
-        1,
-        "Planned guided-phase length (weeks) and its share of patients.",
-        _PROG,
-        sums_to_one=True,
+        {6: 0.15, 8: 0.6, 10: 0.15, 12: 0.1},
+        0, 1, group=_PROG, sums_to_one=True,
     )
-    horizon_weeks: int = _p(
-        26,
-        1,
-        260,
-        "Follow-up horizon: final assessment at this week; "
-        "maintenance runs from the end of the guided phase to here.",
-        _PROG,
-        integer=True,
-    )
-    review_week: int = _p(
-        4,
-        1,
-        52,
-        "Week of the early-response review that may extend or shorten the guided phase.",
-        _PROG,
-        integer=True,
-    )
-    extend_below_improvement: float = _p(
-        0.10, -1, 1, "Extend when relative NPRS improvement at review is below this.", _PROG
-    )
-    extend_probability: float = _p(0.5, 0, 1, "Probability a non-responder is extended.", _PROG)
-    extend_weeks: int = _p(
-        2, 0, 52, "Weeks added by an extension (capped at the horizon).", _PROG, integer=True
-    )
-    shorten_at_improvement: float = _p(
-        0.50, -1, 1, "Shorten when relative NPRS improvement at review is at least this.", _PROG
-    )
-    shorten_probability: float = _p(
-        0.5, 0, 1, "Probability an early responder is shortened.", _PROG
-    )
-    shorten_weeks: int = _p(2, 0, 52, "Weeks removed by shortening.", _PROG, integer=True)
-    min_guided_weeks: int = _p(
-        4,
-        0,
-        52,
-        "Shortening never goes below this (nor below the review week).",
-        _PROG,
-        integer=True,
-    )
-    guided_supervised_per_week: int = _p(
-        2, 0, 7, "Supervised sessions per guided week.", _PROG, integer=True
-    )
-    guided_home_per_week: int = _p(1, 0, 7, "Home sessions per guided week.", _PROG, integer=True)
-    maintenance_home_per_week: int = _p(
-        3, 0, 7, "Home sessions per maintenance week.", _PROG, integer=True
-    )
-    exercises_per_session: int = _p(
-        6,
-        1,
-        25,
-        "Exercises prescribed per session (drawn from the "
-        "catalogue by the patient's category mix).",
-        _PROG,
-        integer=True,
-    )
+    """Planned guided-phase length (weeks) and its share of patients."""
+    horizon_weeks: int = _p(26, 1, 260, group=_PROG, integer=True)
+    """Follow-up horizon: final assessment at this week; maintenance runs from the end of the guided
+    phase to here.
+    """
+    review_week: int = _p(4, 1, 52, group=_PROG, integer=True)
+    """Week of the early-response review that may extend or shorten the guided phase."""
+    extend_below_improvement: float = _p(0.1, -1, 1, group=_PROG)
+    """Extend when relative NPRS improvement at review is below this."""
+    extend_probability: float = _p(0.5, 0, 1, group=_PROG)
+    """Probability a non-responder is extended."""
+    extend_weeks: int = _p(2, 0, 52, group=_PROG, integer=True)
+    """Weeks added by an extension (capped at the horizon)."""
+    shorten_at_improvement: float = _p(0.5, -1, 1, group=_PROG)
+    """Shorten when relative NPRS improvement at review is at least this."""
+    shorten_probability: float = _p(0.5, 0, 1, group=_PROG)
+    """Probability an early responder is shortened."""
+    shorten_weeks: int = _p(2, 0, 52, group=_PROG, integer=True)
+    """Weeks removed by shortening."""
+    min_guided_weeks: int = _p(4, 0, 52, group=_PROG, integer=True)
+    """Shortening never goes below this (nor below the review week)."""
+    guided_supervised_per_week: int = _p(2, 0, 7, group=_PROG, integer=True)
+    """Supervised sessions per guided week."""
+    guided_home_per_week: int = _p(1, 0, 7, group=_PROG, integer=True)
+    """Home sessions per guided week."""
+    maintenance_home_per_week: int = _p(3, 0, 7, group=_PROG, integer=True)
+    """Home sessions per maintenance week."""
+    exercises_per_session: int = _p(6, 1, 25, group=_PROG, integer=True)
+    """Exercises prescribed per session (drawn from the catalogue by the patient's category mix)."""
     category_mix_mean: dict = _p(
-        {
-            "core_strengthening": 0.25,
-            "lumbar_stabilization": 0.25,
-            "aerobic": 0.15,
-            "posture": 0.10,
-            "flexibility": 0.25,
-        },
-        0,
-        1,
-        "Mean of the per-patient Dirichlet mix over categories (drives exercise selection).",
-        _PROG,
-        keys=CATEGORIES,
-        sums_to_one=True,
+        {"core_strengthening": 0.25, "lumbar_stabilization": 0.25, "aerobic": 0.15,
+         "posture": 0.1, "flexibility": 0.25},
+        0, 1, group=_PROG, keys=CATEGORIES, sums_to_one=True,
     )
-    category_mix_concentration: float = _p(
-        6.0, 0.01, 1e6, "Dirichlet concentration: larger means mixes closer to the mean.", _PROG
-    )
+    """Mean of the per-patient Dirichlet mix over categories (drives exercise selection)."""
+    category_mix_concentration: float = _p(6.0, 0.01, 1e6, group=_PROG)
+    """Dirichlet concentration: larger means mixes closer to the mean."""
     # -- adherence
-    adherence_mean: float = _p(
-        0.72,
-        0,
-        1,
-        "Typical weekly probability of doing a prescribed session (at the centre "
-        "week). 0 or 1 forces adherence exactly (no trajectories, shifts or noise).",
-        _ADH,
-    )
-    adherence_sd_logit: float = _p(2.0, 0, 5, "SD of patients' adherence propensity (logit).", _ADH)
-    adherence_per_baseline_nprs: float = _p(
-        -0.10,
-        -2,
-        2,
-        "Logit shift per baseline NPRS point above the mean (confounding by severity).",
-        _ADH,
-    )
+    adherence_mean: float = _p(0.72, 0, 1, group=_ADH)
+    """Typical weekly probability of doing a prescribed session (at the centre week). 0 or 1 forces
+    adherence exactly (no trajectories, shifts or noise).
+    """
+    adherence_sd_logit: float = _p(2.0, 0, 5, group=_ADH)
+    """SD of patients' adherence propensity (logit)."""
+    adherence_per_baseline_nprs: float = _p(-0.1, -2, 2, group=_ADH)
+    """Logit shift per baseline NPRS point above the mean (confounding by severity)."""
     trajectory_shares: dict = _p(
         {"declining": 0.12, "stable": 0.45, "increasing": 0.43},
-        0,
-        1,
-        "Shares of adherence trajectory classes.",
-        _ADH,
-        keys=TRAJECTORIES,
-        sums_to_one=True,
+        0, 1, group=_ADH, keys=TRAJECTORY_CLASSES, sums_to_one=True,
     )
-    trajectory_slope_declining: float = _p(-0.20, -2, 0, "Logit change per week, declining.", _ADH)
-    trajectory_slope_increasing: float = _p(0.10, 0, 2, "Logit change per week, increasing.", _ADH)
-    trajectory_center_week: float = _p(
-        6.0, 0, 260, "Week at which trajectories cross the patient's propensity.", _ADH
-    )
-    maintenance_adherence_shift: float = _p(-0.6, -5, 5, "Logit drop at the phase change.", _ADH)
-    supervised_adherence_shift: float = _p(
-        0.8, -5, 5, "Logit bonus of supervised over home sessions.", _ADH
-    )
-    exercise_completion: float = _p(
-        0.92,
-        0,
-        1,
-        "Probability each prescribed exercise is done in an attended session (one is always done).",
-        _ADH,
-    )
-    partial_dose_probability: float = _p(
-        0.15, 0, 1, "Probability a done exercise is cut short (50-100% of reps or minutes).", _ADH
-    )
+    """Shares of adherence trajectory classes."""
+    trajectory_slope_declining: float = _p(-0.2, -2, 0, group=_ADH)
+    """Logit change per week, declining."""
+    trajectory_slope_increasing: float = _p(0.1, 0, 2, group=_ADH)
+    """Logit change per week, increasing."""
+    trajectory_center_week: float = _p(6.0, 0, 260, group=_ADH)
+    """Week at which trajectories cross the patient's propensity."""
+    maintenance_adherence_shift: float = _p(-0.6, -5, 5, group=_ADH)
+    """Logit drop at the phase change."""
+    supervised_adherence_shift: float = _p(0.8, -5, 5, group=_ADH)
+    """Logit bonus of supervised over home sessions."""
+    exercise_completion: float = _p(0.92, 0, 1, group=_ADH)
+    """Probability each prescribed exercise is done in an attended session (one is always done)."""
+    partial_dose_probability: float = _p(0.15, 0, 1, group=_ADH)
+    """Probability a done exercise is cut short (50-100% of reps or minutes)."""
     # -- dropout
-    dropout_by_week8: float = _p(
-        0.27, 0, 0.95, "Target share gone by week 8 (sets the baseline weekly hazard).", _DROP
-    )
-    dropout_pain_log_odds: float = _p(
-        0.4,
-        -5,
-        5,
-        "Log-odds of dropping out per NPRS point of latent pain change since baseline (worse "
-        "pain, more dropout). Covariates decide who leaves; the weekly rate is held at the one "
-        "dropout_by_week8 sets.",
-        _DROP,
-    )
-    dropout_idle_log_odds: float = _p(
-        0.0,
-        -5,
-        5,
-        "Log-odds of dropping out after a week without a session (positive: lapses lead to "
-        "exits; negative: exits come from engaged patients). 0: independent of lapses.",
-        _DROP,
-    )
-    maintenance_dropout_odds_ratio: float = _p(
-        0.35, 0, 10, "Odds ratio of the weekly hazard in maintenance vs guided weeks.", _DROP
-    )
-    followup_after_dropout: float = _p(
-        0.3, 0, 1, "Probability a dropout still answers the final follow-up assessment.", _DROP
-    )
+    dropout_by_week8: float = _p(0.27, 0, 0.95, group=_DROP)
+    """Target share gone by week 8 (sets the baseline weekly hazard)."""
+    dropout_pain_log_odds: float = _p(0.4, -5, 5, group=_DROP)
+    """Log-odds of dropping out per NPRS point of latent pain change since baseline (worse pain,
+    more dropout). Covariates decide who leaves; the weekly rate is held at the one dropout_by_week8
+    sets.
+    """
+    dropout_idle_log_odds: float = _p(0.0, -5, 5, group=_DROP)
+    """Log-odds of dropping out after a week without a session (positive: lapses lead to exits;
+    negative: exits come from engaged patients). 0: independent of lapses.
+    """
+    maintenance_dropout_odds_ratio: float = _p(0.35, 0, 10, group=_DROP)
+    """Odds ratio of the weekly hazard in maintenance vs guided weeks."""
+    followup_after_dropout: float = _p(0.3, 0, 1, group=_DROP)
+    """Probability a dropout still answers the final follow-up assessment."""
     # -- pain
-    natural_slope: float = _p(
-        0.0, -1, 1, "NPRS points per week without exercise (natural history).", _PAIN
-    )
-    natural_slope_sd: float = _p(0.03, 0, 1, "SD of patients' natural-history slopes.", _PAIN)
-    benefit_max: float = _p(
-        7.5,
-        0,
-        20,
-        "Mean asymptotic pain reduction from exercise (NPRS "
-        "points; realistic doses reach a fraction of it).",
-        _PAIN,
-    )
-    benefit_max_cv: float = _p(
-        0.35, 0, 3, "SD of log maximum benefit across patients (mean-preserving).", _PAIN
-    )
-    dose_scale: float = _p(
-        40.0,
-        0.01,
-        1e4,
-        "Effective sessions for 63% of the maximum benefit "
-        "(diminishing returns: 1 - exp(-dose / scale)).",
-        _PAIN,
-    )
-    dose_half_life_weeks: float = _p(
-        12.0, 0.1, 1e4, "Half-life of accumulated dose when exercise stops (loss of gains).", _PAIN
-    )
+    natural_slope: float = _p(0.0, -1, 1, group=_PAIN)
+    """NPRS points per week without exercise (natural history)."""
+    natural_slope_sd: float = _p(0.03, 0, 1, group=_PAIN)
+    """SD of patients' natural-history slopes."""
+    benefit_max: float = _p(7.5, 0, 20, group=_PAIN)
+    """Mean asymptotic pain reduction from exercise (NPRS points; realistic doses reach a fraction
+    of it).
+    """
+    benefit_max_cv: float = _p(0.35, 0, 3, group=_PAIN)
+    """SD of log maximum benefit across patients (mean-preserving)."""
+    dose_scale: float = _p(40.0, 0.01, 1e4, group=_PAIN)
+    """Effective sessions for 63% of the maximum benefit (diminishing returns: 1 - exp(-dose /
+    scale)).
+    """
+    dose_half_life_weeks: float = _p(12.0, 0.1, 1e4, group=_PAIN)
+    """Half-life of accumulated dose when exercise stops (loss of gains)."""
     category_effectiveness: dict = _p(
-        {
-            "core_strengthening": 1.0,
-            "lumbar_stabilization": 1.0,
-            "aerobic": 0.75,
-            "posture": 0.6,
-            "flexibility": 0.4,
-        },
-        0,
-        10,
-        "Effective sessions per session of pure category time (dose weight).",
-        _PAIN,
-        keys=CATEGORIES,
+        {"core_strengthening": 1.0, "lumbar_stabilization": 1.0, "aerobic": 0.75, "posture": 0.6,
+         "flexibility": 0.4},
+        0, 10, group=_PAIN, keys=CATEGORIES,
     )
-    measurement_sd: float = _p(0.9, 0, 5, "SD of NPRS measurement noise before rounding.", _PAIN)
-    missed_assessment: float = _p(
-        0.10, 0, 1, "Probability a scheduled follow-up assessment is missed at random.", _PAIN
-    )
-    maintenance_assessment_every: int = _p(
-        4,
-        1,
-        52,
-        "Weeks between assessments in maintenance "
-        "(weekly in the guided phase; always at the horizon).",
-        _PAIN,
-        integer=True,
-    )
+    """Effective sessions per session of pure category time (dose weight)."""
+    measurement_sd: float = _p(0.9, 0, 5, group=_PAIN)
+    """SD of NPRS measurement noise before rounding."""
+    missed_assessment: float = _p(0.1, 0, 1, group=_PAIN)
+    """Probability a scheduled follow-up assessment is missed at random."""
+    maintenance_assessment_every: int = _p(4, 1, 52, group=_PAIN, integer=True)
+    """Weeks between assessments in maintenance (weekly in the guided phase; always at the
+    horizon).
+    """
     # -- co-interventions
     cointervention_probability: dict = _p(
-        {
-            "heat_cold": 0.40,
-            "massage": 0.20,
-            "manual_therapy": 0.25,
-            "acupuncture": 0.10,
-            "epidural_injection": 0.05,
-            "analgesic": 0.45,
-        },
-        0,
-        1,
-        "Probability a patient has an episode of each co-intervention.",
-        _CO,
-        keys=COINTERVENTION_KINDS,
+        {"heat_cold": 0.4, "massage": 0.2, "manual_therapy": 0.25, "acupuncture": 0.1,
+         "epidural_injection": 0.05, "analgesic": 0.45},
+        0, 1, group=_CO, keys=COINTERVENTION_KINDS,
     )
+    """Probability a patient has an episode of each co-intervention."""
     cointervention_weeks: dict = _p(
-        {
-            "heat_cold": 4,
-            "massage": 4,
-            "manual_therapy": 4,
-            "acupuncture": 6,
-            "epidural_injection": 8,
-            "analgesic": 6,
-        },
-        1,
-        104,
-        "Episode length (weeks).",
-        _CO,
-        keys=COINTERVENTION_KINDS,
-        integer=True,
+        {"heat_cold": 4, "massage": 4, "manual_therapy": 4, "acupuncture": 6,
+         "epidural_injection": 8, "analgesic": 6},
+        1, 104, group=_CO, keys=COINTERVENTION_KINDS, integer=True,
     )
+    """Episode length (weeks)."""
     cointervention_effect: dict = _p(
-        {
-            "heat_cold": -0.2,
-            "massage": -0.3,
-            "manual_therapy": -0.3,
-            "acupuncture": -0.3,
-            "epidural_injection": -0.8,
-            "analgesic": -0.4,
-        },
-        -10,
-        10,
-        "NPRS points added while the episode is active.",
-        _CO,
-        keys=COINTERVENTION_KINDS,
+        {"heat_cold": -0.2, "massage": -0.3, "manual_therapy": -0.3, "acupuncture": -0.3,
+         "epidural_injection": -0.8, "analgesic": -0.4},
+        -10, 10, group=_CO, keys=COINTERVENTION_KINDS,
     )
+    """NPRS points added while the episode is active."""
+    # fmt: on
 
     # ------------------------------------------------------------------ construction
     def __post_init__(self):
         for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, _check(f, getattr(self, f.name)))
+            object.__setattr__(self, f.name, _checked(f, getattr(self, f.name)))
         self._check_together()
 
     @classmethod
@@ -464,43 +364,45 @@ class SimulationConfig:
         return (lo + hi) / 2
 
 
-def _check(f: dataclasses.Field, value: Any) -> Any:
-    meta = f.metadata
-    name = f.name
-    if f.name == "start_date":
+def _checked(f: dataclasses.Field, value: Any) -> Any:
+    """``value`` of the field ``f`` checked against its rule and normalised (ints, floats, str)."""
+    rule: _Rule = f.metadata["rule"]
+    if rule.date:
         try:
             dt.date.fromisoformat(str(value))
         except ValueError:
             raise ConfigError(
-                f"start_date={value!r} is not an ISO date; allowed: YYYY-MM-DD, e.g. 2024-01-08."
+                f"{f.name}={value!r} is not an ISO date; allowed: YYYY-MM-DD, e.g. 2024-01-08."
             ) from None
         return str(value)
-    default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-    if isinstance(default, dict):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{name} must be a mapping like {default}; got {value!r}.")
-        value = _check_mapping(name, dict(value), meta, default)
-        return value
-    return _check_number(name, value, meta, name)
+    if not rule.mapping:
+        return _checked_number(value, rule, f.name)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{f.name} must be a mapping like {f.default_factory()}; got {value!r}.")
+    value = _checked_keys(f.name, dict(value), rule)
+    value = {k: _checked_number(v, rule, f"{f.name}[{k!r}]") for k, v in value.items()}
+    if rule.sums_to_one and not math.isclose(sum(value.values()), 1.0, abs_tol=1e-6):
+        raise ConfigError(
+            f"{f.name} shares sum to {sum(value.values()):.6g}; allowed: shares that sum to 1."
+        )
+    return value
 
 
-def _check_number(name: str, value: Any, meta: Mapping, label: str):
-    lo, hi = meta["lo"], meta["hi"]
-    rng = f"{lo} to {hi}"
+def _checked_number(value: Any, rule: _Rule, label: str) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{label}={value!r} is not a number; allowed: {rng}.")
-    if not math.isfinite(value) or value < lo or value > hi:
-        raise ConfigError(f"{label}={value!r} is out of range; allowed: {rng}.")
-    if meta["integer"]:
+        raise ConfigError(f"{label}={value!r} is not a number; allowed: {rule.allowed}.")
+    if not math.isfinite(value) or value < rule.lo or value > rule.hi:
+        raise ConfigError(f"{label}={value!r} is out of range; allowed: {rule.allowed}.")
+    if rule.integer:
         if value != int(value):
-            raise ConfigError(f"{label}={value!r} must be a whole number; allowed: {rng}.")
+            raise ConfigError(f"{label}={value!r} must be a whole number; allowed: {rule.allowed}.")
         return int(value)
     return float(value)
 
 
-def _check_mapping(name: str, value: dict, meta: Mapping, default: dict) -> dict:
-    keys = meta["keys"]
-    if keys is None:  # guided_weeks_mix: integer week keys (TOML/JSON give strings)
+def _checked_keys(name: str, value: dict, rule: _Rule) -> dict:
+    """The mapping with exactly the rule's keys, in their order (or week keys, sorted)."""
+    if rule.keys is None:  # guided_weeks_mix: integer week keys (TOML/JSON give strings)
         converted = {}
         for k, v in value.items():
             try:
@@ -512,28 +414,21 @@ def _check_mapping(name: str, value: dict, meta: Mapping, default: dict) -> dict
             if not 1 <= week <= 104:
                 raise ConfigError(f"{name} key {k!r} is out of range; allowed: 1 to 104 weeks.")
             converted[week] = v
-        value = dict(sorted(converted.items()))
-        if not value:
+        if not converted:
             raise ConfigError(f"{name} is empty; give at least one planned length, e.g. {{8: 1}}.")
-    else:
-        unknown = [k for k in value if k not in keys]
-        if unknown:
-            raise ConfigError(
-                f"{name} has unknown key {unknown[0]!r}; allowed keys: {', '.join(keys)}."
-            )
-        missing = [k for k in keys if k not in value]
-        if missing:
-            raise ConfigError(
-                f"{name} lacks key(s) {', '.join(missing)}; give a value for every one of "
-                f"{', '.join(keys)}."
-            )
-        value = {k: value[k] for k in keys}
-    value = {k: _check_number(name, v, meta, f"{name}[{k!r}]") for k, v in value.items()}
-    if meta["sums_to_one"] and not math.isclose(sum(value.values()), 1.0, abs_tol=1e-6):
+        return dict(sorted(converted.items()))
+    unknown = [k for k in value if k not in rule.keys]
+    if unknown:
         raise ConfigError(
-            f"{name} shares sum to {sum(value.values()):.6g}; allowed: shares that sum to 1."
+            f"{name} has unknown key {unknown[0]!r}; allowed keys: {', '.join(rule.keys)}."
         )
-    return value
+    missing = [k for k in rule.keys if k not in value]
+    if missing:
+        raise ConfigError(
+            f"{name} lacks key(s) {', '.join(missing)}; give a value for every one of "
+            f"{', '.join(rule.keys)}."
+        )
+    return {k: value[k] for k in rule.keys}
 
 
 def load_config(path: str | Path) -> SimulationConfig:
@@ -560,16 +455,28 @@ def load_config(path: str | Path) -> SimulationConfig:
         raise ConfigError(f"{p}: {exc}") from None
 
 
+def _parameter_docs() -> dict[str, str]:
+    """Each parameter's attribute docstring, on one line, read from the class source."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(SimulationConfig)))
+    body = tree.body[0].body
+    docs = {}
+    for field, doc in itertools.pairwise(body):
+        if isinstance(field, ast.AnnAssign) and isinstance(doc, ast.Expr):
+            docs[field.target.id] = " ".join(doc.value.value.split())
+    return docs
+
+
 def parameters_markdown() -> str:
     """The parameter table of docs/simulator.md."""
     lines = ["| group | parameter | default | allowed | meaning |", "|---|---|---|---|---|"]
     defaults = SimulationConfig()
+    docs = _parameter_docs()
     for f in dataclasses.fields(SimulationConfig):
-        m = f.metadata
+        rule = f.metadata["rule"]
         v = getattr(defaults, f.name)
         default = ", ".join(f"{k}: {x:g}" for k, x in v.items()) if isinstance(v, dict) else v
-        allowed = "ISO date" if m["lo"] is None else f"{m['lo']:g} to {m['hi']:g}"
-        if m["sums_to_one"]:
+        allowed = "ISO date" if rule.date else f"{rule.lo:g} to {rule.hi:g}"
+        if rule.sums_to_one:
             allowed += ", summing to 1"
-        lines.append(f"| {m['group']} | `{f.name}` | {default} | {allowed} | {m['doc']} |")
+        lines.append(f"| {rule.group} | `{f.name}` | {default} | {allowed} | {docs[f.name]} |")
     return "\n".join(lines) + "\n"
