@@ -113,7 +113,7 @@ def _mix_summary(rng, n=200):
 def test_substitution_leaves_out_patients_with_no_exercise_time(rng):
     s = _mix_summary(rng)
     full = om.category_substitution(s, pairs=[("flexibility", "core_strengthening")], covariates=())
-    assert full.loc[0, "n_no_exercise_time"] == 0
+    assert full.table.loc[0, "n_no_exercise_time"] == 0
     empty = pd.DataFrame({c: [0.0, np.nan] for c in SHARES})
     empty["patient_id"] = ["Z1", "Z2"]
     empty["nprs_change_end_guided"] = [-1.0, -2.0]
@@ -121,12 +121,12 @@ def test_substitution_leaves_out_patients_with_no_exercise_time(rng):
     sub = om.category_substitution(
         both, pairs=[("flexibility", "core_strengthening")], covariates=()
     )
-    assert sub.loc[0, "n_no_exercise_time"] == 2
-    assert sub.attrs["n_no_exercise_time"] == 2 and sub.attrs["n_analysed"] == len(s)
-    assert "2 patient(s) with no exercise time" in sub.attrs["notes"][0]
+    assert sub.table.loc[0, "n_no_exercise_time"] == 2
+    assert sub.n_no_exercise_time == 2 and sub.n == len(s)
+    assert "2 patient(s) with no exercise time" in sub.notes[0]
     # The same estimate as without those two rows: they are left out, nothing else changes.
-    assert sub.loc[0, "estimate"] == pytest.approx(full.loc[0, "estimate"], rel=1e-12)
-    assert np.isfinite(sub.loc[0, ["estimate", "std_error"]].astype(float)).all()
+    assert sub.table.loc[0, "estimate"] == pytest.approx(full.table.loc[0, "estimate"], rel=1e-12)
+    assert np.isfinite(sub.table.loc[0, ["estimate", "std_error"]].astype(float)).all()
 
 
 def test_substitution_with_nobody_exercising_is_a_clear_error():
