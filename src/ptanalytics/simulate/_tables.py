@@ -212,6 +212,7 @@ def _cointerventions_table(p, r, ids, cfg) -> pd.DataFrame:
 
 
 def truth_patients_table(p, r, ids, cfg) -> pd.DataFrame:
+    """``truth_patients``: one row per patient of latent values, shares, program and dropout."""
     g = r.guided_weeks
     h = cfg.horizon_weeks
     adjusted = np.where(
