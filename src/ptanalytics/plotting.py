@@ -226,12 +226,16 @@ def plot_survival_medians(medians, *, ax=None):
     """Median survival per group with its interval (:func:`ptanalytics.models.survival.km_median`).
 
     An interval end that is not reached (the band stays above 0.5) is left out; a group whose
-    median is not reached has no point.
+    median is not reached has no point but the words "median not reached".
     """
     source = "ptanalytics.models.survival.km_median"
     table = _table(medians, ["group", "median", "ci_low", "ci_high"], "medians", source)
     fig, ax = _axes(ax, figsize=(6.4, 0.45 * max(len(table), 2) + 1.2))
     _intervals(ax, table["group"], table["median"], table["ci_low"], table["ci_high"])
+    y = np.arange(len(table))[::-1]
+    for row, median in zip(y, table["median"].to_numpy(dtype=float), strict=True):
+        if np.isnan(median):
+            ax.text(0.02, row, "median not reached", transform=ax.get_yaxis_transform())
     ax.set_xlabel("Median survival time")
     fig.tight_layout()
     return fig

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
 from ptanalytics._checks import check_alpha
 from ptanalytics.exceptions import ConfigError
@@ -63,6 +62,10 @@ def wilson_interval(successes, n, *, alpha: float = 0.05):
     (low, high)
         Arrays (or scalars) of the interval's ends, in [0, 1].
     """
+    # Imported here: statsmodels takes 0.7 s to import, and `import ptanalytics` (the CLI) needs
+    # this module but not an interval.
+    from statsmodels.stats.proportion import proportion_confint
+
     alpha = check_alpha(alpha)
     k = np.asarray(successes, dtype=float)
     n = np.asarray(n, dtype=float)
