@@ -19,6 +19,7 @@ from ptanalytics.vocab import (
     CHRONICITIES,
     COINTERVENTION_KINDS,
     EARLIEST_DATE,
+    INSTRUMENT_RANGES,
     PHASES,
     SEXES,
 )
@@ -91,7 +92,33 @@ _KIND_DTYPES = {
     "str": "str",
 }
 
+#: The text a boolean column of a cohort file may hold. Stricter than ingest on purpose: ingest
+#: reads every word of ``vocab.TRUE_WORDS`` / ``vocab.FALSE_WORDS`` and writes ``true``/``false``.
+_BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False}
+
 _EXERCISES = tuple(exercise_catalogue()["exercise"])
+
+
+def _dose_columns(sets: str, reps: str, hold: str) -> tuple[Column, Column, Column]:
+    """The optional dose columns ``sets``, ``reps`` and ``hold_s`` with their descriptions."""
+    dose = {"kind": "int", "min": 0, "required": False, "dtype": "Int16"}
+    return (
+        Column("sets", description=sets, max=20, **dose),
+        Column("reps", description=reps, max=200, **dose),
+        Column("hold_s", description=hold, unit="seconds", max=600, **dose),
+    )
+
+
+def _per_week(name: str, description: str, *, required: bool = True) -> Column:
+    """A count of sessions per week (0 to 14)."""
+    return Column(name, "int", description, unit="sessions/week", min=0, max=14, required=required)
+
+
+def _span(instrument: str) -> str:
+    """An instrument's score range as ``lo-hi`` (``0-10``)."""
+    lo, hi, _ = INSTRUMENT_RANGES[instrument]
+    return f"{lo:g}-{hi:g}"
+
 
 _PID = Column("patient_id", "id", "Pseudonymous patient identifier (never a name, MRN or SSN).")
 _EXERCISE = Column("exercise", "category", "Exercise (catalogue identifier).", allowed=_EXERCISES)
@@ -150,50 +177,16 @@ TABLES: dict[str, Table] = {
                 Column("phase", "category", "Program phase.", allowed=PHASES),
                 _EXERCISE,
                 _CATEGORY,
-                Column(
-                    "sessions_per_week",
-                    "int",
-                    "Prescribed sessions per week.",
-                    unit="sessions/week",
-                    min=0,
-                    max=14,
-                ),
-                Column(
+                _per_week("sessions_per_week", "Prescribed sessions per week."),
+                _per_week(
                     "supervised_per_week",
-                    "int",
                     "Of those, sessions supervised by a therapist.",
-                    unit="sessions/week",
-                    min=0,
-                    max=14,
                     required=False,
                 ),
-                Column(
-                    "sets",
-                    "int",
+                *_dose_columns(
                     "Prescribed sets per session.",
-                    min=0,
-                    max=20,
-                    required=False,
-                    dtype="Int16",
-                ),
-                Column(
-                    "reps",
-                    "int",
                     "Prescribed repetitions (or holds) per side per set.",
-                    min=0,
-                    max=200,
-                    required=False,
-                    dtype="Int16",
-                ),
-                Column(
-                    "hold_s",
-                    "int",
                     "Prescribed hold.",
-                    unit="seconds",
-                    min=0,
-                    max=600,
-                    required=False,
-                    dtype="Int16",
                 ),
                 Column("start_on", "date", "First day of the prescription."),
                 Column("end_on", "date", "Last day of the prescription (inclusive)."),
@@ -209,25 +202,8 @@ TABLES: dict[str, Table] = {
                 _EXERCISE,
                 _CATEGORY,
                 Column("supervised", "bool", "Done under a therapist's supervision."),
-                Column("sets", "int", "Sets done.", min=0, max=20, required=False, dtype="Int16"),
-                Column(
-                    "reps",
-                    "int",
-                    "Repetitions (or holds) per side per set done.",
-                    min=0,
-                    max=200,
-                    required=False,
-                    dtype="Int16",
-                ),
-                Column(
-                    "hold_s",
-                    "int",
-                    "Hold.",
-                    unit="seconds",
-                    min=0,
-                    max=600,
-                    required=False,
-                    dtype="Int16",
+                *_dose_columns(
+                    "Sets done.", "Repetitions (or holds) per side per set done.", "Hold."
                 ),
                 Column(
                     "duration_min",
@@ -258,8 +234,8 @@ TABLES: dict[str, Table] = {
                 Column(
                     "instrument",
                     "str",
-                    "NPRS (0-10 integer pain), ODI (Oswestry 0-100), RMDQ (0-24), or "
-                    "another named instrument.",
+                    f"NPRS ({_span('NPRS')} integer pain), ODI (Oswestry {_span('ODI')}), "
+                    f"RMDQ ({_span('RMDQ')}), or another named instrument.",
                 ),
                 Column("score", "float", "Score on the instrument's own scale.", min=0, max=100),
             ),
@@ -313,6 +289,13 @@ def _first_bad(values: pd.Series, ok: pd.Series) -> tuple[int, object]:
     return pos + 1, value.item() if isinstance(value, np.generic) else value
 
 
+def _refuse_bad(values: pd.Series, bad: pd.Series, where: str, problem: str) -> None:
+    """Refuse ``values`` when ``bad`` holds anywhere, naming the first such row and its value."""
+    if bad.any():
+        row, value = _first_bad(values, ~bad)
+        raise CohortFormatError(f"{where}, row {row}: {value!r} {problem}")
+
+
 def _coerce_column(s: pd.Series, col: Column, table: str, source: str) -> pd.Series:
     """Coerce once per distinct value when the column is text (far fewer values than rows)."""
     text = s.dtype == "string" or s.dtype == "str" or s.dtype == object
@@ -341,60 +324,53 @@ def _coerce_values(s: pd.Series, col: Column, table: str, source: str) -> pd.Ser
             return s.astype(target)
         parsed = pd.to_datetime(s, format="%Y-%m-%d", errors="coerce")
         bad = parsed.isna() & s.notna()
-        if bad.any():
-            row, value = _first_bad(s, ~bad)
-            raise CohortFormatError(
-                f"{where}, row {row}: {value!r} is not a date in YYYY-MM-DD form. "
-                f"Fix: write dates as ISO 8601 (e.g. 2024-03-01)."
-            )
+        _refuse_bad(
+            s,
+            bad,
+            where,
+            "is not a date in YYYY-MM-DD form. Fix: write dates as ISO 8601 (e.g. 2024-03-01).",
+        )
         early = parsed.notna() & (parsed < pd.Timestamp(EARLIEST_DATE))
-        if early.any():
-            row, value = _first_bad(s, ~early)
-            raise CohortFormatError(
-                f"{where}, row {row}: {value!r} is before {EARLIEST_DATE.isoformat()}. "
-                f"Fix: correct the date (ingest quarantines such dates)."
-            )
+        _refuse_bad(
+            s,
+            early,
+            where,
+            f"is before {EARLIEST_DATE.isoformat()}. "
+            "Fix: correct the date (ingest quarantines such dates).",
+        )
         return parsed.astype(target)
     if col.kind == "category":
         values = s.astype("str") if not isinstance(s.dtype, pd.CategoricalDtype) else s
         known = values.isin(target.categories) | values.isna()
-        if not known.all():
-            row, value = _first_bad(values, known)
-            raise CohortFormatError(
-                f"{where}, row {row}: {value!r} is not one of {list(target.categories)}. "
-                f"Fix: map the value to an allowed one (ingest --mapping)."
-            )
+        _refuse_bad(
+            values,
+            ~known,
+            where,
+            f"is not one of {list(target.categories)}. "
+            f"Fix: map the value to an allowed one (ingest --mapping).",
+        )
         return values.astype(target)
     if col.kind == "bool":
         if s.dtype == bool:
             return s
-        words = {"true": True, "false": False, "1": True, "0": False}
-        mapped = s.astype("str").str.strip().str.lower().map(words).where(s.notna())
+        mapped = s.astype("str").str.strip().str.lower().map(_BOOL_TEXT).where(s.notna())
         bad = mapped.isna()
-        if bad.any():
-            row, value = _first_bad(s, ~bad)
-            raise CohortFormatError(
-                f"{where}, row {row}: {value!r} is not true/false. Fix: use true or false."
-            )
+        _refuse_bad(s, bad, where, "is not true/false. Fix: use true or false.")
         return mapped.astype(bool)
     if col.kind == "int":
         num = _finite(s, where)
         bad = (num.isna() & s.notna()) | (num.notna() & (num != np.floor(num)))
-        if bad.any():
-            row, value = _first_bad(s, ~bad)
-            raise CohortFormatError(
-                f"{where}, row {row}: {value!r} is not a whole number. "
-                f"Fix: correct the value; ptanalytics never rounds data."
-            )
+        _refuse_bad(
+            s,
+            bad,
+            where,
+            "is not a whole number. Fix: correct the value; ptanalytics never rounds data.",
+        )
         return num.astype(target)
     if col.kind == "float":
         num = _finite(s, where)
         bad = num.isna() & s.notna()
-        if bad.any():
-            row, value = _first_bad(s, ~bad)
-            raise CohortFormatError(
-                f"{where}, row {row}: {value!r} is not a number. Fix: correct the value."
-            )
+        _refuse_bad(s, bad, where, "is not a number. Fix: correct the value.")
         return num.astype(target)
     # id / str
     return s.astype(target)
@@ -409,105 +385,130 @@ def _finite(s: pd.Series, where: str) -> pd.Series:
         text = s.astype("string").str.strip().str.lower().str.lstrip("+-")
         infinite |= text.isin(["nan", "inf", "infinity"]).fillna(False)
     infinite &= s.notna()
-    if infinite.any():
-        row, value = _first_bad(s, ~infinite)
-        raise CohortFormatError(
-            f"{where}, row {row}: {value!r} is not a finite number. Fix: correct the value or "
-            f"leave it empty (ingest quarantines such values)."
-        )
+    _refuse_bad(
+        s,
+        infinite,
+        where,
+        "is not a finite number. Fix: correct the value or "
+        "leave it empty (ingest quarantines such values).",
+    )
     return num
+
+
+#: The data dictionary's opening: the folder layout and the keys of ``cohort.json``.
+_DICTIONARY_INTRO: tuple[str, ...] = (
+    "# Data dictionary: the ptanalytics cohort format",
+    "",
+    "<!-- Generated from src/ptanalytics/cohort/schema.py by `make docs`; do not edit by hand. -->",
+    "",
+    "A cohort is one folder with one file per table (`<table>.parquet` or `<table>.csv`, "
+    "identical columns either way) and `cohort.json`. A large cohort may store a table as a "
+    "folder of Parquet parts instead (`<table>/part-00000.parquet`, ...; written by "
+    "`simulate_to_disk`, read by `load_cohort` and the DuckDB/Spark aggregation), with "
+    "`chunking` in `cohort.json`. Simulated cohorts add `truth.json` "
+    "(generating parameters and true effects) and `truth_patients` (per-patient latent "
+    "values). Dates are ISO 8601 days (`YYYY-MM-DD`); CSV files are UTF-8 with a header row.",
+    "Columns marked *optional* may be absent; columns not listed here are kept as extra "
+    "attributes (for example a trial arm in `patients`).",
+    "",
+    "## cohort.json",
+    "",
+    "| key | meaning |",
+    "|---|---|",
+    "| `format_version` | version of this format (integer; currently 1) |",
+    "| `source` | `simulated`, or a description of the exports the cohort came from |",
+    "| `created` | UTC time the cohort was written (ISO 8601); `null` for simulated cohorts, "
+    "which are a pure function of `ptanalytics_version`, `seed` and `config_sha256`, so that "
+    "the same seed gives byte-identical files |",
+    "| `ptanalytics_version` | version of ptanalytics that wrote the cohort |",
+    "| `written_by` | `ptanalytics`: marks the folder as an output that `--overwrite` may "
+    "replace (a non-empty folder without it, or with files ptanalytics did not write, is "
+    "never replaced) |",
+    "| `csv_neutralised` | `quote-prefix-v1`: in every CSV of the folder a text cell (or "
+    "header) starting with `=`, `+`, `-`, `@`, tab, carriage return or `'` was written with "
+    "one `'` prefixed (OWASP CSV injection; numbers are never touched); `load_cohort` strips "
+    "exactly one, so values read back as they were. Other programs see the `'` |",
+    "| `file_format` | `parquet` or `csv` |",
+    "| `row_counts` | rows per table, checked when the cohort is loaded and by "
+    "`ptanalytics validate` (which requires one for every table file) |",
+    "| `seed`, `config_sha256` | simulated cohorts: the seed and a hash of the configuration |",
+    "| `ingest` | ingested cohorts: sources (rows read, used, set aside), tables (records, "
+    "accepted, quarantined), quarantine reasons, warnings, `nominal_dates` "
+    "(docs/ingest.md) |",
+    "| `deidentified` | de-identified cohorts: what was done and which columns were dropped |",
+    "",
+    "Ingested cohorts also have `quarantine/<table>.csv` (rejected records with their source "
+    "file, row and reason) and `quarantine/source_rows.csv` (rows set aside before mapping).",
+    "",
+)
+_KIND_NAMES = {
+    "id": "string",
+    "date": "date",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "category": "category",
+    "str": "string",
+}
+#: What the data dictionary says about each instrument beside its range (vocab.INSTRUMENT_RANGES).
+_INSTRUMENT_NOTES = {
+    "NPRS": "Numeric Pain Rating Scale; 0 no pain, 10 worst imaginable",
+    "ODI": "Oswestry Disability Index, percent; simulated scores are even integers (10 items "
+    "scored 0-5, doubled)",
+    "RMDQ": "Roland-Morris Disability Questionnaire",
+}
 
 
 def data_dictionary_markdown() -> str:
     """The data dictionary of the canonical cohort format, as Markdown."""
-    lines = [
-        "# Data dictionary: the ptanalytics cohort format",
-        "",
-        "<!-- Generated from src/ptanalytics/cohort/schema.py by `make docs`; "
-        "do not edit by hand. -->",
-        "",
-        "A cohort is one folder with one file per table (`<table>.parquet` or `<table>.csv`, "
-        "identical columns either way) and `cohort.json`. A large cohort may store a table as a "
-        "folder of Parquet parts instead (`<table>/part-00000.parquet`, ...; written by "
-        "`simulate_to_disk`, read by `load_cohort` and the DuckDB/Spark aggregation), with "
-        "`chunking` in `cohort.json`. Simulated cohorts add `truth.json` "
-        "(generating parameters and true effects) and `truth_patients` (per-patient latent "
-        "values). Dates are ISO 8601 days (`YYYY-MM-DD`); CSV files are UTF-8 with a header row.",
-        "Columns marked *optional* may be absent; columns not listed here are kept as extra "
-        "attributes (for example a trial arm in `patients`).",
-        "",
-        "## cohort.json",
-        "",
-        "| key | meaning |",
-        "|---|---|",
-        "| `format_version` | version of this format (integer; currently 1) |",
-        "| `source` | `simulated`, or a description of the exports the cohort came from |",
-        "| `created` | UTC time the cohort was written (ISO 8601); `null` for simulated cohorts, "
-        "which are a pure function of `ptanalytics_version`, `seed` and `config_sha256`, so that "
-        "the same seed gives byte-identical files |",
-        "| `ptanalytics_version` | version of ptanalytics that wrote the cohort |",
-        "| `written_by` | `ptanalytics`: marks the folder as an output that `--overwrite` may "
-        "replace (a non-empty folder without it, or with files ptanalytics did not write, is "
-        "never replaced) |",
-        "| `csv_neutralised` | `quote-prefix-v1`: in every CSV of the folder a text cell (or "
-        "header) starting with `=`, `+`, `-`, `@`, tab, carriage return or `'` was written with "
-        "one `'` prefixed (OWASP CSV injection; numbers are never touched); `load_cohort` strips "
-        "exactly one, so values read back as they were. Other programs see the `'` |",
-        "| `file_format` | `parquet` or `csv` |",
-        "| `row_counts` | rows per table, checked when the cohort is loaded and by "
-        "`ptanalytics validate` (which requires one for every table file) |",
-        "| `seed`, `config_sha256` | simulated cohorts: the seed and a hash of the configuration |",
-        "| `ingest` | ingested cohorts: sources (rows read, used, set aside), tables (records, "
-        "accepted, quarantined), quarantine reasons, warnings, `nominal_dates` "
-        "(docs/ingest.md) |",
-        "| `deidentified` | de-identified cohorts: what was done and which columns were dropped |",
-        "",
-        "Ingested cohorts also have `quarantine/<table>.csv` (rejected records with their source "
-        "file, row and reason) and `quarantine/source_rows.csv` (rows set aside before mapping).",
-        "",
-    ]
-    kind_names = {
-        "id": "string",
-        "date": "date",
-        "int": "integer",
-        "float": "number",
-        "bool": "boolean",
-        "category": "category",
-        "str": "string",
-    }
+    lines = list(_DICTIONARY_INTRO)
     for table in TABLES.values():
-        lines += [
-            f"## {table.name}",
-            "",
-            f"Grain: {table.grain}.",
-            "",
-            "| column | type | unit | allowed values | required | description |",
-            "|---|---|---|---|---|---|",
-        ]
-        for c in table.columns:
-            if c.allowed and len(c.allowed) <= 8:
-                allowed = ", ".join(f"`{a}`" for a in c.allowed)
-            elif c.allowed:
-                allowed = "exercise catalogue identifiers (`docs/exercise_catalogue.md`)"
-            elif c.min is not None:
-                allowed = f"{c.min:g} to {c.max:g}"
-            else:
-                allowed = ""
-            req = "yes" if c.required else "optional"
-            lines.append(
-                f"| `{c.name}` | {kind_names[c.kind]} | {c.unit} | {allowed} | {req} | "
-                f"{c.description} |"
-            )
-        lines.append("")
-    lines += [
+        lines += _table_markdown(table)
+    lines += _instruments_markdown()
+    return "\n".join(lines)
+
+
+def _table_markdown(table: Table) -> list[str]:
+    """One table's section: its grain and a row per column."""
+    lines = [
+        f"## {table.name}",
+        "",
+        f"Grain: {table.grain}.",
+        "",
+        "| column | type | unit | allowed values | required | description |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in table.columns:
+        req = "yes" if c.required else "optional"
+        lines.append(
+            f"| `{c.name}` | {_KIND_NAMES[c.kind]} | {c.unit} | {_allowed_markdown(c)} | {req} | "
+            f"{c.description} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _allowed_markdown(c: Column) -> str:
+    """A column's allowed values: the vocabulary (the catalogue when long), or its range."""
+    if c.allowed and len(c.allowed) <= 8:
+        return ", ".join(f"`{a}`" for a in c.allowed)
+    if c.allowed:
+        return "exercise catalogue identifiers (`docs/exercise_catalogue.md`)"
+    if c.min is not None:
+        return f"{c.min:g} to {c.max:g}"
+    return ""
+
+
+def _instruments_markdown() -> list[str]:
+    """The instrument ranges of :data:`ptanalytics.vocab.INSTRUMENT_RANGES` with their notes."""
+    lines = [
         "## Instrument ranges",
         "",
         "| instrument | range | notes |",
         "|---|---|---|",
-        "| `NPRS` | integers 0-10 | Numeric Pain Rating Scale; 0 no pain, 10 worst imaginable |",
-        "| `ODI` | 0-100 | Oswestry Disability Index, percent; simulated scores are even "
-        "integers (10 items scored 0-5, doubled) |",
-        "| `RMDQ` | integers 0-24 | Roland-Morris Disability Questionnaire |",
-        "",
     ]
-    return "\n".join(lines)
+    for name, (_, _, whole) in INSTRUMENT_RANGES.items():
+        span = f"integers {_span(name)}" if whole else _span(name)
+        lines.append(f"| `{name}` | {span} | {_INSTRUMENT_NOTES[name]} |")
+    lines.append("")
+    return lines
