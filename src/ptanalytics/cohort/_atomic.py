@@ -40,6 +40,11 @@ __all__: list[str] = []
 #: A lock file younger than this without a pid in it is taken as being created right now.
 _FRESH_LOCK_S = 10.0
 
+#: ``owned(path)``: ``None`` when ``path`` is an output this package may replace, else the reason.
+Owned = Callable[[Path], str | None]
+#: The files being read, which a destination must not hold.
+Inputs = Iterable[str | os.PathLike]
+
 
 def notify(message: str) -> None:
     """Tell the user what recovery did (stderr; the library's only such messages)."""
@@ -197,11 +202,7 @@ def _refuse_inputs(dest: Path, inputs: Iterable[str | os.PathLike]) -> None:
 
 
 def check_folder(
-    path: str | os.PathLike,
-    *,
-    overwrite: bool,
-    owned: Callable[[Path], str | None],
-    inputs: Iterable[str | os.PathLike] = (),
+    path: str | os.PathLike, *, overwrite: bool, owned: Owned, inputs: Inputs = ()
 ) -> None:
     """Refuse, before anything is written, a destination :func:`replace_folder` would refuse."""
     dest = absolute(path)
@@ -211,27 +212,24 @@ def check_folder(
         raise CohortFormatError(
             f"{path}: exists and is not an empty folder (it is a file). Fix: choose a folder."
         )
-    if dest.exists() and any(dest.iterdir()):
-        if not overwrite:
-            raise CohortFormatError(
-                f"{path}: folder exists and is not empty. Fix: choose another folder or pass "
-                f"overwrite=True (--overwrite on the command line)."
-            )
-        reason = owned(dest)
-        if reason is not None:
-            raise CohortFormatError(
-                f"{path}: --overwrite replaces only a folder written by ptanalytics (marked in "
-                f"its cohort.json) or an empty one, and this folder {reason}. Nothing was "
-                f"changed. Fix: choose another --out folder, or move its contents away first."
-            )
+    if not dest.exists() or not any(dest.iterdir()):
+        return
+    if not overwrite:
+        raise CohortFormatError(
+            f"{path}: folder exists and is not empty. Fix: choose another folder or pass "
+            f"overwrite=True (--overwrite on the command line)."
+        )
+    reason = owned(dest)
+    if reason is not None:
+        raise CohortFormatError(
+            f"{path}: --overwrite replaces only a folder written by ptanalytics (marked in "
+            f"its cohort.json) or an empty one, and this folder {reason}. Nothing was "
+            f"changed. Fix: choose another --out folder, or move its contents away first."
+        )
 
 
 def precheck_folder(
-    path: str | os.PathLike,
-    *,
-    overwrite: bool,
-    owned: Callable[[Path], str | None],
-    inputs: Iterable[str | os.PathLike] = (),
+    path: str | os.PathLike, *, overwrite: bool, owned: Owned, inputs: Inputs = ()
 ) -> None:
     """Before a long computation: recover leftovers (under the lock) and refuse what
     :func:`replace_folder` would refuse. Nothing new is written."""
@@ -247,11 +245,7 @@ def precheck_folder(
 
 @contextlib.contextmanager
 def replace_folder(
-    path: str | os.PathLike,
-    *,
-    overwrite: bool,
-    owned: Callable[[Path], str | None],
-    inputs: Iterable[str | os.PathLike] = (),
+    path: str | os.PathLike, *, overwrite: bool, owned: Owned, inputs: Inputs = ()
 ) -> Iterator[Path]:
     """Yield a new hidden sibling folder that atomically replaces ``path`` when the block ends.
 
@@ -304,13 +298,12 @@ def _swap(new: Path, old: Path, dest: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------- files
-def replace_file(
-    path: str | os.PathLike, data: bytes, *, owned: Callable[[Path], str | None]
-) -> Path:
-    """Write ``data`` to ``path`` through a temporary sibling file and an atomic rename.
+def check_file(path: str | os.PathLike, *, owned: Owned, what: str = "file") -> Path:
+    """Refuse, before anything is written, a destination :func:`replace_file` would refuse.
 
-    An existing ``path`` is replaced only when it is empty or ``owned(path)`` returns ``None``;
-    otherwise (or when ``path`` is a folder or a symlink) nothing is written.
+    Refused: ``path`` is a symbolic link or a folder, or an existing non-empty file that
+    ``owned`` does not recognise (the message says ptanalytics replaces only a ``what`` it
+    wrote). Returns ``path`` made absolute.
     """
     dest = absolute(path)
     _refuse_symlink(dest)
@@ -319,16 +312,28 @@ def replace_file(
             f"{path}: is a folder; the report is one HTML file. Fix: give a file name, e.g. "
             f"{Path(path) / 'report.html'}."
         )
+    if dest.is_file() and dest.stat().st_size:
+        reason = owned(dest)
+        if reason is not None:
+            raise CohortFormatError(
+                f"{path}: exists and {reason}; ptanalytics replaces only a {what} it wrote. "
+                f"Nothing was changed. Fix: choose another --out file, or remove this one."
+            )
+    return dest
+
+
+def replace_file(path: str | os.PathLike, data: bytes, *, owned: Owned) -> Path:
+    """Write ``data`` to ``path`` through a temporary sibling file and an atomic rename.
+
+    An existing ``path`` is replaced only when it is empty or ``owned(path)`` returns ``None``;
+    otherwise (or when ``path`` is a folder or a symlink) nothing is written
+    (:func:`check_file`, before and under the lock).
+    """
+    dest = check_file(path, owned=owned)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with destination_lock(dest):
         recover(dest)
-        if dest.exists() and dest.stat().st_size:
-            reason = owned(dest)
-            if reason is not None:
-                raise CohortFormatError(
-                    f"{path}: exists and {reason}; ptanalytics replaces only a file it wrote. "
-                    f"Nothing was changed. Fix: choose another --out file, or remove this one."
-                )
+        check_file(path, owned=owned)
         tmp = _sibling(dest, "new-", secrets.token_hex(4))
         try:
             with open(tmp, "xb") as fh:

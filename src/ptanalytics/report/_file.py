@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ptanalytics.cohort._atomic import absolute, replace_file
+from ptanalytics.cohort._atomic import absolute, check_file, replace_file
 from ptanalytics.cohort.container import TABLE_NAMES
 from ptanalytics.cohort.io import _TRUTH_PATIENTS, REPORT_MARKER
 from ptanalytics.exceptions import CohortFormatError
@@ -70,19 +70,7 @@ def report_destination(out: str | os.PathLike) -> Path:
             f"{out}: is a symbolic link; the report is not written through links (that would "
             f"write wherever it points). Fix: give the real path ({os.path.realpath(dest)})."
         )
-    if dest.is_dir():
-        raise CohortFormatError(
-            f"{out}: is a folder; the report is one HTML file. Fix: give a file name, e.g. "
-            f"{Path(out) / 'report.html'}."
-        )
-    if dest.is_file() and dest.stat().st_size:
-        reason = _not_report(dest)
-        if reason is not None:
-            raise CohortFormatError(
-                f"{out}: exists and {reason}; ptanalytics replaces only a report it wrote. "
-                f"Nothing was changed. Fix: choose another --out file, or remove this one."
-            )
-    return dest
+    return check_file(out, owned=_not_report, what="report")
 
 
 def write_report(out: str | os.PathLike, html: str) -> Path:
