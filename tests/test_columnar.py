@@ -261,7 +261,10 @@ def test_parts_folder_without_parts(odd, tmp_path):
     folder = odd.write(tmp_path / "noparts")
     (folder / "sessions.parquet").unlink()
     (folder / "sessions").mkdir()
-    with pytest.raises(pt.CohortFormatError, match=r"sessions: the folder of table 'sessions' holds no \.parquet parts"):
+    with pytest.raises(
+        pt.CohortFormatError,
+        match=r"sessions: the folder of table 'sessions' holds no \.parquet parts",
+    ):
         patient_weeks_sql(folder)
 
 
