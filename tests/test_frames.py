@@ -178,7 +178,7 @@ def test_outcomes_only_cohort(tmp_path):
     pw = patient_weeks(r.cohort)
     assert list(pw.columns) == ["patient_id", "week", "nprs"]
     flags = pt.flag_responders(s, analysis="completers")
-    table = pt.responder_table(flags, by="arm").set_index("arm")
+    table = pt.responder_table(flags, by="arm").table.set_index("arm")
     assert (
         table.loc["pain_reprocessing_therapy", "proportion"] > table.loc["usual_care", "proportion"]
     )

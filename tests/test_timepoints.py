@@ -99,8 +99,8 @@ def test_missing_followup_stays_missing():
     assert np.isnan(summary["nprs_followup"].iloc[1])
     assert summary["nprs_followup"].iloc[2] == 4.0
     assert summary["nprs_end_guided"].isna().all()
-    itt = pt.responder_table(pt.flag_responders(summary, analysis="itt"))
-    comp = pt.responder_table(pt.flag_responders(summary, analysis="completers"))
+    itt = pt.responder_table(pt.flag_responders(summary, analysis="itt")).table
+    comp = pt.responder_table(pt.flag_responders(summary, analysis="completers")).table
     assert itt["n"].iloc[0] == 3 and itt["missing_followup"].iloc[0] == 1
     assert comp["n"].iloc[0] == 2
 
@@ -201,10 +201,12 @@ def test_ashar_example_itt_and_completers_differ(ashar_dir):
     counts = timepoint_counts(long[long["instrument"] == "NPRS"], by="arm")
     follow = counts[counts["timepoint"] == "follow-up"].set_index("arm")
     assert follow["missing"].sum() == 17
-    itt = pt.responder_table(pt.flag_responders(summary, analysis="itt"), by="arm").set_index("arm")
+    itt = pt.responder_table(pt.flag_responders(summary, analysis="itt"), by="arm").table.set_index(
+        "arm"
+    )
     comp = pt.responder_table(
         pt.flag_responders(summary, analysis="completers"), by="arm"
-    ).set_index("arm")
+    ).table.set_index("arm")
     for arm in ("pain_reprocessing_therapy", "placebo_injection", "usual_care"):
         assert itt.loc[arm, "missing_followup"] == follow.loc[arm, "missing"]
         assert comp.loc[arm, "n"] == follow.loc[arm, "observed"]
@@ -216,7 +218,7 @@ def test_instrument_names_any_case(small_cohort):
     summary = pt.patient_summary(small_cohort)
     lower = pt.responder_table(pt.flag_responders(summary, instrument="odi"))
     upper = pt.responder_table(pt.flag_responders(summary, instrument=" ODI"))
-    pd.testing.assert_frame_equal(lower, upper)
+    pd.testing.assert_frame_equal(lower.table, upper.table)
     with pytest.raises(ConfigError, match="instrument="):
         pt.flag_responders(summary, instrument="")
 

@@ -264,7 +264,7 @@ def outcomes_section(r: Report) -> None:
             "Multiple imputation",
             lambda: missing_data.mi_responders(
                 r.summary, m=s.mi_imputations, seed=s.mi_seed, by=r.group
-            ),
+            ).table,
         )
         if mi is not None:
             r.out.markdown(
@@ -296,7 +296,7 @@ def models_section(r: Report) -> None:
     model = None
     if r.has_program and len(r.summary) >= r.min_cell:
         model = estimable(
-            r.out, "Pain-trajectory mixed model", lambda: trajectory.fit_pain_model(r.cohort)
+            r.out, "Pain-trajectory mixed model", lambda: trajectory.fit_pain_model(trajectory.pain_model_frame(r.cohort))
         )
     elif r.has_program:
         r.out.markdown(f"Fewer than {r.min_cell} patients: no model is shown.")
@@ -315,6 +315,7 @@ def models_section(r: Report) -> None:
 
 def _trajectory_blocks(r: Report, model) -> None:
     """The mixed model's reading, its key terms (small ones withheld) and the trajectories."""
+    from ptanalytics import plotting
     from ptanalytics.models import trajectory
 
     fe = model.table.set_index("term")
@@ -356,7 +357,7 @@ def _trajectory_blocks(r: Report, model) -> None:
         f"{pred.attrs['guided_weeks']:g} weeks, the median guided-phase length."
     )
     if len(pred):
-        r.out.figure(trajectory.plot_trajectories(pred))
+        r.out.figure(plotting.plot_trajectories(pred))
 
 
 def _dose_response_blocks(r: Report, tp: str) -> None:
@@ -380,7 +381,7 @@ def _dose_response_blocks(r: Report, tp: str) -> None:
         f"{row['estimate']:.2f} NPRS points of change (95% CI {row['ci_low']:.2f} to "
         f"{row['ci_high']:.2f}); n = {r.disclosure.count(('dose_response', tp))}."
     )
-    r.out.figure(outcome_models.plot_dose_response(dr))
+    r.out.figure(dr.figure())
 
 
 def _substitution_blocks(r: Report) -> None:
@@ -388,23 +389,23 @@ def _substitution_blocks(r: Report) -> None:
     from ptanalytics.models import outcomes as outcome_models
 
     subs = estimable(r.out, "Exercise mix", lambda: outcome_models.category_substitution(r.summary))
-    if subs is None or "flexibility->core_strengthening" not in set(subs["term"]):
+    if subs is None or "flexibility->core_strengthening" not in set(subs.table["term"]):
         return
-    fc = subs.set_index("term").loc["flexibility->core_strengthening"]
-    left_out = subs.attrs.get("n_no_exercise_time", 0)
+    fc = subs.table.set_index("term").loc["flexibility->core_strengthening"]
+    left_out = subs.n_no_exercise_time
     r.out.markdown(
         f"**Exercise mix**: moving 10% of exercise time from flexibility to core "
         f"strengthening goes with {fc['estimate']:.2f} NPRS points of change by the end "
         f"of the guided phase (95% CI {fc['ci_low']:.2f} to {fc['ci_high']:.2f})."
         + (
-            f" {subs.attrs['n_no_exercise_time']} patient(s) with no logged exercise time "
+            f" {subs.n_no_exercise_time} patient(s) with no logged exercise time "
             "have no exercise mix and are left out."
             if left_out >= r.min_cell
             else " Patients with no logged exercise time (fewer than "
             f"{r.min_cell}, if any) have no exercise mix and are left out."
         )
     )
-    r.out.figure(outcome_models.plot_substitutions(subs))
+    r.out.figure(subs.figure())
 
 
 def _program_length_blocks(r: Report) -> None:
@@ -421,9 +422,10 @@ def _program_length_blocks(r: Report) -> None:
             "outcome is not estimated."
         )
         return
-    length, _ = outcome_models.program_length(r.summary[r.summary["guided_weeks"].isin(big)])
+    result = outcome_models.program_length(r.summary[r.summary["guided_weeks"].isin(big)])
+    length = result.table
     rows = length[length["term"].str.startswith("C(guided")]
-    reference = length.attrs.get("reference")
+    reference = result.reference
     r.out.markdown(
         "**Program length** (planned at enrolment; the actual length responds to early "
         "pain relief and must not be the exposure): difference in NPRS change at "
@@ -439,7 +441,8 @@ def _program_length_blocks(r: Report) -> None:
 
 def dropout_section(r: Report) -> None:
     """6. Dropout: Kaplan-Meier by early adherence (a landmark analysis) and a Cox model."""
-    from ptanalytics.models import survival
+    from ptanalytics import plotting
+    from ptanalytics.models import dropout
 
     if not r.has_program:
         r.out.markdown("No session data: dropout from the program cannot be defined.")
@@ -448,13 +451,13 @@ def dropout_section(r: Report) -> None:
         r.out.markdown(f"Fewer than {r.min_cell} patients: dropout curves are not shown.")
         return
     week = r.settings.landmark_week
-    bands = survival.early_adherence_band(r.weeks, landmark_week=week)
+    bands = dropout.early_adherence_band(r.weeks, landmark_week=week)
     km = estimable(
         r.out,
         "Kaplan-Meier",
-        lambda: survival.kaplan_meier(
+        lambda: dropout.kaplan_meier(
             r.summary.merge(bands, on="patient_id"), by="early_band", landmark_week=week
-        ),
+        ).table,
     )
     if km is not None:
         km = km_for_report(km, min_cell=r.min_cell)
@@ -464,9 +467,9 @@ def dropout_section(r: Report) -> None:
             f"{r.min_cell} remain)."
         )
         if len(km):
-            r.out.figure(survival.plot_kaplan_meier(km))
+            r.out.figure(plotting.plot_kaplan_meier(km))
     cox = estimable(
-        r.out, "Cox regression of dropout", lambda: survival.cox_dropout(r.weeks, r.summary)
+        r.out, "Cox regression of dropout", lambda: dropout.cox_dropout(r.weeks, r.summary).table
     )
     if cox is not None:
         r.out.markdown(
