@@ -262,9 +262,11 @@ def outcomes_section(r: Report) -> None:
         mi = estimable(
             r.out,
             "Multiple imputation",
-            lambda: missing_data.mi_responders(
-                r.summary, m=s.mi_imputations, seed=s.mi_seed, by=r.group
-            ).table,
+            lambda: (
+                missing_data.mi_responders(
+                    r.summary, m=s.mi_imputations, seed=s.mi_seed, by=r.group
+                ).table
+            ),
         )
         if mi is not None:
             r.out.markdown(
@@ -296,7 +298,9 @@ def models_section(r: Report) -> None:
     model = None
     if r.has_program and len(r.summary) >= r.min_cell:
         model = estimable(
-            r.out, "Pain-trajectory mixed model", lambda: trajectory.fit_pain_model(trajectory.pain_model_frame(r.cohort))
+            r.out,
+            "Pain-trajectory mixed model",
+            lambda: trajectory.fit_pain_model(trajectory.pain_model_frame(r.cohort)),
         )
     elif r.has_program:
         r.out.markdown(f"Fewer than {r.min_cell} patients: no model is shown.")
@@ -455,9 +459,11 @@ def dropout_section(r: Report) -> None:
     km = estimable(
         r.out,
         "Kaplan-Meier",
-        lambda: dropout.kaplan_meier(
-            r.summary.merge(bands, on="patient_id"), by="early_band", landmark_week=week
-        ).table,
+        lambda: (
+            dropout.kaplan_meier(
+                r.summary.merge(bands, on="patient_id"), by="early_band", landmark_week=week
+            ).table
+        ),
     )
     if km is not None:
         km = km_for_report(km, min_cell=r.min_cell)

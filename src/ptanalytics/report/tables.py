@@ -219,7 +219,9 @@ def _link_responders(
         f = flag_responders(summary, timepoint=timepoint, analysis=analysis)
         f = f.assign(_missing=~f["observed"].astype(bool), _resp=f["responder"].astype(bool))
         flags[analysis] = f
-        table = responder_table(f, by=group).table.drop(columns=["definition", "timepoint", "analysis"])
+        table = responder_table(f, by=group).table.drop(
+            columns=["definition", "timepoint", "analysis"]
+        )
         if not keys:
             f = f.assign(_all="all")
             table.insert(0, "_all", "all")
