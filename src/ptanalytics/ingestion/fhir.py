@@ -35,8 +35,10 @@ from typing import Any
 
 import pandas as pd
 
+from ptanalytics._checks import type_words
 from ptanalytics.exceptions import IngestError
 from ptanalytics.ingestion.validate import FILE, PROBLEM, PROBLEM_CODE, ROW
+from ptanalytics.vocab import SEXES
 
 __all__ = [
     "LOINC_EXERCISE",
@@ -155,18 +157,8 @@ def _too_deep(doc: Any, limit: int | None = None) -> bool:
 
 
 def _kind(value: Any) -> str:
-    """A JSON value's type in words: 'a string', 'a number', ..."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return "null"
+    """A JSON value's type in words: 'a string', 'a number', 'an object', 'null', ..."""
+    return "null" if value is None else type_words(value, mapping="an object")
 
 
 # Where the reader looks, the JSON type it needs: objects, lists, text and numbers by key name.
@@ -266,6 +258,12 @@ def _when(res: dict, *keys: str) -> str | None:
     return None
 
 
+_MISSING_SUBJECT = (
+    "missing_subject",
+    "the resource has no subject; fix: export it with its patient",
+)
+
+
 class _Collector:
     def __init__(self, file: str):
         self.file = file
@@ -276,6 +274,13 @@ class _Collector:
         rec = {FILE: self.file, ROW: row, **values}
         rec[PROBLEM_CODE], rec[PROBLEM] = problem or ("", "")
         self.rows.setdefault(table, []).append(rec)
+
+    def add_of_patient(
+        self, table: str, row: int, pid: str | None, problem: tuple[str, str] | None, **values
+    ):
+        """A record of a patient's resource: without a subject it carries ``missing_subject``
+        (in place of its own problem)."""
+        self.add(table, row, _MISSING_SUBJECT if pid is None else problem, patient_id=pid, **values)
 
     def mark(self) -> tuple[dict[str, int], int]:
         return {t: len(rows) for t, rows in self.rows.items()}, len(self.aside)
@@ -297,18 +302,11 @@ class _Collector:
 
 def _observation(c: _Collector, row: int, res: dict, pid: str | None) -> None:
     codes = _codes(res.get("code"))
-    missing = ("missing_subject", "the resource has no subject; fix: export it with its patient")
     when = _when(res, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
     if (LOINC, LOINC_PAIN) in codes:
         score, problem = _pain_value(res)
-        c.add(
-            "outcomes",
-            row,
-            missing if pid is None else problem,
-            patient_id=pid,
-            assessed_on=when,
-            instrument="NPRS",
-            score=score,
+        c.add_of_patient(
+            "outcomes", row, pid, problem, assessed_on=when, instrument="NPRS", score=score
         )
         return
     if (LOINC, LOINC_EXERCISE) in codes or (LOINC, LOINC_EXERCISE_DURATION) in codes:
@@ -322,11 +320,11 @@ def _observation(c: _Collector, row: int, res: dict, pid: str | None) -> None:
                 minutes, problem = _minutes(comp.get("valueQuantity"))
             if (LOINC, LOINC_EXERCISE) in comp_codes:
                 exercise = _label(comp.get("valueCodeableConcept")) or exercise
-        c.add(
+        c.add_of_patient(
             "sessions",
             row,
-            missing if pid is None else problem,
-            patient_id=pid,
+            pid,
+            problem,
             performed_on=when,
             exercise=exercise,
             supervised=str(bool(res.get("performer"))),
@@ -388,12 +386,11 @@ def _procedure(c: _Collector, row: int, res: dict, pid: str | None) -> None:
         )
         return
     minutes, problem = _period_minutes(res.get("performedPeriod") or {})
-    missing = ("missing_subject", "the resource has no subject; fix: export it with its patient")
-    c.add(
+    c.add_of_patient(
         "sessions",
         row,
-        missing if pid is None else problem,
-        patient_id=pid,
+        pid,
+        problem,
         performed_on=_when(res, "performedDateTime", "performedPeriod"),
         exercise=_label(res.get("code")),
         supervised=str(bool(res.get("performer"))),
@@ -518,7 +515,7 @@ def read_fhir(path: str | Path) -> FhirResult:
             None,
             patient_id=pid,
             enrolled_on=enrolled,
-            sex=res.get("gender") if res.get("gender") in ("male", "female", "other") else None,
+            sex=res.get("gender") if res.get("gender") in SEXES else None,
             age=_age(res.get("birthDate"), enrolled),
         )
     _assign_phases(c)

@@ -42,8 +42,10 @@ from typing import Any
 
 import yaml
 
+from ptanalytics._checks import type_words
 from ptanalytics.cohort.schema import TABLES
 from ptanalytics.exceptions import MappingError
+from ptanalytics.vocab import TRUE_WORDS
 
 __all__ = [
     "DEFAULT_MISSING",
@@ -173,20 +175,6 @@ _FILTER_KEYS = ("column", "keep", "reason")
 _TIMEPOINT_KEYS = ("column", "weeks", "start")
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return f"a {type(value).__name__}"
-
-
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -194,7 +182,7 @@ def _show(value: Any) -> str:
 
 def _wrong_type(where: str, value: Any, expected: str, fix: str) -> MappingError:
     return MappingError(
-        f"{where} = {_show(value)} is {_kind(value)}; expected {expected}. Fix: {fix}."
+        f"{where} = {_show(value)} is {type_words(value)}; expected {expected}. Fix: {fix}."
     )
 
 
@@ -450,13 +438,27 @@ def _filters(raw: Any, where: str) -> tuple[FilterRule, ...]:
     )
 
 
+def _check_small_table(
+    raw: Any,
+    where: str,
+    keys: tuple[str, ...],
+    required: tuple[str, ...],
+    example: str,
+    written: str,
+) -> None:
+    """An inline table such as ``filter`` or ``timepoint``: a table (``write e.g. {written}``)
+    of known keys with the ``required`` ones present (it ``must look like {example}``)."""
+    if not isinstance(raw, dict):
+        raise _wrong_type(where, raw, "a table", f"write e.g. {written}")
+    _check_keys(raw, where, keys)
+    if any(key not in raw for key in required):
+        names = " and ".join(f"'{key}'" for key in required)
+        raise MappingError(f"{where} must look like {example}: {names} are required.")
+
+
 def _filter(raw: Any, where: str) -> FilterRule:
     example = "{ column = 'is_patient', keep = ['1'], reason = '...' }"
-    if not isinstance(raw, dict):
-        raise _wrong_type(where, raw, "a table", f"write e.g. {example}")
-    _check_keys(raw, where, _FILTER_KEYS)
-    if "column" not in raw or "keep" not in raw:
-        raise MappingError(f"{where} must look like {example}: 'column' and 'keep' are required.")
+    _check_small_table(raw, where, _FILTER_KEYS, ("column", "keep"), example, example)
     column = _name(raw["column"], f"{where}.column", "a source column name", "column = 'group'")
     keep = raw["keep"]
     keep = [keep] if isinstance(keep, str | int | float) and not isinstance(keep, bool) else keep
@@ -483,7 +485,7 @@ def _column(raw: Any, where: str) -> ColumnRule:
     _check_keys(raw, where, _COLUMN_KEYS)
     if isinstance(raw.get("value"), dict | list):
         raise MappingError(
-            f"{where}.value = {_show(raw['value'])} is {_kind(raw['value'])}; expected a "
+            f"{where}.value = {_show(raw['value'])} is {type_words(raw['value'])}; expected a "
             f"constant. Did you mean 'values' (a table recoding source values)? Fix: write "
             f"values = {{ 'source' = 'canonical' }} beside column = '...'."
         )
@@ -541,11 +543,9 @@ def _pattern(raw: Any, where: str) -> str:
 
 def _timepoint(raw: Any, where: str) -> TimepointRule:
     example = "{ column = 'time', weeks = { '1' = 0, '2' = 4 } }"
-    if not isinstance(raw, dict):
-        raise _wrong_type(where, raw, "a table", f"write e.g. timepoint = {example}")
-    _check_keys(raw, where, _TIMEPOINT_KEYS)
-    if "column" not in raw or "weeks" not in raw:
-        raise MappingError(f"{where} must look like {example}: 'column' and 'weeks' are required.")
+    _check_small_table(
+        raw, where, _TIMEPOINT_KEYS, ("column", "weeks"), example, f"timepoint = {example}"
+    )
     column = _name(raw["column"], f"{where}.column", "a source column name", "column = 'visit'")
     weeks = raw["weeks"]
     if not isinstance(weeks, dict) or not weeks:
@@ -612,7 +612,7 @@ def _table(name: str, raw: Any, where: str) -> TableRule:
             timepoint = _timepoint(value, f"{where}.timepoint")
         elif key == "keep_extra_columns":
             if not isinstance(value, bool):
-                meant = str(str(value).strip().lower() in ("true", "1", "yes")).lower()
+                meant = str(str(value).strip().lower() in TRUE_WORDS).lower()
                 raise _wrong_type(
                     f"{where}.keep_extra_columns",
                     value,
