@@ -127,3 +127,49 @@ def test_tables_in_parquet_parts_are_seen(tmp_path, capsys):
 def test_not_a_cohort_folder_exits_2(tmp_path, capsys):
     code, _, err = _validate(tmp_path, capsys)
     assert code == 2 and "not a cohort folder (no cohort.json)" in err
+
+
+# ------------------------------------------------- argument checks (ptanalytics._checks)
+def test_check_option_names_the_value_and_the_options():
+    from ptanalytics._checks import check_option
+    from ptanalytics.exceptions import ConfigError
+
+    assert check_option("analysis", "itt", ("itt", "completers")) == "itt"
+    with pytest.raises(
+        ConfigError, match=r"^analysis='pp'; allowed: one of 'itt', 'completers'\.$"
+    ):
+        check_option("analysis", "pp", ("itt", "completers"))
+    with pytest.raises(
+        ConfigError, match=r"flag=1; allowed: one of True, False\. Fix: use a bool\."
+    ):
+        check_option("flag", 1, (True, False), fix="use a bool")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "value", "message"),
+    [
+        ({"low": 1, "integer": True}, 0, r"^n=0; allowed: a whole number >= 1\.$"),
+        ({"low": 1, "integer": True}, 2.0, r"^n=2\.0; allowed: a whole number >= 1\.$"),
+        ({"low": 0, "high": 10}, 11, r"^n=11; allowed: a number from 0 to 10\.$"),
+        ({"low": 0, "high": 1, "inclusive": False}, 1, r"strictly between 0 and 1\.$"),
+        ({"low": 0}, float("nan"), r"^n=nan; allowed: a number >= 0\.$"),
+        ({"low": 0}, True, r"^n=True; allowed: a number >= 0\.$"),
+        ({"low": 1, "integer": True, "allow_none": True}, 0, r"allowed: None or a whole number"),
+        ({"high": 5, "fix": "use 5 or less."}, 6, r"^n=6; allowed: a number <= 5\. Fix: use 5"),
+    ],
+)
+def test_check_number_refuses_with_one_message_format(kwargs, value, message):
+    from ptanalytics._checks import check_number
+    from ptanalytics.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        check_number("n", value, **kwargs)
+
+
+def test_check_number_returns_the_cleaned_value():
+    from ptanalytics._checks import check_alpha, check_number, check_seed
+
+    assert check_number("n", 3, low=1, integer=True) == 3
+    assert check_number("n", None, allow_none=True) is None
+    assert check_number("n", 10**30, low=0, integer=True) == 10**30
+    assert check_alpha(0.05) == 0.05 and check_seed(7) == 7

@@ -38,7 +38,7 @@ import pandas as pd
 from ptanalytics._checks import type_words
 from ptanalytics.exceptions import IngestError
 from ptanalytics.ingestion.validate import FILE, PROBLEM, PROBLEM_CODE, ROW
-from ptanalytics.vocab import SEXES
+from ptanalytics.vocab import PHASES, SEXES
 
 __all__ = [
     "LOINC_EXERCISE",
@@ -421,7 +421,7 @@ def _period_minutes(period: dict) -> tuple[str | None, tuple[str, str] | None]:
 def _phase_of(res: dict) -> str | None:
     for concept in res.get("category", []):
         label = (_label(concept) or "").lower()
-        for phase in ("guided", "maintenance"):
+        for phase in PHASES:
             if phase in label:
                 return phase
     return None
