@@ -76,7 +76,7 @@ def test_clinic_design_comes_from_the_data(clinic):
     assert (guided["target_source"] == "prescriptions").all()
     # The clinic's guided phase is 12 weeks (not the simulator's 8): the day after its last day.
     assert guided["target_day"].median() == pytest.approx(84, abs=7)
-    model = trajectory.fit_pain_model(cohort)
+    model = trajectory.fit_pain_model(trajectory.pain_model_frame(cohort))
     pred = trajectory.predicted_trajectories(model)
     last_observed = int(model.frame["week"].max())
     assert pred["week"].max() == last_observed == pred.attrs["weeks"]
@@ -98,7 +98,7 @@ def test_clinic_report_renders(clinic, tmp_path):
     out = render_report(folder, tmp_path / "clinic.html", progress=False)
     text = _text(out.read_text(encoding="utf-8"))
     assert "Patients assessed at each timepoint" in text
-    model = trajectory.fit_pain_model(cohort)
+    model = trajectory.fit_pain_model(trajectory.pain_model_frame(cohort))
     last = int(model.frame["week"].max())
     assert f"from week 0 to week {last}, the last week with an assessment" in text
     assert "phase change at 12 weeks" in text
@@ -116,13 +116,13 @@ def ashar(ashar_dir):
 def test_ashar_report_shows_missing_followup(ashar, tmp_path):
     cohort = pt.load_cohort(ashar)
     summary = pt.patient_summary(cohort)
-    itt = pt.responder_table(pt.flag_responders(summary, analysis="itt"), by="arm")
-    comp = pt.responder_table(pt.flag_responders(summary, analysis="completers"), by="arm")
+    itt = pt.responder_table(pt.flag_responders(summary, analysis="itt"), by="arm").table
+    comp = pt.responder_table(pt.flag_responders(summary, analysis="completers"), by="arm").table
     merged = itt.merge(comp, on="arm", suffixes=("_itt", "_completers"))
     assert (merged["n_itt"] > merged["n_completers"]).all()
     # 17 patients without a post-treatment score: 16 in the three arms, 1 whose arm is missing.
     assert merged["missing_followup_itt"].sum() == 16
-    overall = pt.responder_table(pt.flag_responders(summary, analysis="itt"))
+    overall = pt.responder_table(pt.flag_responders(summary, analysis="itt")).table
     assert overall["missing_followup"].iloc[0] == 17 and overall["n"].iloc[0] == 152
     assert (merged["n_itt"] - merged["n_completers"] == merged["missing_followup_itt"]).all()
     # examples/ashar2022/README.md: pain-free (NPRS <= 1) after treatment, ITT = the trial's
@@ -131,7 +131,7 @@ def test_ashar_report_shows_missing_followup(ashar, tmp_path):
         a: pt.flag_responders(summary, preset="pain_free", analysis=a)
         for a in ("itt", "completers")
     }
-    free = {a: pt.responder_table(f, by="arm").set_index("arm") for a, f in flags.items()}
+    free = {a: pt.responder_table(f, by="arm").table.set_index("arm") for a, f in flags.items()}
     expected = {
         "pain_reprocessing_therapy": ((33, 50), (33, 44)),
         "placebo_injection": ((10, 51), (10, 44)),
