@@ -1,7 +1,36 @@
-"""ptanalytics: adherence, exercise-mix and outcome analytics for low-back-pain programs."""
+"""ptanalytics: adherence, exercise-mix and outcome analytics for low-back-pain programs.
+
+The package reads as its pipeline; the top level holds what a researcher calls most, and each
+stage is a namespace of its own (as ``statsmodels.api``):
+
+* **make or read a cohort** — :func:`simulate_cohort`, :func:`default_cohort`,
+  :func:`simulate_to_disk` (:mod:`ptanalytics.simulate`); :func:`ingest`,
+  :func:`validate_cohort_dir`, :func:`load_mapping` (:mod:`ptanalytics.ingestion`);
+  :func:`load_cohort` and :class:`Cohort` (:mod:`ptanalytics.cohort`);
+* **protect it** — :func:`deidentify`, :func:`find_identifier_columns`, :func:`k_anonymity`
+  (:mod:`ptanalytics.privacy`, which also holds small-count suppression and ``MIN_CELL``);
+* **metrics** — :func:`patient_weeks`, :func:`patient_summary`, :func:`assessment_timepoints`,
+  :func:`flag_responders`, :func:`responder_table` (:mod:`ptanalytics.metrics`);
+* **models** — ``ptanalytics.models.fit_pain_model``, ``dose_response``,
+  ``category_substitution``, ``program_length``, ``kaplan_meier``, ``cox_ph``,
+  ``mi_responders`` ... (:mod:`ptanalytics.models`; every result has ``table``, ``n``,
+  ``notes`` and ``figure()``);
+* **figures** — :mod:`ptanalytics.plotting`; **the report** — :func:`render_report`
+  (:mod:`ptanalytics.report`).
+
+Examples
+--------
+>>> import ptanalytics as pt
+>>> cohort = pt.simulate_cohort(200, seed=1)
+>>> summary = pt.patient_summary(cohort)
+>>> result = pt.models.dose_response(summary, timepoint="end_guided")
+>>> sorted(vars(result))[:4], result.n
+(['curve', 'linear', 'n', 'notes'], 135)
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ptanalytics import models, plotting
 from ptanalytics.cohort.catalogue import CATEGORIES, exercise_catalogue
 from ptanalytics.cohort.container import Cohort
 from ptanalytics.cohort.io import load_cohort
@@ -35,6 +64,7 @@ from ptanalytics.privacy.deidentification import (
     k_anonymity,
 )
 from ptanalytics.privacy.identifiers import find_identifier_columns
+from ptanalytics.report import render_report
 from ptanalytics.simulate import (
     SimulationConfig,
     default_cohort,
@@ -75,8 +105,11 @@ __all__ = [
     "load_cohort",
     "load_config",
     "load_mapping",
+    "models",
     "patient_summary",
     "patient_weeks",
+    "plotting",
+    "render_report",
     "responder_table",
     "simulate_cohort",
     "simulate_to_disk",

@@ -483,6 +483,13 @@ def load_cohort(path: str | os.PathLike) -> Cohort:
     CohortFormatError
         When the folder or ``cohort.json`` is missing, a file cannot be read, a required column
         is absent, a value cannot be represented, or a row count disagrees with ``cohort.json``.
+
+    Examples
+    --------
+    >>> import ptanalytics as pt
+    >>> cohort = pt.load_cohort("data/synthetic/default")  # doctest: +SKIP
+    >>> cohort.row_counts()["patients"]  # doctest: +SKIP
+    300
     """
     folder = Path(path)
     meta = read_cohort_json(folder)

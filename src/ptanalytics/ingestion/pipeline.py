@@ -529,6 +529,13 @@ def ingest(
     IngestError, MappingError
         For unusable input only (unreadable file, missing required column, mapping naming an
         absent column, no source for ``patients``); bad rows are quarantined, never raised.
+
+    Examples
+    --------
+    >>> import ptanalytics as pt
+    >>> result = pt.ingest(["clinic_export.xlsx"], mapping="mapping.toml")  # doctest: +SKIP
+    >>> print(pt.format_ingest_summary(result))  # doctest: +SKIP
+    >>> result.cohort.write("cohorts/clinic")  # doctest: +SKIP
     """
     if not sources:
         raise IngestError("no source files given. Fix: name at least one file.")

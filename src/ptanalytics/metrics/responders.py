@@ -156,6 +156,14 @@ def flag_responders(
         ``improvement_pct`` (percent of baseline), ``observed`` (both scores present),
         ``responder`` (bool), and the constant columns ``definition``, ``timepoint`` and
         ``analysis``. The input is not modified.
+
+    Examples
+    --------
+    >>> import ptanalytics as pt
+    >>> summary = pt.patient_summary(pt.simulate_cohort(200, seed=1))
+    >>> flags = pt.flag_responders(summary, preset="ostelo", timepoint="followup", analysis="itt")
+    >>> int(flags["responder"].sum())
+    86
     """
     if analysis not in ("itt", "completers"):
         raise ConfigError(f"analysis={analysis!r}; allowed: 'itt' or 'completers'.")
@@ -206,6 +214,20 @@ def responder_table(
         ``proportion``, ``ci_low``, ``ci_high`` (Wilson), ``missing_followup`` (patients without
         the later score: counted as non-responders under ITT, excluded under completers),
         ``definition``, ``timepoint``, ``analysis``.
+
+    Examples
+    --------
+    >>> import ptanalytics as pt
+    >>> summary = pt.patient_summary(pt.simulate_cohort(200, seed=1))
+    >>> flags = pt.flag_responders(summary, preset="ostelo", timepoint="followup", analysis="itt")
+    >>> result = pt.responder_table(flags, by="attendance_band")
+    >>> result.table[["attendance_band", "n", "responders"]]
+      attendance_band    n  responders
+    0             low  116          24
+    1          medium   22          13
+    2            high   62          49
+    >>> result.n
+    200
     """
     if "responder" not in flags:
         raise ConfigError("flags has no 'responder' column; pass the output of flag_responders().")

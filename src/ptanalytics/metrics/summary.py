@@ -120,6 +120,15 @@ def patient_summary(
 
         Adherence, dropout and composition columns are absent (not zero) for a cohort without
         prescriptions or sessions.
+
+    Examples
+    --------
+    >>> import ptanalytics as pt
+    >>> summary = pt.patient_summary(pt.simulate_cohort(200, seed=1))
+    >>> len(summary)  # one row per patient
+    200
+    >>> summary["attendance_band"].value_counts().sort_index().to_dict()
+    {'low': 116, 'medium': 22, 'high': 62}
     """
     if not 0 <= bands[0] <= bands[1]:
         raise ConfigError(f"bands={bands}; allowed: (low, high) with 0 <= low <= high.")

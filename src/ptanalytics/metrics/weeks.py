@@ -317,6 +317,15 @@ def patient_weeks(
 
         For a cohort without prescriptions or sessions (outcomes only), only ``patient_id``,
         ``week`` and ``nprs`` are returned: adherence columns are absent, not zero.
+
+    Examples
+    --------
+    >>> import ptanalytics as pt
+    >>> weeks = pt.patient_weeks(pt.simulate_cohort(200, seed=1))
+    >>> weeks[["patient_id", "week", "phase", "sessions_prescribed", "sessions_completed"]].shape
+    (3613, 5)
+    >>> bool(weeks.duplicated(["patient_id", "week"]).any())  # one row per patient and week
+    False
     """
     if min_exercises < 1:
         raise ConfigError(f"min_exercises={min_exercises}; allowed: a whole number >= 1.")

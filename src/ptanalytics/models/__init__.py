@@ -47,6 +47,7 @@ _EXPORTS = {
     "ModelResult": "_result",
     "Estimates": "_result",
     "fit_lmm": "lmm",
+    "pain_model_frame": "trajectory",
     "fit_pain_model": "trajectory",
     "predicted_trajectories": "trajectory",
     "dose_response": "outcomes",

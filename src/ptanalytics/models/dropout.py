@@ -208,6 +208,15 @@ def kaplan_meier(
     ConfigError
         When a needed column is missing, ``by`` is not a column, or ``landmark_week``,
         ``conf_type`` or ``alpha`` is out of range.
+
+    Examples
+    --------
+    >>> import ptanalytics as pt
+    >>> from ptanalytics import models
+    >>> km = models.kaplan_meier(pt.patient_summary(pt.simulate_cohort(200, seed=1)))
+    >>> km.n, list(km.table.columns[:4])
+    (200, ['group', 'week', 'n_at_risk', 'events'])
+    >>> fig = km.figure()
     """
     alpha, conf_type = _check_alpha(alpha), _check_conf_type(conf_type)
     landmark_week = _check_landmark(landmark_week, allow_none=True)

@@ -145,6 +145,19 @@ def dose_response(
         names them), ``curve`` (``adherence``, ``estimate``, ``ci_low``, ``ci_high``,
         ``timepoint``), ``linear`` (one tidy row, per 10 points), ``n``, ``result``, ``notes``
         (the knots used).
+
+    Examples
+    --------
+    >>> import ptanalytics as pt
+    >>> from ptanalytics import models
+    >>> summary = pt.patient_summary(pt.simulate_cohort(200, seed=1))
+    >>> dr = models.dose_response(summary, timepoint="end_guided")
+    >>> dr.n
+    135
+    >>> dr.linear[["term", "estimate"]].round(2)
+                            term  estimate
+    0  adherence (per 10 points)     -0.21
+    >>> fig = dr.figure()  # the curve with its 95% band
     """
     alpha = check_alpha(alpha)
     outcome = _change(timepoint)

@@ -284,6 +284,17 @@ def fit_pain_model(
     -------
     PainModel
         Convergence problems are not raised: they are listed in ``notes`` and ``converged``.
+
+    Examples
+    --------
+    >>> import ptanalytics as pt
+    >>> from ptanalytics import models
+    >>> from ptanalytics.models.trajectory import pain_model_frame
+    >>> model = models.fit_pain_model(pain_model_frame(pt.simulate_cohort(200, seed=1)))
+    >>> model.n, model.converged
+    (195, True)
+    >>> model.table["term"].iloc[0]
+    'Intercept'
     """
     if engine not in ("fast", "statsmodels"):
         raise ConfigError(f"engine={engine!r}; allowed: 'fast', 'statsmodels'.")

@@ -1003,6 +1003,15 @@ def deidentify(
     CohortFormatError
         A table has rows without ``patient_id``, a non-numeric age, or a canonical date column
         with a value that is not a date.
+
+    Examples
+    --------
+    >>> import ptanalytics as pt
+    >>> from ptanalytics.privacy.identifiers import new_key
+    >>> cohort = pt.simulate_cohort(60, seed=2)
+    >>> safe, report = pt.deidentify(cohort, key=new_key())
+    >>> len(safe.patients) == len(cohort.patients)
+    True
     """
     key = _check_arguments(cohort, key, age_band, merge_clinics_below)
     allowed = frozenset(_instrument_key(pd.Series(list(instruments), dtype="str")))

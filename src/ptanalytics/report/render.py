@@ -155,6 +155,12 @@ def render_report(
         Before anything runs, when ``out`` is a folder, a symbolic link (refused, not followed),
         one of a cohort's own files, or an existing file that is not a ptanalytics report. The
         file is written to a temporary sibling and renamed, so a kill leaves the old report.
+
+    Examples
+    --------
+    >>> from ptanalytics.report import render_report
+    >>> render_report("data/synthetic/default", "reports/default.html")  # doctest: +SKIP
+    PosixPath('reports/default.html')
     """
     import papermill as pm
     from nbconvert import HTMLExporter

@@ -57,6 +57,15 @@ def simulate_cohort(
     See Also
     --------
     simulate_to_disk : the same simulation for cohorts too large to hold in memory.
+
+    Examples
+    --------
+    >>> import ptanalytics as pt
+    >>> cohort = pt.simulate_cohort(200, seed=1)
+    >>> cohort.row_counts()["patients"], cohort.row_counts()["prescriptions"]
+    (200, 2400)
+    >>> pt.simulate_cohort(200, seed=1).sessions.equals(cohort.sessions)  # same seed, same data
+    True
     """
     cfg = checked_config(n_patients, seed, config, overrides)
     n = int(n_patients)
