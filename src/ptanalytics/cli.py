@@ -28,6 +28,7 @@ from ptanalytics.ingestion.pipeline import (
     validate_cohort_dir,
 )
 from ptanalytics.metrics.describe import describe_cohort
+from ptanalytics.privacy.suppression import MIN_CELL
 from ptanalytics.simulate import (
     DEFAULT_PATIENTS,
     DEFAULT_SEED,
@@ -191,7 +192,10 @@ def _add_report(sub) -> None:
     )
     cmd.add_argument("--title", default="ptanalytics report", help="report title")
     cmd.add_argument(
-        "--min-cell", type=int, default=11, help="counts below this are shown as <N (default 11)"
+        "--min-cell",
+        type=int,
+        default=MIN_CELL,
+        help=f"counts below this are shown as <N (default {MIN_CELL})",
     )
     cmd.add_argument("--show-code", action="store_true", help="keep the code in the HTML")
 
@@ -425,10 +429,10 @@ def _deidentify(args) -> int:
 def _report(args) -> int:
     from ptanalytics.report import render_report
 
-    if 1 <= args.min_cell < 11:
+    if 1 <= args.min_cell < MIN_CELL:
         print(
-            f"ptanalytics report: WARNING: --min-cell {args.min_cell} is below 11, the usual rule "
-            f"for health data: counts from {args.min_cell} patients up will be shown"
+            f"ptanalytics report: WARNING: --min-cell {args.min_cell} is below {MIN_CELL}, "
+            f"the usual rule for health data: counts from {args.min_cell} patients up will be shown"
             + (" (suppression is off)." if args.min_cell == 1 else "."),
             file=sys.stderr,
         )

@@ -32,6 +32,7 @@ from ptanalytics.cohort.catalogue import CATEGORIES
 from ptanalytics.cohort.io import TableLocation, find_table
 from ptanalytics.cohort.schema import coerce_table
 from ptanalytics.exceptions import CohortFormatError, ConfigError
+from ptanalytics.metrics.weeks import INACTIVITY_DAYS, MISSED_SESSIONS
 from ptanalytics.vocab import MINUTES_COLUMNS, PHASE_LABELS, SHARE_COLUMNS
 
 __all__ = [
@@ -97,8 +98,8 @@ _WINDOW = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
 class _Options:
     min_exercises: int = 1
     dropout_rule: str = "inactivity"
-    inactivity_days: int = 14
-    missed_sessions: int = 4
+    inactivity_days: int = INACTIVITY_DAYS
+    missed_sessions: int = MISSED_SESSIONS
     truncate_at_dropout: bool = True
 
     def __post_init__(self) -> None:
@@ -439,8 +440,8 @@ def patient_weeks_query(
     has_sessions: bool = True,
     min_exercises: int = 1,
     dropout_rule: str = "inactivity",
-    inactivity_days: int = 14,
-    missed_sessions: int = 4,
+    inactivity_days: int = INACTIVITY_DAYS,
+    missed_sessions: int = MISSED_SESSIONS,
     truncate_at_dropout: bool = True,
 ) -> str:
     """The SQL that computes the patient-week frame, for running where the data live.
@@ -687,8 +688,8 @@ def patient_weeks_sql(
     check_ids: bool = True,
     min_exercises: int = 1,
     dropout_rule: str = "inactivity",
-    inactivity_days: int = 14,
-    missed_sessions: int = 4,
+    inactivity_days: int = INACTIVITY_DAYS,
+    missed_sessions: int = MISSED_SESSIONS,
     truncate_at_dropout: bool = True,
 ) -> pd.DataFrame | Path:
     """:func:`ptanalytics.patient_weeks` computed by DuckDB over a cohort folder's files.
@@ -825,8 +826,8 @@ def patient_weeks_spark(
     check_ids: bool = True,
     min_exercises: int = 1,
     dropout_rule: str = "inactivity",
-    inactivity_days: int = 14,
-    missed_sessions: int = 4,
+    inactivity_days: int = INACTIVITY_DAYS,
+    missed_sessions: int = MISSED_SESSIONS,
     truncate_at_dropout: bool = True,
 ) -> pd.DataFrame | Path:
     """:func:`ptanalytics.patient_weeks` computed by Spark SQL (same query as DuckDB's).

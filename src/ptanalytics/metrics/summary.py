@@ -15,7 +15,13 @@ from ptanalytics.cohort.container import Cohort
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.composition import closure, ilr, replace_zeros
 from ptanalytics.metrics.timepoints import TIMEPOINTS, timepoint_scores
-from ptanalytics.metrics.weeks import INACTIVITY_DAYS, WeekGrid, grid_dropout, week_grid
+from ptanalytics.metrics.weeks import (
+    INACTIVITY_DAYS,
+    MISSED_SESSIONS,
+    WeekGrid,
+    grid_dropout,
+    week_grid,
+)
 from ptanalytics.vocab import ATTENDANCE_BANDS, ATTENDANCE_CUTS, SHARE_COLUMNS, TRAJECTORY_CLASSES
 
 __all__ = ["TRAJECTORY_CLASSES", "patient_summary"]
@@ -58,7 +64,7 @@ def patient_summary(
     min_exercises: int = 1,
     dropout_rule: str = "inactivity",
     inactivity_days: int = INACTIVITY_DAYS,
-    missed_sessions: int = 4,
+    missed_sessions: int = MISSED_SESSIONS,
 ) -> pd.DataFrame:
     """One row per patient: adherence, dropout, exercise mix and outcomes.
 

@@ -41,12 +41,14 @@ from ptanalytics.cohort.schema import PHASES
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.vocab import MINUTES_COLUMNS, PHASE_LABELS, SHARE_COLUMNS
 
-__all__ = ["INACTIVITY_DAYS", "patient_weeks"]
+__all__ = ["INACTIVITY_DAYS", "MISSED_SESSIONS", "patient_weeks"]
 
 #: Days without a session before the planned end that make a patient a dropout (rule
 #: ``inactivity``), the default of :func:`patient_weeks` and
 #: :func:`~ptanalytics.metrics.summary.patient_summary`.
 INACTIVITY_DAYS = 14
+#: Missed supervised sessions in a row that make a patient a dropout (rule ``missed_supervised``).
+MISSED_SESSIONS = 4
 
 _PHASE_LABELS = list(PHASE_LABELS)
 _MINUTES, _SHARES = list(MINUTES_COLUMNS), list(SHARE_COLUMNS)
@@ -280,7 +282,7 @@ def patient_weeks(
     min_exercises: int = 1,
     dropout_rule: str = "inactivity",
     inactivity_days: int = INACTIVITY_DAYS,
-    missed_sessions: int = 4,
+    missed_sessions: int = MISSED_SESSIONS,
     truncate_at_dropout: bool = True,
 ) -> pd.DataFrame:
     """One row per patient and week since enrolment, through the follow-up or dropout.
