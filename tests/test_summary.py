@@ -109,3 +109,18 @@ def test_group_counts_means_and_the_comparison_group():
     bands = pd.DataFrame(columns=["attendance_band"])
     assert comparison_group(bands) == "attendance_band"
     assert comparison_group(bands, has_sessions=False) is None
+
+
+def test_patient_shares_counts_levels_and_percent_of_every_patient():
+    from ptanalytics.metrics.describe import patient_shares
+
+    data = pd.DataFrame({"band": ["low", "high", "low", None, "low"]})
+    got = patient_shares(data, "band")
+    assert got.index.name == "band" and got.columns.tolist() == ["patients", "percent"]
+    assert got["patients"].tolist() == [1, 3, 1]  # by level, the missing level last
+    assert got["percent"].tolist() == pytest.approx([20.0, 60.0, 20.0])
+    kept = patient_shares(data, "band", dropna=True, order="count")
+    assert kept.index.tolist() == ["low", "high"] and kept["patients"].tolist() == [3, 1]
+    assert kept["percent"].tolist() == pytest.approx([60.0, 20.0])  # of all five patients
+    with pytest.raises(pt.ConfigError, match=r"order='size'; allowed: one of 'level', 'count'"):
+        patient_shares(data, "band", order="size")

@@ -1,13 +1,15 @@
 """A first look at a cohort: sizes, baseline pain and, for simulated cohorts, calibration
 (:func:`describe_cohort`); and the descriptive aggregates the notebooks and the report draw:
 weekly means (adherence by phase, pain by group), assessments and minutes per week, counts and
-means by group (:func:`weekly_means`, :func:`weekly_assessments`, :func:`weekly_minutes`,
-:func:`phase_totals`, :func:`patient_counts`, :func:`group_means`, :func:`comparison_group`)."""
+means by group, patients per level with their percent (:func:`weekly_means`,
+:func:`weekly_assessments`, :func:`weekly_minutes`, :func:`phase_totals`, :func:`patient_counts`,
+:func:`patient_shares`, :func:`group_means`, :func:`comparison_group`)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from ptanalytics._checks import check_option
 from ptanalytics.cohort.container import Cohort
 from ptanalytics.metrics.timepoints import TIMEPOINT_LABELS, TIMEPOINTS, timepoint_scores
 from ptanalytics.privacy.suppression import MIN_CELL
@@ -18,6 +20,7 @@ __all__ = [
     "describe_cohort",
     "group_means",
     "patient_counts",
+    "patient_shares",
     "phase_totals",
     "weekly_assessments",
     "weekly_means",
@@ -186,6 +189,36 @@ def patient_counts(summary: pd.DataFrame, rows: str, columns: str) -> pd.DataFra
         combination has no patient. Patients with a missing level are left out.
     """
     return summary.groupby([rows, columns], observed=True).size().unstack()
+
+
+def patient_shares(
+    data: pd.DataFrame, column: str, *, dropna: bool = False, order: str = "level"
+) -> pd.DataFrame:
+    """Patients at each level of one column, with their percent of all patients.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per patient (the patients table, the patient summary or a subset of either).
+    column : str
+        The column counted (``sex``, ``attendance_band``, ``nprs_baseline``, ...).
+    dropna : bool, default False
+        Leave out patients with a missing level (by default they are a level of their own).
+    order : {"level", "count"}
+        Rows sorted by level, or by count (most patients first, as ``value_counts`` does).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the levels of ``column`` (index named ``column``): ``patients`` (int) and
+        ``percent`` (float, ``100 * patients / len(data)``: missing levels stay in the
+        denominator when ``dropna`` leaves them out of the rows).
+    """
+    check_option("order", order, ("level", "count"))
+    counts = data[column].value_counts(dropna=dropna)
+    if order == "level":
+        counts = counts.sort_index()
+    return counts.to_frame("patients").assign(percent=100 * counts / len(data))
 
 
 def group_means(
