@@ -3,13 +3,35 @@
 Each function takes the result (or its tidy table) it draws, an optional matplotlib ``ax`` to draw
 on, and returns the :class:`matplotlib.figure.Figure`. Computation stays in the model and metric
 modules; nothing here fits or aggregates beyond arranging what it is given. The model results'
-``figure()`` methods call these functions.
+``figure()`` methods call these functions; the notebooks call the descriptive figures (a
+figure of two panels takes ``axes``, a pair of Axes, in place of ``ax``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+__all__ = [
+    "plot_cohort_overview",
+    "plot_dose_response",
+    "plot_dropout_weeks",
+    "plot_hazard_ratios",
+    "plot_kaplan_meier",
+    "plot_logrank",
+    "plot_outcomes_by_group",
+    "plot_patient_slopes",
+    "plot_proportions",
+    "plot_responders_by_group",
+    "plot_substitutions",
+    "plot_survival_medians",
+    "plot_terms",
+    "plot_tipping_point",
+    "plot_trajectories",
+    "plot_weekly_adherence",
+    "plot_weekly_minutes",
+    "plot_weekly_missing",
+]
 
 
 def _axes(ax, figsize=(6.4, 4.0)):
@@ -20,6 +42,27 @@ def _axes(ax, figsize=(6.4, 4.0)):
         fig, ax = plt.subplots(figsize=figsize)
         return fig, ax
     return ax.figure, ax
+
+
+def _panels(axes, shape: tuple[int, int], figsize, **layout):
+    """``(figure, axes)`` for a figure of ``shape`` panels: the given Axes (as many as the
+    panels, all on one figure) or a new figure laid out by ``plt.subplots(*shape, **layout)``."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(*shape, figsize=figsize, **layout)
+        return fig, tuple(np.ravel(axes))
+    axes = tuple(np.ravel(np.asarray(axes, dtype=object)))
+    n = shape[0] * shape[1]
+    if len(axes) != n or not all(hasattr(a, "figure") for a in axes):
+        from ptanalytics.exceptions import ConfigError
+
+        raise ConfigError(
+            f"axes={len(axes)} object(s); allowed: {n} matplotlib Axes ({shape[0]} x {shape[1]}). "
+            "Fix: pass axes=None for a new figure, or the Axes of plt.subplots"
+            f"({shape[0]}, {shape[1]})."
+        )
+    return axes[0].figure, axes
 
 
 # ------------------------------------------------------------------------------------- generic
@@ -128,16 +171,16 @@ def plot_substitutions(result, *, ax=None):
 
 
 # ---------------------------------------------- dropout, survival, responders, missing data
-def _table(result, columns, name: str, source: str) -> pd.DataFrame:
-    """The table of ``result`` (a result or its table), or a ConfigError naming what is missing."""
+def _table(result, columns, name: str, source: str, fix: str | None = None) -> pd.DataFrame:
+    """The table of ``result`` (a result or its table), or a ConfigError naming what is missing
+    (and, given ``fix``, how to mend it: ``... Fix: <fix>.``)."""
     from ptanalytics.exceptions import ConfigError
 
     table = getattr(result, "table", result)
     missing = [c for c in columns if not isinstance(table, pd.DataFrame) or c not in table]
     if missing:
-        raise ConfigError(
-            f"{name} lacks column(s) {missing}; allowed: the result of {source} or its table."
-        )
+        message = f"{name} lacks column(s) {missing}; allowed: the result of {source} or its table."
+        raise ConfigError(message + (f" Fix: {fix}." if fix else ""))
     return table
 
 
@@ -271,6 +314,15 @@ def plot_hazard_ratios(cox, *, ax=None):
     return fig
 
 
+_PROPORTION_SOURCES = "ptanalytics.responder_table or ptanalytics.models.missing_data.mi_responders"
+
+
+def _proportion_column(result) -> str:
+    """``proportion`` (a responder table) or ``estimate`` (multiple imputation's table)."""
+    table = getattr(result, "table", result)
+    return "proportion" if isinstance(table, pd.DataFrame) and "proportion" in table else "estimate"
+
+
 def plot_proportions(result, *, ax=None):
     """Proportions per group with their intervals, on [0, 1].
 
@@ -281,12 +333,8 @@ def plot_proportions(result, *, ax=None):
         :func:`ptanalytics.models.missing_data.mi_responders` (``estimate``, ``group``), or its
         table.
     """
-    table = getattr(result, "table", result)
-    value = (
-        "proportion" if isinstance(table, pd.DataFrame) and "proportion" in table else "estimate"
-    )
-    source = "ptanalytics.responder_table or ptanalytics.models.missing_data.mi_responders"
-    table = _table(result, [value, "ci_low", "ci_high", "n"], "result", source)
+    value = _proportion_column(result)
+    table = _table(result, [value, "ci_low", "ci_high", "n"], "result", _PROPORTION_SOURCES)
     if "group" in table:
         labels = table["group"]
     else:
@@ -326,4 +374,304 @@ def plot_tipping_point(result, *, ax=None):
     ax.set_xlabel("delta (points added to every imputed score)")
     ax.set_ylabel("Pooled estimate")
     fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------ descriptive figures
+_DESCRIBE = "ptanalytics.metrics.describe"
+
+
+def _numbers(values, name: str, fix: str) -> pd.Series:
+    """``values`` as a float Series without its missing values, or a ConfigError naming the fix."""
+    from ptanalytics._checks import type_words
+    from ptanalytics.exceptions import ConfigError
+
+    try:
+        return pd.Series(values).dropna().astype(float)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{name}={type_words(values)} holding non-numbers; allowed: a Series or array of "
+            f"numbers. Fix: {fix}."
+        ) from None
+
+
+def _bars(ax, x, heights, color: str, **labels) -> None:
+    """One bar per ``x`` (counts, shares), then the axis labels and title (``ax.set``)."""
+    ax.bar(x, np.asarray(heights, dtype=float), color=color)
+    ax.set(**labels)
+
+
+def plot_cohort_overview(ages, baseline: pd.DataFrame, *, axes=None):
+    """Two panels: the age histogram and patients by baseline NPRS.
+
+    Parameters
+    ----------
+    ages : Series or array of numbers, or None
+        Age at enrolment of each patient (the patients table's ``age``; missing values are left
+        out). None (a cohort without ages) leaves the age panel empty but labelled.
+    baseline : DataFrame
+        Patients by baseline NPRS: :func:`ptanalytics.metrics.describe.patient_shares` of the
+        patient summary's ``nprs_baseline`` (indexed by score, column ``patients``).
+    axes : pair of matplotlib Axes, optional
+        Axes to draw the two panels on; a new 1 x 2 figure is made when omitted.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure: a 20-bin age histogram and one bar per baseline score, each titled.
+    """
+    fix = "pass patient_shares(summary, 'nprs_baseline', dropna=True)"
+    baseline = _table(baseline, ["patients"], "baseline", f"{_DESCRIBE}.patient_shares", fix)
+    fig, (ax_age, ax_pain) = _panels(axes, (1, 2), figsize=(10, 3.5))
+    if ages is not None:
+        values = _numbers(ages, "ages", "pass the patients table's age column")
+        ax_age.hist(values, bins=20, color="C0")
+    ax_age.set(xlabel="Age at enrolment (years)", ylabel="Patients", title="Age")
+    labels = {"xlabel": "NPRS at baseline (0-10)", "ylabel": "Patients", "title": "Baseline pain"}
+    _bars(ax_pain, baseline.index, baseline["patients"], "C1", **labels)
+    fig.tight_layout()
+    return fig
+
+
+def plot_weekly_missing(assessments: pd.DataFrame, *, instrument: str = "NPRS", ax=None):
+    """The share of patients without a score, week by week, as bars (in percent).
+
+    Parameters
+    ----------
+    assessments : DataFrame
+        :func:`ptanalytics.metrics.describe.weekly_assessments` output (indexed by ``week``,
+        column ``missing``: the share of patients without a score).
+    instrument : str
+        The instrument's name in the labels (default ``NPRS``).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One bar per week on a 0-100 % axis, labelled and titled.
+    """
+    fix = "pass weekly_assessments(weeks, column) of the patient-week frame"
+    source = f"{_DESCRIBE}.weekly_assessments"
+    table = _table(assessments, ["missing"], "assessments", source, fix)
+    fig, ax = _axes(ax, figsize=(9, 3.5))
+    labels = {"xlabel": "Week since enrolment", "ylabel": f"{instrument} missing (% of patients)"}
+    title = f"Weekly {instrument} missing, by week (weeks after dropout included)"
+    _bars(ax, table.index, 100 * table["missing"], "C3", **labels, ylim=(0, 100), title=title)
+    return fig
+
+
+def plot_weekly_adherence(by_week: pd.DataFrame, patients, *, axes=None):
+    """Mean weekly adherence by phase over the patients still in the program, in two panels.
+
+    Parameters
+    ----------
+    by_week : DataFrame
+        :func:`ptanalytics.metrics.describe.weekly_means` of ``adherence_capped`` by ``phase``
+        (``week``, ``phase``, ``mean``); the ``none`` phase (no program) is not drawn.
+    patients : Series
+        Patients in the program per week (indexed by week), e.g. the ``patients`` column of
+        :func:`ptanalytics.metrics.describe.weekly_assessments`.
+    axes : pair of matplotlib Axes, optional
+        Axes for the adherence (top) and patients (bottom) panels; a new figure is made when
+        omitted, its panels sharing the week axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One line per phase (in percent, with a legend) above a step line of patients.
+    """
+    fix = "pass weekly_means(weeks, 'adherence_capped', by='phase')"
+    source = f"{_DESCRIBE}.weekly_means"
+    table = _table(by_week, ["week", "phase", "mean"], "by_week", source, fix)
+    patients = _numbers(patients, "patients", "pass a Series of patients indexed by week")
+    layout = {"sharex": True, "height_ratios": [2, 1]}
+    fig, (ax, ax_n) = _panels(axes, (2, 1), figsize=(9, 6), **layout)
+    by_phase = table.pivot(index="week", columns="phase", values="mean")
+    by_phase.drop(columns="none", errors="ignore").mul(100).plot(ax=ax, marker=".")
+    ax.set(ylabel="Mean weekly adherence (%)", ylim=(0, 105), title="Weekly adherence by phase")
+    patients.plot(ax=ax_n, drawstyle="steps-mid", color="grey")
+    ax_n.set(xlabel="Week since enrolment", ylabel="Patients in program")
+    fig.tight_layout()
+    return fig
+
+
+def plot_dropout_weeks(counts: pd.DataFrame, *, rule: str, ax=None):
+    """Patients by the week they dropped out, as bars.
+
+    Parameters
+    ----------
+    counts : DataFrame
+        :func:`ptanalytics.metrics.describe.patient_shares` of the dropouts' ``dropout_week``
+        (indexed by week, column ``patients``).
+    rule : str
+        The dropout rule the weeks come from (``inactivity``, ``missed_supervised``), named in
+        the title.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One bar per dropout week, labelled and titled.
+    """
+    fix = "pass patient_shares(summary[summary['dropout']], 'dropout_week')"
+    table = _table(counts, ["patients"], "counts", f"{_DESCRIBE}.patient_shares", fix)
+    fig, ax = _axes(ax, figsize=(9, 3.5))
+    title = f"When patients dropped out ({rule} rule)"
+    x = table.index.astype(int)
+    _bars(ax, x, table["patients"], "C3", xlabel="Dropout week", ylabel="Patients", title=title)
+    return fig
+
+
+def plot_weekly_minutes(minutes: pd.DataFrame, *, ax=None):
+    """Mean exercise minutes per patient-week by category, stacked.
+
+    Parameters
+    ----------
+    minutes : DataFrame
+        :func:`ptanalytics.metrics.describe.weekly_minutes` output (indexed by ``week``, one
+        column per exercise category).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One stacked area per category, the legend to the right of the axes.
+    """
+    from ptanalytics.vocab import CATEGORIES
+
+    source = f"{_DESCRIBE}.weekly_minutes"
+    table = _table(minutes, list(CATEGORIES), "minutes", source, "pass weekly_minutes(weeks)")
+    fig, ax = _axes(ax, figsize=(9, 4))
+    table.plot.area(ax=ax, linewidth=0)
+    ax.set(xlabel="Week since enrolment", ylabel="Mean minutes per patient-week")
+    ax.set_title("Exercise minutes by category (patients still in the program)")
+    ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+_ODI_COLUMNS = ["odi_baseline", "odi_end_guided", "odi_followup"]
+
+
+def plot_outcomes_by_group(weekly: pd.DataFrame, odi: pd.DataFrame, *, by: str, axes=None):
+    """Observed outcomes by group: mean NPRS by week, and mean ODI at the three timepoints.
+
+    Parameters
+    ----------
+    weekly : DataFrame
+        :func:`ptanalytics.metrics.describe.weekly_means` of ``nprs`` by ``by`` (``week``,
+        ``by``, ``mean``).
+    odi : DataFrame
+        :func:`ptanalytics.metrics.describe.group_means` of ``odi_baseline``,
+        ``odi_end_guided`` and ``odi_followup`` by ``by`` (one row per group).
+    by : str
+        The grouping column (``arm``, ``attendance_band``, ...), named in the title.
+    axes : pair of matplotlib Axes, optional
+        Axes for the NPRS (left) and ODI (right) panels; a new figure is made when omitted.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One line per group in each panel (weeks with no group's mean left out), a legend each,
+        and a title naming the grouping.
+    """
+    fix = f"pass weekly_means(weeks, 'nprs', by={by!r}, summary=summary)"
+    source = f"{_DESCRIBE}.weekly_means"
+    weekly = _table(weekly, ["week", by, "mean"], "weekly", source, fix)
+    fix = f"pass group_means(summary, {_ODI_COLUMNS}, by={by!r})"
+    odi = _table(odi, _ODI_COLUMNS, "odi", f"{_DESCRIBE}.group_means", fix)[_ODI_COLUMNS]
+    fig, (ax, ax_odi) = _panels(axes, (1, 2), figsize=(11, 4), width_ratios=[2, 1])
+    nprs = weekly.pivot(index="week", columns=by, values="mean")
+    nprs.dropna(how="all").plot(ax=ax, marker=".")
+    ax.set(
+        xlabel="Week since enrolment", ylabel="Mean NPRS (0-10)", ylim=(0, 10), title="NPRS by week"
+    )
+    odi.T.plot(ax=ax_odi, marker="o")
+    ax_odi.set_xticks(range(3), ["baseline", "end of guided", "follow-up"])
+    ax_odi.set(ylabel="Mean ODI (0-100)", title="ODI")
+    fig.suptitle(f"Observed outcomes by {by.replace('_', ' ')} (association, not effect)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_responders_by_group(
+    tables: dict[str, pd.DataFrame], *, by: str, preset: str, timepoint: str, ax=None
+):
+    """Responder proportions by group from several analyses, side by side with their intervals.
+
+    Parameters
+    ----------
+    tables : dict of str to DataFrame
+        Analysis name (the legend label) to its table by ``by``: the ``table`` of
+        :func:`ptanalytics.responder_table` (``proportion``) or of
+        :func:`ptanalytics.models.missing_data.mi_responders` (``estimate``), each with
+        ``ci_low`` and ``ci_high``, its groups in the order of the first table.
+    by : str
+        The grouping column; its levels (of the first table) label the x axis.
+    preset, timepoint : str
+        The responder definition's preset and the timepoint, named in the title.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One point with its interval per analysis and group (the analyses side by side, 0.2
+        apart), a legend, on a 0-1 axis.
+    """
+    from ptanalytics.exceptions import ConfigError
+
+    if not isinstance(tables, dict) or not tables:
+        raise ConfigError(
+            f"tables={type(tables).__name__}; allowed: a non-empty dict of analysis name to its "
+            "responder table. Fix: pass {'ITT': responder_table(itt, by=group).table, ...}."
+        )
+    checked = {}
+    for label, result in tables.items():
+        value = _proportion_column(result)
+        fix = f"pass responder_table(flagged, by={by!r}).table"
+        table = _table(
+            result, [by, value, "ci_low", "ci_high"], f"tables[{label!r}]", _PROPORTION_SOURCES, fix
+        )
+        checked[label] = table[value], table
+    fig, ax = _axes(ax, figsize=(8, 4))
+    middle = (len(checked) - 1) / 2
+    for i, (label, (p, table)) in enumerate(checked.items()):
+        x = [j + 0.2 * (i - middle) for j in range(len(p))]
+        yerr = [p - table["ci_low"], table["ci_high"] - p]
+        ax.errorbar(x, p, yerr=yerr, fmt="o", capsize=3, label=label)
+    first = next(iter(checked.values()))[1]
+    ax.set_xticks(range(len(first)), first[by].astype(str))
+    ax.set(xlabel=by.replace("_", " ").capitalize(), ylabel="Responders (95% CI)", ylim=(0, 1))
+    ax.set_title(f"{preset} responders at {timepoint} (association, not effect)")
+    ax.legend(frameon=False)
+    return fig
+
+
+def plot_patient_slopes(slopes, *, average: float, ax=None):
+    """The spread of patient-specific pain slopes, the average slope marked.
+
+    Parameters
+    ----------
+    slopes : Series or array of numbers
+        One slope per patient: change in NPRS per 4 weeks (a mixed model's fixed slope plus each
+        patient's random slope).
+    average : float
+        The average (fixed-effect) slope, drawn as a dashed line.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A 40-bin histogram, the dashed average line and its legend.
+    """
+    from ptanalytics._checks import check_number
+
+    values = _numbers(slopes, "slopes", "pass one slope per patient (a Series or array)")
+    average = check_number("average", average, fix="pass the fixed-effect slope, a number")
+    fig, ax = _axes(ax, figsize=(6, 3.5))
+    ax.hist(values, bins=40, color="tab:blue", alpha=0.8)
+    ax.axvline(average, color="black", linestyle="--", label="average")
+    ax.set_xlabel("Change in NPRS per 4 weeks (patient-specific)")
+    ax.set_ylabel("Patients")
+    ax.legend(frameon=False)
     return fig

@@ -1,0 +1,303 @@
+"""The descriptive figures of :mod:`ptanalytics.plotting`: each returns its Figure, draws on the
+Axes it is given, draws what its data holds, and refuses input it cannot draw with a ConfigError
+that names the fix."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from ptanalytics import plotting
+from ptanalytics.exceptions import ConfigError
+from ptanalytics.metrics.describe import patient_shares
+from ptanalytics.vocab import CATEGORIES
+
+
+@pytest.fixture
+def summary(rng):
+    n = 40
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{i:02d}" for i in range(n)],
+            "age": rng.integers(20, 80, n).astype(float),
+            "nprs_baseline": rng.integers(3, 9, n).astype(float),
+            "dropout": np.arange(n) % 4 == 0,
+            "dropout_week": np.where(np.arange(n) % 4 == 0, np.arange(n) % 7 + 1, np.nan),
+            "band": np.where(np.arange(n) % 2 == 0, "low", "high"),
+        }
+    )
+
+
+def _weekly(groups, column="phase", weeks=5):
+    rows = [
+        {"week": w, column: g, "mean": 0.5 + 0.05 * w + 0.1 * i, "n": 10}
+        for i, g in enumerate(groups)
+        for w in range(weeks)
+    ]
+    return pd.DataFrame(rows)
+
+
+def _responders(groups=("high", "low")):
+    return pd.DataFrame(
+        {
+            "band": list(groups),
+            "proportion": [0.4, 0.6],
+            "ci_low": [0.3, 0.5],
+            "ci_high": [0.5, 0.7],
+            "n": [20, 20],
+        }
+    )
+
+
+def _odi():
+    return pd.DataFrame(
+        {"odi_baseline": [30.0, 32.0], "odi_end_guided": [22.0, 25.0], "odi_followup": [20, 24]},
+        index=pd.Index(["high", "low"], name="band"),
+    )
+
+
+def _texts(ax):
+    return ax.get_xlabel(), ax.get_ylabel(), ax.get_title()
+
+
+# ------------------------------------------------------------------------------ one panel
+def test_weekly_missing_draws_one_bar_per_week_in_percent():
+    table = pd.DataFrame({"missing": [0.0, 0.25, 0.5]}, index=pd.Index([0, 1, 2], name="week"))
+    fig = plotting.plot_weekly_missing(table)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert [p.get_height() for p in ax.patches] == [0.0, 25.0, 50.0]
+    assert _texts(ax) == (
+        "Week since enrolment",
+        "NPRS missing (% of patients)",
+        "Weekly NPRS missing, by week (weeks after dropout included)",
+    )
+    assert ax.get_ylim() == (0, 100)
+    assert (
+        plotting.plot_weekly_missing(table, instrument="ODI").axes[0].get_ylabel().startswith("ODI")
+    )
+
+
+def test_weekly_minutes_stacks_one_area_per_category():
+    minutes = pd.DataFrame(
+        {c: [1.0 + i, 2.0, 3.0] for i, c in enumerate(CATEGORIES)},
+        index=pd.Index([0, 1, 2], name="week"),
+    )
+    fig = plotting.plot_weekly_minutes(minutes)
+    ax = fig.axes[0]
+    assert len(ax.collections) == len(CATEGORIES)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(CATEGORIES)
+    assert ax.get_title() == "Exercise minutes by category (patients still in the program)"
+
+
+def test_dropout_weeks_draws_one_bar_per_week(summary):
+    counts = patient_shares(summary[summary["dropout"]], "dropout_week")
+    fig = plotting.plot_dropout_weeks(counts, rule="inactivity")
+    ax = fig.axes[0]
+    assert len(ax.patches) == len(counts)
+    assert sum(p.get_height() for p in ax.patches) == summary["dropout"].sum()
+    assert _texts(ax) == ("Dropout week", "Patients", "When patients dropped out (inactivity rule)")
+
+
+def test_responders_by_group_one_series_per_analysis():
+    mi = _responders().rename(columns={"proportion": "estimate"})
+    tables = {"ITT": _responders(), "completers": _responders(), "multiple imputation": mi}
+    fig = plotting.plot_responders_by_group(
+        tables, by="band", preset="ostelo", timepoint="followup"
+    )
+    ax = fig.axes[0]
+    assert len(ax.containers) == 3  # one errorbar container per analysis
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(tables)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["high", "low"]
+    xs = [c.lines[0].get_xdata().tolist() for c in ax.containers]
+    assert xs == [[-0.2, 0.8], [0.0, 1.0], [0.2, 1.2]]
+    assert _texts(ax) == (
+        "Band",
+        "Responders (95% CI)",
+        "ostelo responders at followup (association, not effect)",
+    )
+
+
+def test_patient_slopes_histogram_and_average(rng):
+    slopes = pd.Series(rng.normal(-0.3, 0.2, 200))
+    fig = plotting.plot_patient_slopes(slopes, average=-0.3)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 40
+    assert sum(p.get_height() for p in ax.patches) == 200
+    assert ax.lines[0].get_xdata()[0] == -0.3
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["average"]
+    assert ax.get_xlabel() == "Change in NPRS per 4 weeks (patient-specific)"
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda ax: plotting.plot_weekly_missing(pd.DataFrame({"missing": [0.1]}, index=[0]), ax=ax),
+        lambda ax: plotting.plot_weekly_minutes(
+            pd.DataFrame({c: [1.0] for c in CATEGORIES}), ax=ax
+        ),
+        lambda ax: plotting.plot_dropout_weeks(
+            pd.DataFrame({"patients": [2]}, index=[3.0]), rule="inactivity", ax=ax
+        ),
+        lambda ax: plotting.plot_responders_by_group(
+            {"ITT": _responders()}, by="band", preset="p", timepoint="t", ax=ax
+        ),
+        lambda ax: plotting.plot_patient_slopes([0.1, 0.2], average=0.15, ax=ax),
+    ],
+    ids=["missing", "minutes", "dropout", "responders", "slopes"],
+)
+def test_one_panel_figures_draw_on_the_given_ax(draw):
+    fig, (_, ax) = plt.subplots(1, 2)
+    assert draw(ax) is fig
+    assert ax.has_data()
+    assert not fig.axes[0].has_data()
+
+
+# ------------------------------------------------------------------------------ two panels
+def test_cohort_overview_age_histogram_and_baseline_bars(summary):
+    baseline = patient_shares(summary, "nprs_baseline", dropna=True)
+    fig = plotting.plot_cohort_overview(summary["age"], baseline)
+    ax_age, ax_pain = fig.axes
+    assert len(ax_age.patches) == 20
+    assert sum(p.get_height() for p in ax_age.patches) == len(summary)
+    assert [p.get_height() for p in ax_pain.patches] == baseline["patients"].tolist()
+    assert _texts(ax_age) == ("Age at enrolment (years)", "Patients", "Age")
+    assert _texts(ax_pain) == ("NPRS at baseline (0-10)", "Patients", "Baseline pain")
+    no_ages = plotting.plot_cohort_overview(None, baseline)  # a cohort without ages
+    assert not no_ages.axes[0].patches and no_ages.axes[0].get_title() == "Age"
+
+
+def test_weekly_adherence_lines_by_phase_and_patients_below():
+    by_week = _weekly(["guided", "maintenance", "none"])
+    patients = pd.Series([40, 38, 35, 30, 28], index=range(5))
+    fig = plotting.plot_weekly_adherence(by_week, patients)
+    ax, ax_n = fig.axes
+    assert [line.get_label() for line in ax.lines] == ["guided", "maintenance"]  # no "none"
+    assert ax.lines[0].get_ydata()[0] == pytest.approx(50.0)  # in percent
+    assert ax_n.lines[0].get_ydata().tolist() == patients.tolist()
+    assert ax.get_title() == "Weekly adherence by phase"
+    assert ax_n.get_ylabel() == "Patients in program"
+
+
+def test_outcomes_by_group_nprs_by_week_and_odi_by_timepoint():
+    fig = plotting.plot_outcomes_by_group(_weekly(["high", "low"], "band"), _odi(), by="band")
+    ax, ax_odi = fig.axes
+    assert [line.get_label() for line in ax.lines] == ["high", "low"]
+    assert [line.get_label() for line in ax_odi.lines] == ["high", "low"]
+    assert ax_odi.lines[0].get_ydata().tolist() == [30.0, 22.0, 20.0]
+    assert [t.get_text() for t in ax_odi.get_xticklabels()] == [
+        "baseline",
+        "end of guided",
+        "follow-up",
+    ]
+    assert fig.get_suptitle() == "Observed outcomes by band (association, not effect)"
+    assert ax.get_title() == "NPRS by week" and ax_odi.get_title() == "ODI"
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda axes, s: plotting.plot_cohort_overview(
+            s["age"], patient_shares(s, "nprs_baseline"), axes=axes
+        ),
+        lambda axes, s: plotting.plot_weekly_adherence(
+            _weekly(["guided"]), pd.Series([1, 2], index=[0, 1]), axes=axes
+        ),
+        lambda axes, s: plotting.plot_outcomes_by_group(
+            _weekly(["high", "low"], "band"), _odi(), by="band", axes=axes
+        ),
+    ],
+    ids=["overview", "adherence", "outcomes"],
+)
+def test_two_panel_figures_draw_on_the_given_axes(draw, summary):
+    fig, axes = plt.subplots(1, 3)
+    assert draw(axes[1:], summary) is fig
+    assert not axes[0].has_data() and axes[1].has_data() and axes[2].has_data()
+    with pytest.raises(ConfigError, match=r"axes=3 object\(s\); allowed: 2 matplotlib Axes.*Fix:"):
+        draw(axes, summary)
+
+
+# ------------------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    ("draw", "message"),
+    [
+        (
+            lambda: plotting.plot_cohort_overview([50.0], pd.DataFrame({"count": [1]})),
+            r"baseline lacks column\(s\) \['patients'\].*Fix: pass patient_shares",
+        ),
+        (
+            lambda: plotting.plot_cohort_overview(["old"], pd.DataFrame({"patients": [1]})),
+            r"ages=a list holding non-numbers.*Fix: pass the patients table's age column",
+        ),
+        (
+            lambda: plotting.plot_weekly_missing(pd.DataFrame({"patients": [3]})),
+            r"assessments lacks column\(s\) \['missing'\].*Fix: pass weekly_assessments",
+        ),
+        (
+            lambda: plotting.plot_weekly_adherence(_weekly(["guided"]).drop(columns="phase"), []),
+            r"by_week lacks column\(s\) \['phase'\].*Fix: pass weekly_means",
+        ),
+        (
+            lambda: plotting.plot_weekly_adherence(_weekly(["guided"]), ["many"]),
+            r"patients=a list holding non-numbers.*Fix: pass a Series",
+        ),
+        (
+            lambda: plotting.plot_weekly_minutes(pd.DataFrame({"aerobic": [1.0]})),
+            r"minutes lacks column\(s\).*Fix: pass weekly_minutes\(weeks\)",
+        ),
+        (
+            lambda: plotting.plot_dropout_weeks(pd.Series([1, 2]), rule="inactivity"),
+            r"counts lacks column\(s\) \['patients'\].*Fix: pass patient_shares",
+        ),
+        (
+            lambda: plotting.plot_outcomes_by_group(_weekly(["a"], "band"), _odi(), by="arm"),
+            r"weekly lacks column\(s\) \['arm'\].*Fix: pass weekly_means\(weeks, 'nprs', by='arm'",
+        ),
+        (
+            lambda: plotting.plot_outcomes_by_group(
+                _weekly(["a"], "band"), _odi().drop(columns="odi_followup"), by="band"
+            ),
+            r"odi lacks column\(s\) \['odi_followup'\].*Fix: pass group_means",
+        ),
+        (
+            lambda: plotting.plot_responders_by_group(
+                [_responders()], by="band", preset="p", timepoint="t"
+            ),
+            r"tables=list; allowed: a non-empty dict.*Fix:",
+        ),
+        (
+            lambda: plotting.plot_responders_by_group(
+                {"ITT": _responders()}, by="arm", preset="p", timepoint="t"
+            ),
+            r"tables\['ITT'\] lacks column\(s\) \['arm'\].*Fix: pass responder_table",
+        ),
+        (
+            lambda: plotting.plot_patient_slopes([0.1], average="mean"),
+            r"average='mean'; allowed: a number\. Fix: pass the fixed-effect slope",
+        ),
+    ],
+    ids=[
+        "baseline",
+        "ages",
+        "assessments",
+        "by_week",
+        "patients",
+        "minutes",
+        "dropout",
+        "weekly",
+        "odi",
+        "tables",
+        "table",
+        "average",
+    ],
+)
+def test_bad_input_is_refused_with_the_fix(draw, message):
+    with pytest.raises(ConfigError, match=message):
+        draw()
