@@ -9,6 +9,8 @@ constraints::
     # analysis='pp'; allowed: one of 'itt', 'completers'.
     check_number("threads", threads, low=1, integer=True, allow_none=True)
     # threads=0; allowed: None or a whole number >= 1.
+    check_bool("overwrite", overwrite)
+    # overwrite='yes'; allowed: True or False.
 
 :func:`type_words` names a value's type in messages ("a string", "a list").
 """
@@ -24,6 +26,7 @@ from ptanalytics.exceptions import ConfigError
 
 __all__ = [
     "check_alpha",
+    "check_bool",
     "check_number",
     "check_option",
     "check_seed",
@@ -82,6 +85,14 @@ def _same(value: Any, option: Any) -> bool:
         return bool(value == option)
     except (TypeError, ValueError):  # an array compared elementwise, or an odd __eq__
         return False
+
+
+def check_bool(name: str, value: Any, *, fix: str | None = None) -> bool:
+    """``value`` if it is ``True`` or ``False`` (a Python bool: not ``1``, ``"yes"`` or
+    ``numpy.True_``), else a :class:`ConfigError` ``name=value; allowed: True or False.``"""
+    if not isinstance(value, bool):
+        raise _refuse(name, value, "True or False", fix)
+    return value
 
 
 def check_number(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ptanalytics._checks import check_alpha
+from ptanalytics._checks import check_alpha, check_option
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.timepoints import canonical_instrument
 from ptanalytics.models._result import Estimates
@@ -79,17 +79,18 @@ def wilson_interval(successes, n, *, alpha: float = 0.05):
 
 
 def _definition(preset, instrument, level, points, percent, cutoff) -> tuple[str, callable]:
+    check_option("preset", preset, PRESETS, what=", ".join(PRESETS))
     if preset == "ostelo":
-        if instrument not in _OSTELO:
-            raise ConfigError(f"instrument={instrument!r}; the ostelo preset has nprs and odi.")
+        check_option("instrument", instrument, _OSTELO, what="'nprs' or 'odi' (the ostelo preset)")
         pts, pct = _OSTELO[instrument]
         return (
             f"{instrument.upper()} improvement >= {pts:g} points or >= {pct:g}%",
             lambda imp, rel, later: (imp >= pts) | (rel >= pct),
         )
     if preset == "immpact":
-        if level not in _IMMPACT:
-            raise ConfigError(f"level={level!r}; allowed for immpact: moderate, substantial.")
+        check_option(
+            "level", level, _IMMPACT, what="'moderate' or 'substantial' (the immpact preset)"
+        )
         pct = _IMMPACT[level]
         return (
             f"{instrument.upper()} improvement >= {pct:g}% (IMMPACT {level})",
@@ -100,25 +101,24 @@ def _definition(preset, instrument, level, points, percent, cutoff) -> tuple[str
             f"{instrument.upper()} at or below {cutoff:g}",
             lambda imp, rel, later: later <= cutoff,
         )
-    if preset == "custom":
-        if points is None and percent is None:
-            raise ConfigError("the custom preset needs points= and/or percent=.")
-        parts = [
-            f">= {points:g} points" if points is not None else None,
-            f">= {percent:g}%" if percent is not None else None,
-        ]
-        text = f"{instrument.upper()} improvement " + " or ".join(p for p in parts if p)
+    # preset == "custom"
+    if points is None and percent is None:
+        raise ConfigError("the custom preset needs points= and/or percent=.")
+    parts = [
+        f">= {points:g} points" if points is not None else None,
+        f">= {percent:g}%" if percent is not None else None,
+    ]
+    text = f"{instrument.upper()} improvement " + " or ".join(p for p in parts if p)
 
-        def rule(imp, rel, later):
-            hit = pd.Series(False, index=imp.index)
-            if points is not None:
-                hit |= imp >= points
-            if percent is not None:
-                hit |= rel >= percent
-            return hit
+    def rule(imp, rel, later):
+        hit = pd.Series(False, index=imp.index)
+        if points is not None:
+            hit |= imp >= points
+        if percent is not None:
+            hit |= rel >= percent
+        return hit
 
-        return text, rule
-    raise ConfigError(f"preset={preset!r}; allowed: {', '.join(PRESETS)}.")
+    return text, rule
 
 
 def flag_responders(
@@ -165,8 +165,7 @@ def flag_responders(
     >>> int(flags["responder"].sum())
     86
     """
-    if analysis not in ("itt", "completers"):
-        raise ConfigError(f"analysis={analysis!r}; allowed: 'itt' or 'completers'.")
+    check_option("analysis", analysis, ("itt", "completers"), what="'itt' or 'completers'")
     instrument = canonical_instrument(instrument).lower()  # "NPRS", "nprs", " Nprs" alike
     base_col, later_col = f"{instrument}_baseline", f"{instrument}_{timepoint}"
     for col in (base_col, later_col):

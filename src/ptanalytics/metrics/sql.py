@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ptanalytics._checks import check_bool, check_number
 from ptanalytics.cohort.catalogue import CATEGORIES
 from ptanalytics.cohort.io import TableLocation, find_table
 from ptanalytics.cohort.schema import coerce_table
@@ -104,11 +105,8 @@ class _Options:
 
     def __post_init__(self) -> None:
         for name in ("min_exercises", "inactivity_days", "missed_sessions"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                raise ConfigError(f"{name}={value!r}; allowed: a whole number.")
-        if self.min_exercises < 1:
-            raise ConfigError(f"min_exercises={self.min_exercises}; allowed: a whole number >= 1.")
+            check_number(name, getattr(self, name), integer=True)
+        check_number("min_exercises", self.min_exercises, low=1, integer=True)
         if self.dropout_rule not in ("inactivity", "missed_supervised"):
             raise ConfigError(
                 f"dropout_rule={self.dropout_rule!r} is not known; allowed: 'inactivity', "
@@ -119,10 +117,7 @@ class _Options:
                 f"missed_sessions={self.missed_sessions} is not supported by the SQL path; "
                 f"allowed: a whole number >= 1."
             )
-        if not isinstance(self.truncate_at_dropout, bool):
-            raise ConfigError(
-                f"truncate_at_dropout={self.truncate_at_dropout!r}; allowed: True or False."
-            )
+        check_bool("truncate_at_dropout", self.truncate_at_dropout)
 
 
 # ------------------------------------------------------------------------------------ the SQL
@@ -742,10 +737,10 @@ def patient_weeks_sql(
         raise ConfigError(
             f"memory_limit={memory_limit!r}; allowed: a size such as '4GB' or '512MB'."
         )
-    if threads is not None and (
-        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-    ):
-        raise ConfigError(f"threads={threads!r}; allowed: a whole number >= 1 or None.")
+    if threads is not None:
+        threads = check_number(
+            "threads", threads, low=1, integer=True, what="a whole number >= 1 or None"
+        )
     sources = _sources(path)
     with tempfile.TemporaryDirectory(prefix="ptanalytics-duckdb-") as scratch:
         config = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ptanalytics._checks import check_option
 from ptanalytics.cohort.container import Cohort
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.composition import closure, ilr, replace_zeros
@@ -216,10 +217,11 @@ def _adherence_columns(
         weekly = np.where(presc > 0, np.minimum(done / np.where(presc > 0, presc, 1), 1), np.nan)
     dropped, dweek = grid_dropout(g, rule, inactivity_days, missed_sessions)
     fit = presc > 0
+    check_option(
+        "trajectory_weeks", traj_weeks, ("planned", "active"), what="'planned' or 'active'"
+    )
     if traj_weeks == "active":
         fit &= ~dropped[:, None] | (weeks[None, :] < dweek[:, None])
-    elif traj_weeks != "planned":
-        raise ConfigError(f"trajectory_weeks={traj_weeks!r}; allowed: 'planned' or 'active'.")
     slope = _slope(weekly, fit)
     summary["adherence_slope"] = slope
     traj = np.select(

@@ -42,6 +42,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ptanalytics._checks import check_number
 from ptanalytics.cohort.container import Cohort
 from ptanalytics.exceptions import ConfigError
 
@@ -95,22 +96,14 @@ def _windows(window_days) -> dict[str, float]:
         out = {tp: window_days.get(tp, DEFAULT_WINDOW_DAYS) for tp in TIMEPOINTS}
     else:
         out = dict.fromkeys(TIMEPOINTS, window_days)
-    for tp, value in out.items():
-        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-            raise ConfigError(f"window_days[{tp!r}]={value!r}; allowed: a number of days >= 0.")
-        if not np.isfinite(value) or value < 0:
-            raise ConfigError(f"window_days[{tp!r}]={value!r}; allowed: a number of days >= 0.")
-    return {tp: float(v) for tp, v in out.items()}
+    return {
+        tp: check_number(f"window_days[{tp!r}]", v, low=0, what="a number of days >= 0")
+        for tp, v in out.items()
+    }
 
 
 def _week_override(value, name: str):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ConfigError(f"{name}={value!r}; allowed: None or a number of weeks >= 0.")
-    if not np.isfinite(value) or value < 0:
-        raise ConfigError(f"{name}={value!r}; allowed: None or a number of weeks >= 0.")
-    return float(value)
+    return check_number(name, value, low=0, allow_none=True, what="a number of weeks >= 0")
 
 
 def _days_since_enrolment(frame: pd.DataFrame, column: str, enrolled: pd.Series) -> np.ndarray:

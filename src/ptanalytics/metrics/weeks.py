@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ptanalytics._checks import check_number, check_option
 from ptanalytics.cohort.catalogue import CATEGORIES
 from ptanalytics.cohort.container import Cohort
 from ptanalytics.cohort.schema import PHASES
@@ -250,29 +251,27 @@ def grid_dropout(g: WeekGrid, rule: str, inactivity_days: int, missed_sessions: 
     n = len(g.ids)
     if not g.has_program:
         return np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64)
+    check_option("dropout_rule", rule, ("inactivity", "missed_supervised"))
     if rule == "inactivity":
         gap = g.planned_end - g.last_day
         dropped = gap >= inactivity_days
         week = np.where(g.last_day >= 0, g.last_day // 7 + 1, 0)
         return dropped, np.where(dropped, week, -1)
-    if rule == "missed_supervised":
-        run = np.zeros(n)
-        start = np.full(n, -1, dtype=np.int64)
-        found = np.full(n, -1, dtype=np.int64)
-        for w in range(g.prescribed.shape[1]):
-            due = g.supervised_prescribed[:, w]
-            done = g.supervised[:, w]
-            missed = np.maximum(due - done, 0)
-            broke = done > 0
-            start = np.where(broke | (run == 0) & (missed > 0) & (start < 0), -1, start)
-            run = np.where(broke, missed, run + missed)
-            start = np.where((start < 0) & (run > 0), w, start)
-            hit = (found < 0) & (run >= missed_sessions)
-            found = np.where(hit, start, found)
-        return found >= 0, found
-    raise ConfigError(
-        f"dropout_rule={rule!r} is not known; allowed: 'inactivity', 'missed_supervised'."
-    )
+    # rule == "missed_supervised"
+    run = np.zeros(n)
+    start = np.full(n, -1, dtype=np.int64)
+    found = np.full(n, -1, dtype=np.int64)
+    for w in range(g.prescribed.shape[1]):
+        due = g.supervised_prescribed[:, w]
+        done = g.supervised[:, w]
+        missed = np.maximum(due - done, 0)
+        broke = done > 0
+        start = np.where(broke | (run == 0) & (missed > 0) & (start < 0), -1, start)
+        run = np.where(broke, missed, run + missed)
+        start = np.where((start < 0) & (run > 0), w, start)
+        hit = (found < 0) & (run >= missed_sessions)
+        found = np.where(hit, start, found)
+    return found >= 0, found
 
 
 # ------------------------------------------------------------------------------------ weeks
@@ -329,8 +328,7 @@ def patient_weeks(
     >>> bool(weeks.duplicated(["patient_id", "week"]).any())  # one row per patient and week
     False
     """
-    if min_exercises < 1:
-        raise ConfigError(f"min_exercises={min_exercises}; allowed: a whole number >= 1.")
+    check_number("min_exercises", min_exercises, low=1, what="a whole number >= 1")
     g = week_grid(cohort, min_exercises)
     width = g.nprs.shape[1]
     weeks = np.arange(width)

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ptanalytics._checks import check_alpha as _check_alpha
+from ptanalytics._checks import check_number
 from ptanalytics.cohort.catalogue import CATEGORIES
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.models._result import Estimates
@@ -104,16 +105,16 @@ def _require(frame: pd.DataFrame, columns, name: str) -> None:
 
 
 def _check_landmark(landmark_week, *, allow_none: bool) -> int | None:
-    if landmark_week is None and allow_none:
-        return None
-    if (
-        isinstance(landmark_week, bool)
-        or not isinstance(landmark_week, int | np.integer)
-        or landmark_week < (0 if allow_none else 1)
-    ):
-        allowed = "None or a whole number of weeks >= 0" if allow_none else "a whole number >= 1"
-        raise ConfigError(f"landmark_week={landmark_week!r}; allowed: {allowed}.")
-    return int(landmark_week)
+    if allow_none:
+        return check_number(
+            "landmark_week",
+            landmark_week,
+            low=0,
+            integer=True,
+            allow_none=True,
+            what="a whole number of weeks >= 0",
+        )
+    return check_number("landmark_week", landmark_week, low=1, integer=True)
 
 
 # ------------------------------------------------------------------------------------ dropout KM

@@ -41,6 +41,7 @@ from scipy import stats
 from scipy.special import expit
 
 from ptanalytics._checks import check_alpha as _check_alpha
+from ptanalytics._checks import check_bool, check_number
 from ptanalytics._checks import check_seed as _check_seed
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.responders import Proportions, flag_responders
@@ -96,15 +97,12 @@ _TIPPING_COLUMNS = [
 
 
 def _check_m(m, minimum: int) -> int:
-    if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < minimum:
-        raise ConfigError(f"m={m!r}; expected an integer number of imputations >= {minimum}.")
-    return int(m)
+    what = f"a whole number of imputations >= {minimum}"
+    return check_number("m", m, low=minimum, integer=True, what=what)
 
 
 def _check_delta(delta, name: str = "delta") -> float:
-    if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not np.isfinite(delta):
-        raise ConfigError(f"{name}={delta!r}; expected a finite number of score points.")
-    return float(delta)
+    return check_number(name, delta, what="a finite number of score points")
 
 
 def _check_summary(summary) -> None:
@@ -456,8 +454,7 @@ def impute_followup(
     m = _check_m(m, 1)
     seed = _check_seed(seed)
     delta = _check_delta(delta)
-    if not isinstance(integer_scale, bool):
-        raise ConfigError(f"integer_scale={integer_scale!r}; expected True or False.")
+    check_bool("integer_scale", integer_scale)
     if isinstance(predictors, str):
         predictors = (predictors,)
     predictors = list(predictors)

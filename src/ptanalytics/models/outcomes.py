@@ -21,7 +21,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from ptanalytics._checks import check_alpha
+from ptanalytics._checks import check_alpha, check_option
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.composition import closure, has_composition, ilr, replace_zeros
 from ptanalytics.metrics.responders import flag_responders
@@ -73,8 +73,9 @@ def _complete(data: pd.DataFrame, cols: list[str], covs: list[str]) -> pd.DataFr
 
 
 def _change(timepoint: str) -> str:
-    if timepoint not in ("end_guided", "followup"):
-        raise ConfigError(f"timepoint={timepoint!r}; allowed: 'end_guided' or 'followup'.")
+    check_option(
+        "timepoint", timepoint, ("end_guided", "followup"), what="'end_guided' or 'followup'"
+    )
     return f"nprs_change_{timepoint}"
 
 

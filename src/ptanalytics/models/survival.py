@@ -41,6 +41,7 @@ import patsy
 from scipy import stats
 
 from ptanalytics._checks import check_alpha as _check_alpha
+from ptanalytics._checks import check_number, check_option
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.models._result import Estimates
 
@@ -117,12 +118,12 @@ class LogRank(Estimates):
 
 # ------------------------------------------------------------------------------------ checks
 def _check_conf_type(conf_type) -> str:
-    if conf_type not in CONF_TYPES:
-        raise ConfigError(
-            f"conf_type={conf_type!r}; allowed: one of {list(CONF_TYPES)} (R's survfit default "
-            "is 'log')."
-        )
-    return conf_type
+    return check_option(
+        "conf_type",
+        conf_type,
+        CONF_TYPES,
+        what=f"one of {list(CONF_TYPES)} (R's survfit default is 'log')",
+    )
 
 
 def _check_data(data) -> pd.DataFrame:
@@ -858,12 +859,11 @@ def _check_design(x: pd.DataFrame) -> None:
 
 
 def _check_cox_options(ties, max_iter, eps) -> None:
-    if ties not in TIES:
-        raise ConfigError(f"ties={ties!r}; allowed: one of {list(TIES)} (R's default 'efron').")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
-        raise ConfigError(f"max_iter={max_iter!r}; allowed: a whole number >= 1 (R uses 20).")
-    if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1:
-        raise ConfigError(f"eps={eps!r}; allowed: a number in (0, 1) (R uses 1e-9).")
+    check_option("ties", ties, TIES, what=f"one of {list(TIES)} (R's default 'efron')")
+    check_number("max_iter", max_iter, low=1, integer=True, what="a whole number >= 1 (R uses 20)")
+    check_number(
+        "eps", eps, low=0, high=1, inclusive=False, what="a number in (0, 1) (R uses 1e-9)"
+    )
 
 
 @dataclass

@@ -56,7 +56,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from ptanalytics._checks import check_alpha
+from ptanalytics._checks import check_alpha, check_number, check_option
 from ptanalytics.cohort.container import Cohort
 from ptanalytics.cohort.schema import COINTERVENTION_KINDS
 from ptanalytics.exceptions import ConfigError
@@ -296,8 +296,7 @@ def fit_pain_model(
     >>> model.table["term"].iloc[0]
     'Intercept'
     """
-    if engine not in ("fast", "statsmodels"):
-        raise ConfigError(f"engine={engine!r}; allowed: 'fast', 'statsmodels'.")
+    check_option("engine", engine, ("fast", "statsmodels"), what="'fast', 'statsmodels'")
     alpha = check_alpha(alpha)
     if isinstance(frame, Cohort):
         raise ConfigError(
@@ -473,10 +472,11 @@ def predicted_trajectories(
             "the fixed effects with ptanalytics.plotting.plot_terms(model.table)."
         )
     observed_to = int(frame["week"].max()) if len(frame) else 0
+    check_number(
+        "weeks", weeks, low=0, integer=True, allow_none=True, what="a whole number of weeks >= 0"
+    )
     if weeks is None:
         weeks = observed_to
-    elif isinstance(weeks, bool) or not isinstance(weeks, int | np.integer) or weeks < 0:
-        raise ConfigError(f"weeks={weeks!r}; allowed: None or a whole number of weeks >= 0.")
     elif weeks > observed_to:
         raise ConfigError(
             f"weeks={weeks} is beyond the last assessment in the data (week {observed_to}); "

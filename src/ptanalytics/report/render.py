@@ -16,6 +16,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from ptanalytics._checks import check_number
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.privacy.suppression import MIN_CELL
 from ptanalytics.report._file import report_destination, write_report
@@ -165,8 +166,7 @@ def render_report(
     import papermill as pm
     from nbconvert import HTMLExporter
 
-    if min_cell < 1:
-        raise ConfigError(f"min_cell={min_cell}; allowed: a whole number >= 1.")
+    check_number("min_cell", min_cell, low=1, what="a whole number >= 1")
     if data is not None and not (Path(data) / "cohort.json").is_file():
         raise ConfigError(
             f"{data}: not a cohort folder (no cohort.json). Fix: point --data to a "

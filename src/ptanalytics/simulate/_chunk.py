@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ptanalytics.exceptions import ConfigError
+from ptanalytics._checks import check_number
 from ptanalytics.simulate._model import (
     cointervention_effect,
     draw_loop,
@@ -22,20 +22,13 @@ from ptanalytics.simulate._tables import cohort_tables, numbered_ids, truth_pati
 from ptanalytics.simulate._truth import SampleStats, Weighted, calibration_samples, true_effects
 from ptanalytics.simulate.config import SimulationConfig
 
-__all__ = ["Chunk", "checked_config", "id_width", "metadata", "simulate_chunk", "whole"]
-
-
-def whole(value: Any) -> bool:
-    """Whether ``value`` is an integer (a Python or NumPy one, not a bool)."""
-    return not isinstance(value, bool) and isinstance(value, int | np.integer)
+__all__ = ["Chunk", "checked_config", "id_width", "metadata", "simulate_chunk"]
 
 
 def checked_config(n_patients, seed, config, overrides) -> SimulationConfig:
     """Check ``n_patients`` and ``seed``; the config with the keyword overrides applied."""
-    if not whole(n_patients) or n_patients < 1:
-        raise ConfigError(f"n_patients={n_patients!r}; allowed: a whole number >= 1.")
-    if not whole(seed) or seed < 0:
-        raise ConfigError(f"seed={seed!r}; allowed: a whole number >= 0.")
+    check_number("n_patients", n_patients, low=1, integer=True)
+    check_number("seed", seed, low=0, integer=True)
     if isinstance(config, SimulationConfig):
         return SimulationConfig.from_mapping(config.to_dict(), **overrides) if overrides else config
     return SimulationConfig.from_mapping(config, **overrides)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ptanalytics._checks import check_bool, check_number
 from ptanalytics.cohort.container import TABLE_NAMES
 from ptanalytics.cohort.io import (
     _TRUTH_PATIENTS,
@@ -28,7 +29,6 @@ from ptanalytics.simulate._chunk import (
     id_width,
     metadata,
     simulate_chunk,
-    whole,
 )
 from ptanalytics.simulate._truth import pool_effects, realised_calibration, truth_document
 from ptanalytics.simulate.config import SimulationConfig
@@ -63,19 +63,21 @@ def _as_str_ids(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_disk_args(chunk_patients: Any, format: Any, overwrite: Any) -> None:
-    if not whole(chunk_patients) or chunk_patients < 1:
-        raise ConfigError(
-            f"chunk_patients={chunk_patients!r}; allowed: a whole number >= 1 (10,000 or more "
-            f"keeps the per-chunk dropout calibration tight; the default is 50,000)."
-        )
+    check_number(
+        "chunk_patients",
+        chunk_patients,
+        low=1,
+        integer=True,
+        what="a whole number >= 1 (10,000 or more keeps the per-chunk dropout calibration "
+        "tight; the default is 50,000)",
+    )
     if format != "parquet":
         raise ConfigError(
             f"format={format!r} is not supported by simulate_to_disk, which writes each table as "
             f"a folder of Parquet parts. Fix: use format='parquet', or "
             f"simulate_cohort(...).write(path, format='csv') for a cohort that fits in memory."
         )
-    if not isinstance(overwrite, bool):
-        raise ConfigError(f"overwrite={overwrite!r}; allowed: True or False.")
+    check_bool("overwrite", overwrite)
 
 
 def _write_parts(tmp: Path, file: str, part: Chunk, counts: dict[str, int]) -> None:

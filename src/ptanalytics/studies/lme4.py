@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ptanalytics._checks import check_option
 from ptanalytics.exceptions import ConfigError
 
 __all__ = [
@@ -58,8 +59,7 @@ def scenario_data(
     slope_sd : float, optional
         Override the SD of the random slope.
     """
-    if kind not in SCENARIOS:
-        raise ConfigError(f"kind={kind!r}; allowed: {', '.join(SCENARIOS)}.")
+    check_option("kind", kind, SCENARIOS, what=", ".join(SCENARIOS))
     rng = np.random.default_rng(seed)
     sd1 = (0.0 if kind == "boundary" else 0.4) if slope_sd is None else slope_sd
     z = rng.standard_normal((n_groups, 2))
