@@ -16,6 +16,7 @@ __all__ = [
     "plot_cohort_overview",
     "plot_dose_response",
     "plot_dropout_weeks",
+    "plot_flow",
     "plot_hazard_ratios",
     "plot_kaplan_meier",
     "plot_logrank",
@@ -674,4 +675,79 @@ def plot_patient_slopes(slopes, *, average: float, ax=None):
     ax.set_xlabel("Change in NPRS per 4 weeks (patient-specific)")
     ax.set_ylabel("Patients")
     ax.legend(frameon=False)
+    return fig
+
+
+# ------------------------------------------------------------------------ participant flow
+def _flow_count(row) -> str:
+    """A box's count as drawn: its ``shown`` text when the flow was suppressed, else ``n``."""
+    if "shown" in row and isinstance(row["shown"], str):
+        return row["shown"]
+    return "not recorded" if pd.isna(row["n"]) else f"{int(row['n']):,}"
+
+
+def _flow_box(ax, x: float, y: float, text: str, *, side: bool, grey: bool = False) -> None:
+    """One box of the flow: a step (centred on ``x``) or an exit (``side``: starting at ``x``)."""
+    import textwrap
+
+    lines = "\n".join(textwrap.fill(part, 30 if side else 36) for part in text.split("\n"))
+    ax.text(
+        x,
+        y,
+        lines,
+        ha="left" if side else "center",
+        va="center",
+        fontsize=8.5,
+        parse_math=False,  # labels and reasons come from the data: no mathtext
+        color="0.45" if grey else "black",
+        bbox={
+            "boxstyle": "round,pad=0.5",
+            "facecolor": "0.95" if grey else "white",
+            "edgecolor": "0.6" if grey else "0.2",
+        },
+    )
+
+
+def plot_flow(flow: pd.DataFrame, *, ax=None):
+    """The participant flow (a CONSORT-style diagram): steps down the middle, exits to the side.
+
+    Parameters
+    ----------
+    flow : DataFrame
+        :func:`ptanalytics.metrics.flow.participant_flow`, or (to publish)
+        :func:`ptanalytics.metrics.flow.suppress_flow`, whose ``shown`` column is drawn instead
+        of ``n`` ("<11", "suppressed").
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One box per step (a step the cohort does not record in grey, "not recorded"), an arrow
+        between steps and one to each exit box, which lists its reasons with their counts.
+    """
+    cols = ["box", "parent", "label", "n", "reason", "stage", "kind"]
+    fix = "pass participant_flow(cohort) or suppress_flow(flow, membership)"
+    flow = _table(flow, cols, "flow", "ptanalytics.metrics.flow.participant_flow", fix)
+    steps = flow[flow["kind"] == "step"].sort_values("stage", kind="stable")
+    fig, ax = _axes(ax, figsize=(7.5, 1.25 * len(steps) + 0.3))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-len(steps) + 0.5, 0.5)
+    ax.axis("off")
+    arrow = {"arrowstyle": "-|>", "color": "0.3", "lw": 1}
+    for i, (_, row) in enumerate(steps.iterrows()):
+        grey = pd.isna(row["n"])
+        count = "" if grey else f"\nn = {_flow_count(row)}"
+        _flow_box(ax, 0.3, -i, f"{row['label']}{count}", side=False, grey=grey)
+        if i:
+            ax.annotate("", xy=(0.3, -i + 0.28), xytext=(0.3, -i + 0.72), arrowprops=arrow)
+    for _, row in flow[flow["kind"] == "exit"].iterrows():
+        i = int(np.flatnonzero((steps["stage"] == row["stage"]).to_numpy())[0])
+        reasons = flow[flow["parent"] == row["box"]]
+        lines = [f"{row['label']}", f"n = {_flow_count(row)}"]
+        if len(reasons):
+            lines += [f"{r['label']}: {_flow_count(r)}" for _, r in reasons.iterrows()]
+        elif isinstance(row["reason"], str):
+            lines.append(f"({row['reason']})")
+        _flow_box(ax, 0.6, -i + 0.5, "\n".join(lines), side=True)
+        ax.annotate("", xy=(0.585, -i + 0.5), xytext=(0.3, -i + 0.5), arrowprops=arrow)
     return fig
