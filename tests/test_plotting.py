@@ -301,3 +301,231 @@ def test_two_panel_figures_draw_on_the_given_axes(draw, summary):
 def test_bad_input_is_refused_with_the_fix(draw, message):
     with pytest.raises(ConfigError, match=message):
         draw()
+
+
+# ------------------------------------------------------------- seaborn figures that explain
+def test_style_is_a_context_with_the_colorblind_palette():
+    import matplotlib as mpl
+    import seaborn as sns
+
+    before = mpl.rcParams["axes.prop_cycle"]
+    with plotting.style():
+        colours = mpl.rcParams["axes.prop_cycle"].by_key()["color"]
+        assert mpl.colors.to_hex(colours[0]) == sns.color_palette("colorblind").as_hex()[0]
+    assert mpl.rcParams["axes.prop_cycle"] == before  # nothing global changed
+
+
+def test_alt_text_is_attached_or_made_from_the_labels():
+    fig, ax = plt.subplots()
+    ax.set(title="T", xlabel="weeks")
+    assert plotting.alt_text(fig) == "Figure: T; x axis: weeks"
+    plotting.describe(fig, "A  line\nchart.", caption="What it shows.")
+    assert plotting.alt_text(fig) == "A line chart." and fig._pt_caption == "What it shows."
+
+
+def test_figure_html_embeds_the_png_with_its_alt_and_is_deterministic():
+    from ptanalytics.report.render import figure_html
+
+    def draw():
+        return plotting.plot_adherence_distribution(pd.Series([0.2, 0.6, 0.9, 0.95]))
+
+    one, two = figure_html(draw()), figure_html(draw())
+    assert one == two and one.startswith("<figure") and 'src="data:image/png;base64,' in one
+    assert 'alt="Histogram of adherence over the planned program for 4 patients' in one
+
+
+def test_adherence_distribution_bins_and_cuts():
+    adherence = pd.Series([0.1, 0.12, 0.55, 0.8, 1.3, np.nan])  # above 1 in the last bin
+    fig = plotting.plot_adherence_distribution(adherence, binwidth=10)
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert len(heights) == 10 and heights[1] == 2 and heights[5] == heights[8] == heights[9] == 1
+    cuts = [ln.get_xdata()[0] for ln in ax.get_lines()]
+    assert cuts == [50.0, 75.0]
+    assert [t.get_text() for t in ax.texts] == ["low", "medium", "high"]
+    assert "5 patients" in ax.get_title() and "median 55%" in plotting.alt_text(fig)
+    fig2, ax2 = plt.subplots()
+    assert plotting.plot_adherence_distribution([0.5], ax=ax2) is fig2
+    with pytest.raises(ConfigError, match="Fix: pass summary"):
+        plotting.plot_adherence_distribution(pd.Series([], dtype=float))
+    with pytest.raises(ConfigError, match="Fix:"):
+        plotting.plot_adherence_distribution(["a", "b"])
+
+
+def _weeks_and_summary():
+    """Three patients: A stays 3 weeks (1, 1, 0.5), B drops out in week 1, C has no minutes."""
+    weeks = pd.DataFrame(
+        {
+            "patient_id": ["A", "A", "A", "B", "B", "C", "C", "C"],
+            "week": [0, 1, 2, 0, 1, 0, 1, 2],
+            "phase": ["guided", "guided", "maintenance", "guided", "guided"]
+            + ["guided"] * 2
+            + ["maintenance"],
+            "sessions_prescribed": [2.0] * 8,
+            "adherence_capped": [1.0, 1.0, 0.5, 1.0, 0.0, 0.5, 0.5, 0.5],
+        }
+    )
+    summary = pd.DataFrame(
+        {
+            "patient_id": ["A", "B", "C"],
+            "dropout": [False, True, False],
+            "dropout_week": [np.nan, 1.0, np.nan],
+            "weeks_planned": [3, 3, 3],
+            "guided_weeks_actual": [2.0, np.nan, 2.0],
+            "guided_weeks": [2, 2, 2],
+        }
+    )
+    return weeks, summary
+
+
+def test_weekly_adherence_still_in_and_everyone():
+    from ptanalytics.metrics.describe import weekly_adherence
+
+    weeks, summary = _weeks_and_summary()
+    still = weekly_adherence(weeks, min_patients=1)
+    everyone = weekly_adherence(weeks, summary=summary, dropouts_as_zero=True, min_patients=1)
+    last = still[still["week"] == 2].iloc[0]
+    assert (last["phase"], last["mean"], last["n"]) == ("maintenance", 0.5, 2)
+    last = everyone[everyone["week"] == 2].iloc[0]
+    assert (last["phase"], last["mean"], last["n"]) == ("maintenance", pytest.approx(1 / 3), 3)
+    assert everyone["n"].tolist() == [3, 3, 3]
+    assert weekly_adherence(weeks, min_patients=3)["week"].tolist() == [0, 1]
+    with pytest.raises(ConfigError, match="Fix: pass summary=patient_summary"):
+        weekly_adherence(weeks, dropouts_as_zero=True)
+
+
+def test_weekly_adherence_by_phase_draws_both_populations():
+    from ptanalytics.metrics.describe import weekly_adherence
+
+    weeks, summary = _weeks_and_summary()
+    still = weekly_adherence(weeks, min_patients=1)
+    everyone = weekly_adherence(weeks, summary=summary, dropouts_as_zero=True, min_patients=1)
+    fig = plotting.plot_weekly_adherence_by_phase(still, everyone)
+    ax, ax_n = fig.axes
+    assert "drop out" in ax.get_title() and ax_n.get_ylabel() == "Patients"
+    drawn = [ln for ln in ax.get_lines() if len(ln.get_xdata())]
+    assert len(drawn) >= 4  # two phases x two populations
+    counts = sorted(tuple(ln.get_ydata()) for ln in ax_n.get_lines() if len(ln.get_xdata()))
+    assert counts[0] == (3.0, 3.0, 2.0) and counts[1] == (3.0, 3.0, 3.0)
+    assert "everyone (dropouts as 0): 33% in week 2 (n = 3)" in plotting.alt_text(fig)
+    _, axes = plt.subplots(2, 1)
+    assert plotting.plot_weekly_adherence_by_phase(still, everyone, axes=axes) is axes[0].figure
+    with pytest.raises(ConfigError, match="Fix: pass weekly_adherence"):
+        plotting.plot_weekly_adherence_by_phase(still.drop(columns="n"), everyone)
+
+
+def test_term_labels_in_words():
+    labels = plotting.term_labels(
+        [
+            *("ilr_1", "ilr_4", "C(guided_weeks)[T.6]", "C(guided_weeks, Treatment(8))[T.12]"),
+            *("adherence_between", "C(sex)[T.male]", "co_manual_therapy", "mystery_term"),
+        ]
+    )
+    assert labels == [
+        "core strengthening vs the rest (ilr 1)",
+        "posture vs flexibility (ilr 4)",
+        "planned 6 vs 8 weeks",
+        "planned 12 vs 8 weeks",
+        "adherence, between patients (per 10 points above the mean)",
+        "sex: male vs reference",
+        "co-intervention: manual therapy",
+        "mystery term",
+    ]
+
+
+def test_forest_plot_uses_plain_labels():
+    table = pd.DataFrame(
+        {"term": ["ilr_1", "adherence_within"], "estimate": [-0.2, 0.1]}
+        | {"ci_low": [-0.4, -0.1], "ci_high": [0.0, 0.3]}
+    )
+    fig = plotting.plot_forest(table, title="Terms")
+    ax = fig.axes[0]
+    first = ax.get_yticklabels()[0].get_text()
+    assert first == "core strengthening vs the rest (ilr 1)"
+    assert ax.get_title() == "Terms" and "-0.20 (-0.40 to 0.00)" in plotting.alt_text(fig)
+    with pytest.raises(ConfigError, match="Fix: pass the model's table"):
+        plotting.plot_forest(table.drop(columns="ci_low"))
+
+
+def _substitutions():
+    rows = [(a, b) for a in CATEGORIES for b in CATEGORIES if a != b][:3]
+    return pd.DataFrame(
+        {
+            "term": [f"{a}->{b}" for a, b in rows],
+            "estimate": [-0.3, 0.1, 0.2],
+            "ci_low": [-0.5, -0.1, 0.0],
+            "ci_high": [-0.1, 0.3, 0.4],
+            "amount": 0.1,
+        }
+    )
+
+
+def test_substitution_heat_map_diverges_and_has_intervals():
+    fig = plotting.plot_substitutions(_substitutions())
+    ax_map, ax_ci, cbar = fig.axes
+    assert cbar.get_ylabel() == "NPRS change (negative = less pain)"
+    mesh = ax_map.collections[0]
+    assert mesh.get_clim() == (-0.3, 0.3)  # symmetric: white is no change
+    assert [t.get_text() for t in ax_map.texts] == ["-0.30", "0.10", "0.20"]
+    assert len(ax_ci.get_yticklabels()) == 3 and "\u2192" in ax_ci.get_yticklabels()[0].get_text()
+    _, ax = plt.subplots()
+    assert len(plotting.plot_substitutions(_substitutions(), ax=ax).axes) == 2  # map + colour bar
+    with pytest.raises(ConfigError, match="Fix: pass category_substitution"):
+        plotting.plot_substitutions(_substitutions().drop(columns="ci_high"))
+
+
+def test_kaplan_meier_numbers_at_risk_and_legend_title():
+    table = pd.DataFrame(
+        {
+            "group": ["low"] * 3 + ["high"] * 3,
+            "week": [0.0, 4.0, 8.0, 0.0, 5.0, 10.0],
+            "n_at_risk": [20, 15, 12, 30, 25, 21],
+            "survival": [1.0, 0.8, 0.6, 1.0, 0.9, 0.8],
+            "ci_low": [1.0, 0.6, 0.4, 1.0, 0.8, 0.7],
+            "ci_high": [1.0, 0.9, 0.8, 1.0, 1.0, 0.9],
+        }
+    )
+    table.attrs["by"] = "early_band"
+    fig = plotting.plot_kaplan_meier(table, legend_title="adherence in weeks 0-3")
+    ax = fig.axes[0]
+    assert ax.get_legend().get_title().get_text() == "adherence in weeks 0-3"
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[:2] == ["At risk", "low"] and "high" in texts
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    low = texts[2 : texts.index("high")]
+    assert low[0] == "20" and len(low) == sum(t <= 8 for t in ticks)  # blank after the last row
+    plain = plotting.plot_kaplan_meier(table)
+    assert plain.axes[0].get_legend().get_title().get_text() == "early band"
+    assert not plotting.plot_kaplan_meier(table, at_risk=False).axes[0].texts
+
+
+def test_dose_response_against_the_median_with_a_rug(small_cohort):
+    from ptanalytics.models import outcomes
+
+    summary = pt_summary(small_cohort)
+    zero = outcomes.dose_response(summary, timepoint="followup")
+    same = outcomes.dose_response(summary, timepoint="followup", reference=0.0)
+    pd.testing.assert_frame_equal(zero.curve, same.curve)
+    assert zero.curve["estimate"].iloc[0] == 0 and zero.reference == 0.0
+    median = outcomes.dose_response(summary, timepoint="followup", reference="median")
+    assert median.reference == pytest.approx(float(median.adherence.median()))
+    shift = median.curve["estimate"] - zero.curve["estimate"]  # exact for the point estimate
+    np.testing.assert_allclose(shift, shift.iloc[0], atol=1e-12)
+    width = median.curve["ci_high"] - median.curve["ci_low"]
+    near = (median.curve["adherence"] - median.reference).abs().idxmin()
+    assert width[near] < (zero.curve["ci_high"] - zero.curve["ci_low"])[near]
+    assert width[near] < width.iloc[0]  # narrowest near the median, not at 0
+    fig = median.figure()
+    ax = fig.axes[0]
+    assert "median" in ax.get_ylabel() and len(ax.collections) >= 2  # band and rug
+    assert "rug of the" in plotting.alt_text(fig)
+    with pytest.raises(ConfigError, match="Fix: pass an adherence between 0 and 1"):
+        outcomes.dose_response(summary, timepoint="followup", reference=1.5)
+    with pytest.raises(ConfigError, match="median"):
+        outcomes.dose_response(summary, timepoint="followup", reference="mean")
+
+
+def pt_summary(cohort):
+    import ptanalytics as pt
+
+    return pt.patient_summary(cohort)

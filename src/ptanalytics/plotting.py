@@ -5,18 +5,31 @@ on, and returns the :class:`matplotlib.figure.Figure`. Computation stays in the 
 modules; nothing here fits or aggregates beyond arranging what it is given. The model results'
 ``figure()`` methods call these functions; the notebooks call the descriptive figures (a
 figure of two panels takes ``axes``, a pair of Axes, in place of ``ax``).
+
+Every figure is drawn in one style (:func:`style`: seaborn's ``whitegrid`` look and its
+colour-blind-safe ``colorblind`` palette, applied in a context, never globally) and carries a
+description for screen readers (:func:`describe`, read back by :func:`alt_text`), which the
+report puts in the image's ``alt``. No figure suppresses small groups itself: the caller passes
+only groups (bands, weeks, curves, substitutions) of at least ``min_cell`` patients.
 """
 
 from __future__ import annotations
+
+import functools
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 
 __all__ = [
+    "alt_text",
+    "describe",
+    "plot_adherence_distribution",
     "plot_cohort_overview",
     "plot_dose_response",
     "plot_dropout_weeks",
     "plot_flow",
+    "plot_forest",
     "plot_hazard_ratios",
     "plot_kaplan_meier",
     "plot_logrank",
@@ -30,9 +43,78 @@ __all__ = [
     "plot_tipping_point",
     "plot_trajectories",
     "plot_weekly_adherence",
+    "plot_weekly_adherence_by_phase",
     "plot_weekly_minutes",
     "plot_weekly_missing",
+    "style",
+    "term_labels",
 ]
+
+#: The seaborn palette of every figure (colour-blind safe).
+PALETTE = "colorblind"
+
+
+@contextmanager
+def style():
+    """The one style of every ptanalytics figure, as a context (``matplotlib.rc_context``).
+
+    seaborn's ``whitegrid`` axes style and ``notebook`` context (fonts at 0.9) with the
+    colour-blind-safe ``colorblind`` palette as the colour cycle (``C0``, ``C1``, ... name its
+    colours inside the context). Nothing global is changed: ``sns.set_theme`` is not called.
+
+    Examples
+    --------
+    >>> from ptanalytics import plotting
+    >>> with plotting.style():
+    ...     fig = plotting.plot_patient_slopes([0.1, -0.2, -0.4], average=-0.2)
+    """
+    import matplotlib as mpl
+    import seaborn as sns
+    from cycler import cycler
+
+    rc = {
+        **sns.axes_style("whitegrid"),
+        **sns.plotting_context("notebook", font_scale=0.9),
+        "axes.prop_cycle": cycler(color=sns.color_palette(PALETTE)),
+        "figure.facecolor": "white",
+        "savefig.facecolor": "white",
+    }
+    with mpl.rc_context(rc):
+        yield
+
+
+def _styled(fn):
+    """Draw ``fn``'s figure in :func:`style`."""
+
+    @functools.wraps(fn)
+    def styled(*args, **kwargs):
+        with style():
+            return fn(*args, **kwargs)
+
+    return styled
+
+
+def describe(fig, alt: str, *, caption: str | None = None):
+    """Attach the description of ``fig`` (``alt``: what it shows, for the image's ``alt``) and
+    optionally a caption (shown under it in the report); returns ``fig``."""
+    fig._pt_alt = " ".join(str(alt).split())
+    if caption is not None:
+        fig._pt_caption = " ".join(str(caption).split())
+    return fig
+
+
+def alt_text(fig) -> str:
+    """The description of ``fig``: the one :func:`describe` attached, else one made from its
+    titles and axis labels ("Figure: <title>; x axis: ...; y axis: ...")."""
+    alt = getattr(fig, "_pt_alt", None)
+    if alt:
+        return alt
+    parts = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) else []
+    for ax in fig.axes:
+        words = [ax.get_title()]
+        words += [f"{k} axis: {v}" for k, v in (("x", ax.get_xlabel()), ("y", ax.get_ylabel()))]
+        parts.append("; ".join(w for w in words if w and not w.endswith(": ")))
+    return "Figure: " + " | ".join(p for p in parts if p) if any(parts) else "Figure."
 
 
 def _axes(ax, figsize=(6.4, 4.0)):
@@ -67,6 +149,7 @@ def _panels(axes, shape: tuple[int, int], figsize, **layout):
 
 
 # ------------------------------------------------------------------------------------- generic
+@_styled
 def plot_terms(table: pd.DataFrame, *, ax=None, reference: float = 0.0):
     """A forest plot of a tidy table: one row per term, estimate with its interval.
 
@@ -94,7 +177,111 @@ def plot_terms(table: pd.DataFrame, *, ax=None, reference: float = 0.0):
     return fig
 
 
+_TERM_WORDS = {
+    "Intercept": "intercept",
+    "months_guided": "pain change per 4 weeks, guided phase",
+    "months_maintenance": "pain change per 4 weeks, maintenance phase",
+    "maintenance_step": "step at the start of maintenance",
+    "adherence_between": "adherence, between patients (per 10 points above the mean)",
+    "adherence_between:months_guided": "adherence (per 10 points) x guided-phase slope",
+    "adherence_between:months_maintenance": "adherence (per 10 points) x maintenance slope",
+    "adherence_within": "a week 10 points above the patient's usual adherence (next week)",
+    "planned_weeks_c": "planned guided length (per week above 8)",
+    "age_c": "age (per 10 years above the mean)",
+    "I(10 * adh)": "adherence (per 10 points)",
+}
+
+
+def _ilr_words(k: int) -> str:
+    """Words for ``ilr_k``: the pivot category against the ones after it (the basis of
+    :mod:`ptanalytics.metrics.composition`)."""
+    from ptanalytics.vocab import CATEGORIES
+
+    names = [c.replace("_", " ") for c in CATEGORIES]
+    if not 1 <= k < len(names):
+        return f"ilr {k}"
+    rest = "the rest" if k == 1 else ", ".join(names[k:])
+    return f"{names[k - 1]} vs {rest} (ilr {k})"
+
+
+def _term_words(term: str, guided_reference: int) -> str:
+    import re
+
+    if term in _TERM_WORDS:
+        return _TERM_WORDS[term]
+    if m := re.fullmatch(r"ilr_(\d+)", term):
+        return _ilr_words(int(m.group(1)))
+    if m := re.fullmatch(r"C\(guided_weeks(?:, Treatment\((\d+)\))?\)\[T\.(\d+)\]", term):
+        return f"planned {m.group(2)} vs {m.group(1) or guided_reference} weeks"
+    if m := re.fullmatch(r"C\((\w+)(?:, [^)]*\))?\)\[T\.(.+)\]", term):
+        return f"{m.group(1).replace('_', ' ')}: {m.group(2).replace('_', ' ')} vs reference"
+    if m := re.fullmatch(r"co_(\w+)", term):
+        return f"co-intervention: {m.group(1).replace('_', ' ')}"
+    if m := re.fullmatch(r"ns\(adh\)(\d+)", term):
+        return f"adherence spline basis {m.group(1)}"
+    return term.replace("_", " ")
+
+
+def term_labels(terms, *, guided_reference: int = 8) -> list[str]:
+    """Plain words for model terms, in order (unknown terms with spaces for underscores).
+
+    ``ilr_1`` is "core strengthening vs the rest (ilr 1)", ``ilr_2`` "lumbar stabilization vs
+    aerobic, posture, flexibility (ilr 2)" (the pivot basis of
+    :mod:`ptanalytics.metrics.composition`), ``C(guided_weeks)[T.6]`` "planned 6 vs 8 weeks"
+    (``guided_reference``, or the ``Treatment(k)`` of the term), ``C(sex)[T.male]`` "sex: male
+    vs reference", ``co_massage`` "co-intervention: massage"; the mixed model's time and
+    adherence terms (:mod:`ptanalytics.models.trajectory`) in words with their units.
+
+    Examples
+    --------
+    >>> term_labels(["ilr_1", "C(guided_weeks)[T.6]"])
+    ['core strengthening vs the rest (ilr 1)', 'planned 6 vs 8 weeks']
+    """
+    return [_term_words(str(t), guided_reference) for t in terms]
+
+
+@_styled
+def plot_forest(table: pd.DataFrame, *, ax=None, reference: float = 0.0, title: str | None = None):
+    """A forest plot of a model's terms in plain words (:func:`term_labels`).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Tidy rows ``term``, ``estimate``, ``ci_low``, ``ci_high`` (the caller leaves out the
+        intercept and terms of groups below ``min_cell``).
+    ax : matplotlib Axes, optional
+    reference : float
+        The no-difference line (0 for differences, 1 for ratios).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One point with its interval per term, labelled in words, the dashed reference line.
+    """
+    fix = "pass the model's table (term, estimate, ci_low, ci_high)"
+    checked = _table(table, ["term", "estimate", "ci_low", "ci_high"], "table", "a model", fix)
+    fig = plot_terms(checked.assign(term=term_labels(checked["term"])), ax=ax, reference=reference)
+    ax = fig.axes[0] if ax is None else ax
+    ax.set_xlabel("Estimate with 95% CI (NPRS points; association)")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    rows = "; ".join(
+        f"{label} {e:.2f} ({lo:.2f} to {hi:.2f})"
+        for label, e, lo, hi in zip(
+            term_labels(checked["term"]),
+            checked["estimate"],
+            checked["ci_low"],
+            checked["ci_high"],
+            strict=True,
+        )
+    )
+    return describe(fig, f"Forest plot of {len(checked)} model terms, estimate (95% CI): {rows}.")
+
+
 # ---------------------------------------------------------------- trajectories, dose, mix, length
+@_styled
 def plot_trajectories(pred: pd.DataFrame, *, ax=None):
     """Predicted mean NPRS by attendance band with confidence bands.
 
@@ -118,57 +305,142 @@ def plot_trajectories(pred: pd.DataFrame, *, ax=None):
     return fig
 
 
+@_styled
 def plot_dose_response(result, *, ax=None):
-    """The dose-response curve with its confidence band.
+    """The dose-response curve with its confidence band and a rug of the patients' adherence.
 
     Parameters
     ----------
     result : DoseResponse
-        :func:`ptanalytics.models.outcomes.dose_response` output (its ``curve`` and ``n``).
+        :func:`ptanalytics.models.outcomes.dose_response` output (its ``curve``, ``n``,
+        ``reference`` and ``adherence``). The curve is drawn as the model made it: against
+        ``reference`` adherence (build it with ``reference="median"`` for a band that is
+        narrow where the patients are; its intervals are the model's, not re-referenced here).
     ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The curve (seaborn line), its shaded band, the zero line, a dotted line at the
+        reference adherence when it is not 0, and one rug tick per patient used.
     """
-    fig, ax = _axes(ax, figsize=(6, 4))
+    import seaborn as sns
+
+    fig, ax = _axes(ax, figsize=(6.4, 4.2))
     c = result.curve
-    ax.plot(100 * c["adherence"], c["estimate"], color="C0")
-    ax.fill_between(100 * c["adherence"], c["ci_low"], c["ci_high"], alpha=0.25, color="C0")
+    x = 100 * c["adherence"].to_numpy(dtype=float)
+    sns.lineplot(x=x, y=c["estimate"].to_numpy(dtype=float), ax=ax, color="C0", label="estimate")
+    ax.fill_between(x, c["ci_low"], c["ci_high"], alpha=0.25, color="C0", label="95% CI")
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("Adherence (% of prescribed sessions)")
-    ax.set_ylabel("Difference in NPRS change vs 0% (points)")
+    ref = float(getattr(result, "reference", 0.0) or 0.0)
+    adherence = getattr(result, "adherence", None)
+    against = f"{ref:.0%} adherence"
+    if adherence is not None and len(adherence):
+        sns.rugplot(x=100 * np.asarray(adherence, dtype=float), ax=ax, color="0.3", alpha=0.4)
+        if np.isclose(ref, float(np.median(adherence))):
+            against = f"the median adherence ({ref:.0%})"
+    if ref > 0:
+        ax.axvline(100 * ref, color="0.3", linestyle=":", lw=1, label="reference")
+    ax.set_xlabel("Adherence (% of prescribed sessions); ticks: patients")
+    ax.set_ylabel(f"NPRS change vs {against.split(' (')[0]}")
     label = "end of guided phase" if c["timepoint"].iloc[0] == "end_guided" else "follow-up"
     ax.set_title(f"Dose-response at the {label} (n = {result.n}; association)")
-    return fig
+    ax.legend(frameon=False, loc="best")
+    return describe(
+        fig,
+        f"Line chart: difference in NPRS change at the {label} against {against}, by "
+        f"adherence from {x.min():.0f}% to {x.max():.0f}%, with a 95% confidence band and a "
+        f"rug of the {result.n} patients' adherence. Below zero means more pain relief than "
+        "at the reference; an association, not an effect.",
+    )
 
 
-def plot_substitutions(result, *, ax=None):
-    """Substitution effects as a from x to grid of estimates.
+def _arrow(term: str) -> str:
+    """``flexibility->core_strengthening`` as ``flexibility → core strengthening``."""
+    return " \u2192 ".join(part.replace("_", " ") for part in str(term).split("->"))
+
+
+@_styled
+def plot_substitutions(result, *, ax=None, axes=None):
+    """Substitution effects: a from x to heat map in a diverging palette, intervals alongside.
 
     Parameters
     ----------
     result : Substitutions or DataFrame
         :func:`ptanalytics.models.outcomes.category_substitution` output or its ``table``
-        (``term`` as ``from->to``, ``estimate``, ``amount``).
+        (``term`` as ``from->to``, ``estimate``, ``ci_low``, ``ci_high``, ``amount``). Rows of
+        substitutions over fewer than ``min_cell`` patients must be left out by the caller.
     ax : matplotlib Axes, optional
+        Draw the heat map alone on this Axes.
+    axes : pair of matplotlib Axes, optional
+        Axes for the heat map (left) and the intervals (right); a new 1 x 2 figure when both
+        ``ax`` and ``axes`` are omitted.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The heat map (seaborn ``vlag``: blue = less pain, red = more; symmetric about 0; each
+        cell annotated; its colour bar saying so) and, beside it, one point with its 95%
+        interval per substitution.
     """
+    import seaborn as sns
+
     from ptanalytics.vocab import CATEGORIES
 
-    subs = getattr(result, "table", result)
-    fig, ax = _axes(ax, figsize=(6, 5))
+    source = "ptanalytics.models.outcomes.category_substitution"
+    fix = "pass category_substitution(summary) or its table"
+    subs = _table(
+        result, ["term", "estimate", "ci_low", "ci_high", "amount"], "result", source, fix
+    )
+    if ax is not None:
+        fig, ax_map, ax_ci = ax.figure, ax, None
+    else:
+        layout = {"width_ratios": [1.2, 1]}
+        fig, (ax_map, ax_ci) = _panels(axes, (1, 2), figsize=(13, 5.5), **layout)
     grid = pd.DataFrame(np.nan, index=list(CATEGORIES), columns=list(CATEGORIES))
     for row in subs.itertuples():
         a, b = row.term.split("->")
         grid.loc[a, b] = row.estimate
-    limit = np.nanmax(np.abs(grid.to_numpy())) or 1.0
-    image = ax.imshow(grid.to_numpy(), cmap="RdBu", vmin=-limit, vmax=limit)
+    est = subs["estimate"].to_numpy(dtype=float)
+    limit = float(np.max(np.abs(est))) if len(est) and np.isfinite(est).any() else 1.0
     labels = [c.replace("_", " ") for c in CATEGORIES]
-    ax.set_xticks(range(len(labels)), labels, rotation=40, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("time moved to")
-    ax.set_ylabel("time moved from")
+    sns.heatmap(
+        grid.set_axis(labels, axis=0).set_axis(labels, axis=1),
+        ax=ax_map,
+        cmap="vlag",
+        vmin=-(limit or 1.0),
+        vmax=limit or 1.0,
+        mask=grid.isna().to_numpy(),
+        annot=True,
+        fmt=".2f",
+        square=True,
+        linewidths=0.5,
+        cbar_kws={"label": "NPRS change (negative = less pain)"},
+    )
+    ax_map.grid(False)
+    ax_map.set_xlabel("time moved to")
+    ax_map.set_ylabel("time moved from")
     amount = subs["amount"].iloc[0] if len(subs) else 0.1
-    ax.set_title(f"Change in NPRS when {amount:.0%} of exercise time moves")
-    fig.colorbar(image, ax=ax, label="NPRS points (negative = less pain)")
+    ax_map.set_title(f"NPRS change when {amount:.0%} of exercise time moves (association)")
+    if ax_ci is not None:
+        _intervals(ax_ci, [_arrow(t) for t in subs["term"]], est, subs["ci_low"], subs["ci_high"])
+        ax_ci.axvline(0, color="grey", linestyle="--", linewidth=1)
+        ax_ci.set_xlabel("NPRS change, 95% CI (negative = less pain)")
+        ax_ci.set_title("Each substitution with its interval")
     fig.tight_layout()
-    return fig
+    best = subs.iloc[int(np.argmin(est))] if len(subs) else None
+    return describe(
+        fig,
+        f"Heat map of {len(subs)} substitutions of {amount:.0%} of exercise time between five "
+        "categories (rows: from, columns: to), blue for less pain and red for more"
+        + (
+            f"; the largest reduction, {_arrow(best['term'])}, is {best['estimate']:.2f} points "
+            f"(95% CI {best['ci_low']:.2f} to {best['ci_high']:.2f})"
+            if best is not None
+            else ""
+        )
+        + ". Intervals of every substitution alongside. Associations, not effects.",
+    )
 
 
 # ---------------------------------------------- dropout, survival, responders, missing data
@@ -185,8 +457,10 @@ def _table(result, columns, name: str, source: str, fix: str | None = None) -> p
     return table
 
 
-def plot_kaplan_meier(km, *, ax=None):
-    """Step curves of survival (staying in the program) with their confidence bands, per group.
+@_styled
+def plot_kaplan_meier(km, *, ax=None, legend_title: str | None = None, at_risk: bool = True):
+    """Step curves of survival (staying in the program) with their confidence bands, per group,
+    and the numbers at risk under the axis.
 
     Parameters
     ----------
@@ -196,12 +470,19 @@ def plot_kaplan_meier(km, *, ax=None):
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; a new figure is made when omitted (the caller owns it, close it with
         ``matplotlib.pyplot.close(fig)``).
+    legend_title : str, optional
+        The legend's title in words (default: the ``by`` column with spaces for underscores).
+    at_risk : bool
+        Write the numbers at risk at the x ticks under the axis (one row per group; needs
+        ``n_at_risk``). A curve cut early (as the report cuts where fewer than ``min_cell``
+        remain) has no number after its last row.
 
     Returns
     -------
     matplotlib.figure.Figure
         The figure holding the axes: one step line and one shaded band per group, axis labels,
-        a legend, and the log-rank p-value in the title when ``km`` has one.
+        a legend, the log-rank p-value in the title when ``km`` has one, and the numbers at
+        risk (texts under the axis).
     """
     table = getattr(km, "table", km)
     dropout = isinstance(table, pd.DataFrame) and "time" not in table
@@ -248,12 +529,46 @@ def plot_kaplan_meier(km, *, ax=None):
     if p is not None and np.isfinite(p):
         title += f"; log-rank p = {p:.3g}" if p >= 1e-4 else "; log-rank p < 0.0001"
     ax.set_title(title)
+    by = table.attrs.get("by")
+    by = (by if isinstance(by, str) else ", ".join(by or [])).replace("_", " ")
     if groups:
-        by = table.attrs.get("by")
-        ax.legend(
-            title=(by if isinstance(by, str) else ", ".join(by or [])) or None, loc="lower left"
-        )
-    return fig
+        ax.legend(title=legend_title or by or None, loc="lower left")
+    if at_risk and "n_at_risk" in table:
+        _numbers_at_risk(ax, table, groups, when)
+    return describe(
+        fig,
+        f"Kaplan-Meier curves, {title}, for {len(groups)} group(s)"
+        + (f" of {legend_title or by}: " + ", ".join(groups) if by or legend_title else "")
+        + ", with 95% confidence bands and the numbers at risk under the axis.",
+    )
+
+
+def _numbers_at_risk(ax, table: pd.DataFrame, groups: list[str], when: str) -> None:
+    """The numbers at risk of each group at the x ticks, as rows of text under ``ax``: at tick
+    t, ``n_at_risk`` of the group's first row at or after t (exact: nobody leaves between rows);
+    blank after the group's last row."""
+    ax.figure.canvas.draw()  # fixes the ticks
+    low, high = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if low <= t <= high]
+    left = {"xycoords": "axes fraction", "xytext": (-14, 0), "textcoords": "offset points"}
+    ax.annotate("At risk", (0, -0.2), ha="right", va="top", weight="bold", **left)
+    for i, name in enumerate(groups):
+        g = table[table["group"].astype("str") == name]
+        times = g[when].to_numpy(dtype=float)
+        counts = g["n_at_risk"].to_numpy()
+        y = -0.2 - 0.075 * (i + 1)
+        ax.annotate(name, (0, y), ha="right", va="top", color=f"C{i}", **left)
+        for t in ticks:
+            at = np.searchsorted(times, t, side="left")
+            if at < len(times):
+                ax.annotate(
+                    f"{int(counts[at])}",
+                    (t, y),
+                    xycoords=("data", "axes fraction"),
+                    ha="center",
+                    va="top",
+                    fontsize="small",
+                )
 
 
 def _intervals(ax, labels, estimate, low, high) -> None:
@@ -266,6 +581,7 @@ def _intervals(ax, labels, estimate, low, high) -> None:
     ax.set_yticks(y, [str(v) for v in labels])
 
 
+@_styled
 def plot_survival_medians(medians, *, ax=None):
     """Median survival per group with its interval (:func:`ptanalytics.models.survival.km_median`).
 
@@ -285,6 +601,7 @@ def plot_survival_medians(medians, *, ax=None):
     return fig
 
 
+@_styled
 def plot_logrank(logrank, *, ax=None):
     """Observed and expected events per group, the log-rank test in the title."""
     source = "ptanalytics.models.survival.logrank_test"
@@ -305,6 +622,7 @@ def plot_logrank(logrank, *, ax=None):
     return fig
 
 
+@_styled
 def plot_hazard_ratios(cox, *, ax=None):
     """A forest plot of hazard ratios on a log axis (a Cox result or its table)."""
     source = "ptanalytics.models.survival.cox_ph or ptanalytics.models.dropout.cox_dropout"
@@ -324,6 +642,7 @@ def _proportion_column(result) -> str:
     return "proportion" if isinstance(table, pd.DataFrame) and "proportion" in table else "estimate"
 
 
+@_styled
 def plot_proportions(result, *, ax=None):
     """Proportions per group with their intervals, on [0, 1].
 
@@ -351,6 +670,7 @@ def plot_proportions(result, *, ax=None):
     return fig
 
 
+@_styled
 def plot_tipping_point(result, *, ax=None):
     """The pooled estimate over the delta grid with its interval, the tipping delta marked."""
     source = "ptanalytics.models.missing_data.tipping_point"
@@ -402,6 +722,7 @@ def _bars(ax, x, heights, color: str, **labels) -> None:
     ax.set(**labels)
 
 
+@_styled
 def plot_cohort_overview(ages, baseline: pd.DataFrame, *, axes=None):
     """Two panels: the age histogram and patients by baseline NPRS.
 
@@ -434,6 +755,7 @@ def plot_cohort_overview(ages, baseline: pd.DataFrame, *, axes=None):
     return fig
 
 
+@_styled
 def plot_weekly_missing(assessments: pd.DataFrame, *, instrument: str = "NPRS", ax=None):
     """The share of patients without a score, week by week, as bars (in percent).
 
@@ -461,6 +783,7 @@ def plot_weekly_missing(assessments: pd.DataFrame, *, instrument: str = "NPRS", 
     return fig
 
 
+@_styled
 def plot_weekly_adherence(by_week: pd.DataFrame, patients, *, axes=None):
     """Mean weekly adherence by phase over the patients still in the program, in two panels.
 
@@ -496,6 +819,137 @@ def plot_weekly_adherence(by_week: pd.DataFrame, patients, *, axes=None):
     return fig
 
 
+@_styled
+def plot_adherence_distribution(adherence, *, cuts=None, binwidth: float = 5.0, ax=None):
+    """Patients by adherence over the planned program, the attendance-band cuts marked.
+
+    Parameters
+    ----------
+    adherence : Series or array of numbers
+        One adherence per patient (0-1; the patient summary's ``adherence``; missing values
+        left out; above 1 shown in the last bin). Pass at least ``min_cell`` patients.
+    cuts : (float, float), optional
+        The band cuts (default :data:`ptanalytics.vocab.ATTENDANCE_CUTS`: low below the first,
+        high at or above the second).
+    binwidth : float
+        Bin width in percentage points (default 5; a divisor of 100 keeps the cuts on edges).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A seaborn histogram of ``binwidth``-point bins from 0 to 100 %, a dashed line at each
+        cut and each band's name.
+    """
+    import seaborn as sns
+
+    from ptanalytics.exceptions import ConfigError
+    from ptanalytics.vocab import ATTENDANCE_BANDS, ATTENDANCE_CUTS
+
+    values = _numbers(adherence, "adherence", "pass the patient summary's adherence column")
+    if not len(values):
+        raise ConfigError(
+            "adherence=an empty Series; allowed: at least one patient's adherence. "
+            "Fix: pass summary['adherence'] of a cohort with session data."
+        )
+    cuts = tuple(ATTENDANCE_CUTS if cuts is None else cuts)
+    fig, ax = _axes(ax, figsize=(7, 3.8))
+    percent = 100 * values.clip(lower=0, upper=1)
+    from ptanalytics._checks import check_number
+
+    width = check_number("binwidth", binwidth, low=1, high=50, fix="pass a width such as 5 or 10")
+    bins = np.arange(0, 100 + width, width)
+    sns.histplot(x=percent.to_numpy(), bins=bins, ax=ax, color="C0")
+    edges = [0.0, *(100 * c for c in cuts), 100.0]
+    for cut in edges[1:-1]:
+        ax.axvline(cut, color="0.2", linestyle="--", linewidth=1)
+    for name, lo, hi in zip(ATTENDANCE_BANDS, edges[:-1], edges[1:], strict=True):
+        ax.annotate(name, ((lo + hi) / 2, 0.97), xycoords=("data", "axes fraction"), ha="center")
+    ax.set(xlabel="Adherence over the planned program (% of prescribed sessions)")
+    ax.set(ylabel="Patients", xlim=(0, 100))
+    ax.set_title(f"Adherence of {len(values)} patients, with the attendance-band cuts")
+    spans = zip(ATTENDANCE_BANDS, edges[:-1], edges[1:], strict=True)
+    bands = ", ".join(f"{n} {lo:.0f}-{hi:.0f}%" for n, lo, hi in spans)
+    return describe(
+        fig,
+        f"Histogram of adherence over the planned program for {len(values)} patients in "
+        f"{width:g}-point bins, median {percent.median():.0f}%, with dashed lines at the band cuts "
+        f"({bands}).",
+    )
+
+
+_POPULATIONS = {False: "patients still in", True: "everyone (dropouts as 0)"}
+
+
+@_styled
+def plot_weekly_adherence_by_phase(still_in: pd.DataFrame, everyone: pd.DataFrame, *, axes=None):
+    """Weekly adherence by phase, of the patients still in and of everyone (dropouts as 0),
+    with the patients per week under it.
+
+    Parameters
+    ----------
+    still_in, everyone : DataFrame
+        :func:`ptanalytics.metrics.describe.weekly_adherence` with ``dropouts_as_zero`` False
+        and True (``week``, ``phase``, ``mean``, ``n``; rows below ``min_cell`` already left
+        out).
+    axes : pair of matplotlib Axes, optional
+        Axes for the adherence (top) and patients (bottom) panels; a new figure, its panels
+        sharing the week axis, when omitted.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Top: mean adherence (%) by week, colour by phase, solid for the patients still in and
+        dashed for everyone; bottom: patients per week of each. The title says why the two
+        differ (the less adherent leave, so the mean of those still in rises).
+    """
+    import seaborn as sns
+
+    from ptanalytics.vocab import PHASES
+
+    fix = "pass weekly_adherence(weeks, summary=summary, dropouts_as_zero=...)"
+    parts = []
+    for zero, table in ((False, still_in), (True, everyone)):
+        name = "everyone" if zero else "still_in"
+        checked = _table(
+            table, ["week", "phase", "mean", "n"], name, f"{_DESCRIBE}.weekly_adherence", fix
+        )
+        parts.append(checked.assign(population=_POPULATIONS[zero]))
+    data = pd.concat(parts, ignore_index=True).assign(percent=lambda d: 100 * d["mean"])
+    data = data[data["phase"].astype(str) != "none"]
+    layout = {"sharex": True, "height_ratios": [2, 1]}
+    fig, (ax, ax_n) = _panels(axes, (2, 1), figsize=(9, 6.5), **layout)
+    order = [p for p in PHASES if p in set(data["phase"].astype(str))]
+    styles = list(_POPULATIONS.values())
+    common = {"style": "population", "style_order": styles, "errorbar": None}
+    sns.lineplot(data, x="week", y="percent", hue="phase", hue_order=order, ax=ax, **common)
+    ax.set(ylabel="Mean weekly adherence (%)", ylim=(0, 105))
+    ax.set_title(
+        "Weekly adherence by phase. Patients still in (solid) look better over time because\n"
+        "the less adherent drop out; everyone (dashed) counts a dropout's weeks as 0",
+        fontsize="medium",
+    )
+    ax.legend(frameon=False, fontsize="small", loc="lower left")
+    counts = data.groupby(["population", "week"], as_index=False)["n"].sum()
+    sns.lineplot(counts, x="week", y="n", ax=ax_n, color="0.3", drawstyle="steps-mid", **common)
+    ax_n.set(xlabel="Week since enrolment", ylabel="Patients", ylim=(0, None))
+    ax_n.legend(frameon=False, fontsize="small", loc="lower left")
+    fig.tight_layout()
+    last = {p: data[data["population"] == p].sort_values("week").iloc[-1:] for p in styles}
+    ends = "; ".join(
+        f"{p}: {row['percent']:.0f}% in week {row['week']} (n = {row['n']})"
+        for p, rows in last.items()
+        for _, row in rows.iterrows()
+    )
+    return describe(
+        fig,
+        "Line chart of mean weekly adherence by phase and week, for the patients still in "
+        "and for everyone with dropouts counted as 0, and the patients per week under it. "
+        f"Last week shown: {ends}.",
+    )
+
+
+@_styled
 def plot_dropout_weeks(counts: pd.DataFrame, *, rule: str, ax=None):
     """Patients by the week they dropped out, as bars.
 
@@ -523,6 +977,7 @@ def plot_dropout_weeks(counts: pd.DataFrame, *, rule: str, ax=None):
     return fig
 
 
+@_styled
 def plot_weekly_minutes(minutes: pd.DataFrame, *, ax=None):
     """Mean exercise minutes per patient-week by category, stacked.
 
@@ -554,6 +1009,7 @@ def plot_weekly_minutes(minutes: pd.DataFrame, *, ax=None):
 _ODI_COLUMNS = ["odi_baseline", "odi_end_guided", "odi_followup"]
 
 
+@_styled
 def plot_outcomes_by_group(weekly: pd.DataFrame, odi: pd.DataFrame, *, by: str, axes=None):
     """Observed outcomes by group: mean NPRS by week, and mean ODI at the three timepoints.
 
@@ -595,6 +1051,7 @@ def plot_outcomes_by_group(weekly: pd.DataFrame, odi: pd.DataFrame, *, by: str, 
     return fig
 
 
+@_styled
 def plot_responders_by_group(
     tables: dict[str, pd.DataFrame], *, by: str, preset: str, timepoint: str, ax=None
 ):
@@ -648,6 +1105,7 @@ def plot_responders_by_group(
     return fig
 
 
+@_styled
 def plot_patient_slopes(slopes, *, average: float, ax=None):
     """The spread of patient-specific pain slopes, the average slope marked.
 
@@ -708,6 +1166,7 @@ def _flow_box(ax, x: float, y: float, text: str, *, side: bool, grey: bool = Fal
     )
 
 
+@_styled
 def plot_flow(flow: pd.DataFrame, *, ax=None):
     """The participant flow (a CONSORT-style diagram): steps down the middle, exits to the side.
 

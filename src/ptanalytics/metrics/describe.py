@@ -22,6 +22,7 @@ __all__ = [
     "patient_counts",
     "patient_shares",
     "phase_totals",
+    "weekly_adherence",
     "weekly_assessments",
     "weekly_means",
     "weekly_minutes",
@@ -144,6 +145,96 @@ def weekly_means(
         .reset_index()[["week", *keys[:-1], "mean", "n"]]
     )
     return out[out["n"] >= min_patients].reset_index(drop=True)
+
+
+def weekly_adherence(
+    weeks: pd.DataFrame,
+    *,
+    summary: pd.DataFrame | None = None,
+    dropouts_as_zero: bool = False,
+    min_patients: int = MIN_CELL,
+    patient: str = "patient_id",
+) -> pd.DataFrame:
+    """Mean weekly adherence (capped at 1) by week and phase, over the weeks with sessions
+    prescribed: of the patients still in, or of everyone with the dropouts counted as 0.
+
+    The patients still in (``dropouts_as_zero=False``) are the rows of the patient-week frame:
+    each dropout's rows stop at its dropout week, so the mean of the later weeks is over the
+    patients who stayed, who adhere better (survivorship: maintenance adherence seems to rise).
+    With ``dropouts_as_zero`` every patient counts in every week of the planned program: a
+    dropout's weeks after its dropout week (through ``weeks_planned - 1``) are added with
+    adherence 0, in the guided phase before ``guided_weeks_actual`` (the planned
+    ``guided_weeks`` when missing) and in maintenance after.
+
+    Parameters
+    ----------
+    weeks : DataFrame
+        The patient-week frame (:func:`~ptanalytics.metrics.weeks.patient_weeks`).
+    summary : DataFrame, optional
+        The patient summary (``dropout``, ``dropout_week``, ``weeks_planned``,
+        ``guided_weeks_actual``); needed with ``dropouts_as_zero``.
+    dropouts_as_zero : bool, default False
+        Count every patient in every planned week, a dropout as 0 after it left.
+    min_patients : int
+        Rows over fewer patients are dropped (default
+        :data:`~ptanalytics.privacy.suppression.MIN_CELL`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``week`` (int), ``phase`` (str), ``mean`` (float, 0-1) and ``n`` (int, patients that
+        week and phase), sorted by week and phase.
+    """
+    from ptanalytics._checks import check_bool
+
+    check_bool("dropouts_as_zero", dropouts_as_zero)
+    rows = weeks.loc[weeks["sessions_prescribed"] > 0, [patient, "week", "phase"]].assign(
+        adherence=weeks["adherence_capped"].astype(float), phase=lambda d: d["phase"].astype(str)
+    )
+    if dropouts_as_zero:
+        rows = pd.concat([rows, _weeks_after_dropout(rows, summary, patient)], ignore_index=True)
+    out = (
+        rows.groupby(["week", "phase"])["adherence"]
+        .agg(mean="mean", n="size")
+        .reset_index()
+        .sort_values(["week", "phase"])
+    )
+    return out[out["n"] >= min_patients].reset_index(drop=True)
+
+
+def _weeks_after_dropout(rows: pd.DataFrame, summary, patient: str) -> pd.DataFrame:
+    """The planned weeks after each dropout's dropout week, at adherence 0 (not in ``rows``)."""
+    import numpy as np
+
+    from ptanalytics.exceptions import ConfigError
+
+    need = [patient, "dropout", "dropout_week", "weeks_planned", "guided_weeks_actual"]
+    missing = [c for c in need if not isinstance(summary, pd.DataFrame) or c not in summary]
+    if missing:
+        raise ConfigError(
+            f"summary lacks column(s) {missing}; allowed: the patient summary. Fix: pass "
+            "summary=patient_summary(cohort) with dropouts_as_zero=True."
+        )
+    gone = summary[summary["dropout"].fillna(False).astype(bool)].dropna(
+        subset=["dropout_week", "weeks_planned"]
+    )
+    start = gone["dropout_week"].to_numpy(dtype=int) + 1
+    counts = np.clip(gone["weeks_planned"].to_numpy(dtype=int) - start, 0, None)
+    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    week = np.repeat(start, counts) + offset
+    guided = gone["guided_weeks_actual"].astype(float)
+    if "guided_weeks" in gone:
+        guided = guided.fillna(gone["guided_weeks"].astype(float))
+    extra = pd.DataFrame(
+        {
+            patient: np.repeat(gone[patient].to_numpy(), counts),
+            "week": week,
+            "phase": np.where(week < np.repeat(guided.to_numpy(), counts), "guided", "maintenance"),
+            "adherence": 0.0,
+        }
+    )
+    seen = pd.MultiIndex.from_frame(rows[[patient, "week"]])
+    return extra[~pd.MultiIndex.from_frame(extra[[patient, "week"]]).isin(seen)]
 
 
 def weekly_assessments(weeks: pd.DataFrame, column: str = "nprs") -> pd.DataFrame:

@@ -21,7 +21,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from ptanalytics._checks import check_alpha, check_option
+from ptanalytics._checks import check_alpha, check_number, check_option
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.composition import closure, has_composition, ilr, replace_zeros
 from ptanalytics.metrics.responders import flag_responders
@@ -89,8 +89,8 @@ class DoseResponse:
     table : DataFrame
         Tidy coefficients (spline terms are not interpretable one by one; read ``curve``).
     curve : DataFrame
-        ``adherence`` (0-1), ``estimate`` (difference in NPRS change against adherence 0: negative
-        = more improvement), ``ci_low``, ``ci_high``.
+        ``adherence`` (0-1), ``estimate`` (difference in NPRS change against adherence
+        ``reference``, 0 by default: negative = more improvement), ``ci_low``, ``ci_high``.
     linear : DataFrame
         The same model with adherence linear, per 10 percentage points: one tidy row.
     n : int
@@ -99,6 +99,10 @@ class DoseResponse:
         The spline fit.
     notes : list of str
         The knots used.
+    reference : float
+        The adherence (0-1) the curve is a difference against.
+    adherence : Series
+        The adherence (capped at 1) of the patients used, for a rug under the curve.
 
     ``figure()`` draws ``curve`` (:func:`ptanalytics.plotting.plot_dose_response`).
     """
@@ -109,9 +113,11 @@ class DoseResponse:
     n: int
     result: object = None
     notes: list[str] = field(default_factory=list)
+    reference: float = 0.0
+    adherence: pd.Series | None = None
 
     def figure(self, ax=None):
-        """The dose-response curve with its confidence band."""
+        """The dose-response curve with its confidence band and a rug of the adherence."""
         from ptanalytics.plotting import plot_dose_response
 
         return plot_dose_response(self, ax=ax)
@@ -125,6 +131,7 @@ def dose_response(
     df: int = 3,
     covariates=DEFAULT_COVARIATES,
     alpha: float = 0.05,
+    reference: float | str = 0.0,
 ) -> DoseResponse:
     """Change in NPRS against adherence, as a natural cubic spline, adjusted.
 
@@ -134,9 +141,13 @@ def dose_response(
     so the fit is R's ``lm(change ~ ns(adherence, df = 3) + ...)``. The adherence is
     ``adherence_guided`` for the end of the guided phase and the overall ``adherence`` for the
     follow-up unless given (capped at 1). The curve is the predicted difference in change against
-    a patient with the same covariates and no adherence (the basis is evaluated on the grid with
-    the training knots, linear beyond the boundary knots as R's ``predict.ns``), with pointwise
-    Wald intervals.
+    a patient with the same covariates and adherence ``reference`` (the basis is evaluated on the
+    grid with the training knots, linear beyond the boundary knots as R's ``predict.ns``), with
+    pointwise Wald intervals of that contrast (its variance from the spline coefficients'
+    covariance, so the band is narrowest near the reference).
+
+    ``reference`` is an adherence in [0, 1] (default 0: no adherence, where few patients are and
+    the band is wide) or ``"median"``, the median adherence of the patients used.
 
     Returns
     -------
@@ -176,6 +187,7 @@ def dose_response(
             f"{adh!r} takes fewer than two distinct values among the {len(data)} complete cases; "
             "a dose-response curve needs varied adherence."
         )
+    ref = _dose_reference(reference, data["adh"])
     spline = NaturalSpline(df).fit(data["adh"])
     names = [f"ns_adh_{k}" for k in range(1, df + 1)]
     data[names] = spline.transform(data["adh"])
@@ -188,9 +200,9 @@ def dose_response(
         .assign(term="adherence (per 10 points)", model="dose_response_linear", timepoint=timepoint)
     )
     grid = np.linspace(0, float(data["adh"].quantile(0.99)), 41)
-    # Only the spline columns differ between a grid point and adherence 0.
+    # Only the spline columns differ between a grid point and the reference adherence.
     diff = pd.DataFrame(0.0, index=range(len(grid)), columns=result.params.index)
-    diff[names] = spline.transform(grid) - spline.transform(np.zeros(1))
+    diff[names] = spline.transform(grid) - spline.transform(np.array([ref]))
     diff = diff.to_numpy()
     est = diff @ result.params.to_numpy()
     se = np.sqrt(np.einsum("ij,jk,ik->i", diff, result.cov_params().to_numpy(), diff))
@@ -209,11 +221,23 @@ def dose_response(
         + ", ".join(f"{k:.4g}" for k in spline.knots_)
         + " and boundary knots at "
         + ", ".join(f"{k:.4g}" for k in spline.boundary_knots_)
-        + f" of {adh}"
+        + f" of {adh}",
+        f"curve: difference in NPRS change against adherence {ref:.4g}",
     ]
     table = tidy(result, alpha=alpha, extra={"model": "dose_response", "timepoint": timepoint})
     table["term"] = table["term"].replace({n: f"ns(adh){k}" for k, n in enumerate(names, 1)})
-    return DoseResponse(table, curve, lin.reset_index(drop=True), len(data), result, notes)
+    return DoseResponse(
+        table, curve, lin.reset_index(drop=True), len(data), result, notes, ref, data["adh"]
+    )
+
+
+def _dose_reference(reference, adherence: pd.Series) -> float:
+    """The reference adherence of a dose-response curve: a number in [0, 1] or ``"median"``."""
+    if isinstance(reference, str):
+        check_option("reference", reference, ("median",))
+        return float(adherence.median())
+    fix = "pass an adherence between 0 and 1, or reference='median'"
+    return check_number("reference", reference, low=0.0, high=1.0, fix=fix)
 
 
 # ---------------------------------------------------------------------------------- composition
