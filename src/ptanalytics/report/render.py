@@ -21,7 +21,7 @@ from ptanalytics.exceptions import ConfigError
 from ptanalytics.privacy.suppression import MIN_CELL
 from ptanalytics.report._file import report_destination, write_report
 
-__all__ = ["Blocks", "render_report"]
+__all__ = ["Blocks", "figure_html", "render_report"]
 
 
 class Blocks:
@@ -47,7 +47,7 @@ class Blocks:
         self._add("html", text)
 
     def figure(self, fig) -> None:
-        """Add a matplotlib figure (closed once shown)."""
+        """Add a matplotlib figure (closed once shown; shown as :func:`figure_html`)."""
         self._add("figure", fig)
 
     def text(self) -> str:
@@ -66,9 +66,33 @@ class Blocks:
             return
         from IPython.display import HTML, Markdown, display
 
-        display({"markdown": Markdown, "html": HTML}.get(kind, lambda v: v)(value))
         if kind == "figure":
+            display(HTML(figure_html(value)))
             plt.close(value)
+            return
+        display({"markdown": Markdown, "html": HTML}[kind](value))
+
+
+def figure_html(fig) -> str:
+    """A figure as ``<figure>``: its PNG embedded (100 dpi, cropped to what is drawn), its
+    description (:func:`ptanalytics.plotting.alt_text`) as the image's ``alt`` and its caption,
+    if :func:`ptanalytics.plotting.describe` gave one, as ``<figcaption>``. The same figure gives
+    the same bytes (Agg draws deterministically; the PNG holds no date)."""
+    import base64
+    import io
+
+    from ptanalytics.plotting import alt_text
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", facecolor="white")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    alt = html.escape(alt_text(fig), quote=True)
+    caption = getattr(fig, "_pt_caption", None)
+    below = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return (
+        f'<figure style="margin: 1em 0"><img src="data:image/png;base64,{data}" alt="{alt}" '
+        f'style="max-width: 100%; height: auto">{below}</figure>'
+    )
 
 
 def _stable_notebook(path: Path) -> None:
