@@ -24,7 +24,7 @@ from numpy.linalg import LinAlgError
 
 from ptanalytics.cohort.container import Cohort
 from ptanalytics.exceptions import PtAnalyticsError
-from ptanalytics.metrics.describe import comparison_group, weekly_adherence, weekly_means
+from ptanalytics.metrics.describe import comparison_group, weekly_means
 from ptanalytics.metrics.summary import patient_summary
 from ptanalytics.metrics.weeks import patient_weeks
 from ptanalytics.privacy.suppression import MIN_CELL
@@ -57,6 +57,7 @@ __all__ = [
     "data_quality_section",
     "dropout_section",
     "estimable",
+    "flow_section",
     "methods_section",
     "models_section",
     "outcomes_section",
@@ -145,6 +146,7 @@ def prepare_report(
     for tp, adh in DOSE.items():
         if f"nprs_change_{tp}" in summary and adh in summary:
             disc.add(("dose_response", tp), model_patients(summary, f"nprs_change_{tp}", adh))
+    linked["flow"] = _link_flow(disc, cohort, summary)
     disc.protect(keep=[TOTAL])
     return Report(
         cohort, summary, weeks, title, min_cell, group, disc, linked, settings, out or Blocks()
@@ -194,6 +196,58 @@ def cohort_section(r: Report) -> None:
     r.out.html(table_one(r.cohort, disclosure=r.disclosure).to_html(index=False))
 
 
+def _link_flow(disc: Disclosure, cohort: Cohort, summary: pd.DataFrame) -> pd.DataFrame:
+    """Register ``flow``: the participant flow's recorded boxes, each linked to its patients
+    (the enrolled box is the cohort total); return the flow."""
+    from ptanalytics.metrics.flow import flow_membership
+
+    flow, members = flow_membership(cohort, summary=summary)
+    recorded = flow[flow["n"].notna()].reset_index(drop=True)
+    ids = members["patient_id"]
+    masks = {(i, "n"): ids[members[b].to_numpy()] for i, b in enumerate(recorded["box"])}
+    disc.add_table("flow", recorded[["box"]].assign(n=recorded["n"].astype(int)), masks)
+    return flow
+
+
+def _flow_shown(value) -> str:
+    """A flow count as the disclosure lets it be drawn ("<11", "suppressed" or the number)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "not recorded"
+    return value if isinstance(value, str) else f"{int(value):,}"
+
+
+def flow_section(r: Report) -> None:
+    """Participant flow: who reached each step, drawn as a CONSORT-style diagram."""
+    from ptanalytics import plotting
+    from ptanalytics.metrics.flow import STATUS_COLUMN
+
+    flow = r.linked["flow"]
+    shown = r.disclosure.table("flow")
+    counts = dict(zip(shown["box"], shown["n"], strict=True))
+    flow = flow.assign(shown=[_flow_shown(counts.get(b)) for b in flow["box"]])
+    r.out.figure(plotting.plot_flow(flow))
+    reasons = (
+        f"the reasons are the values of the patients' {STATUS_COLUMN} column"
+        if STATUS_COLUMN in r.cohort.patients
+        else "no status column was mapped, so each side box states the rule that put its "
+        "patients there"
+    )
+    r.out.markdown(
+        "**Participant flow.** Each patient leaves the chain at the first step they did not "
+        "reach (side boxes); a patient who stopped early but was assessed later is counted "
+        "where they left. *Started*: at least one session; *completed the guided phase*: not a "
+        "dropout before its last week; *assessed*: an NPRS score in the timepoint's window. "
+        + (
+            ""
+            if r.has_program
+            else "This cohort has no session data: the program steps are not recorded. "
+        )
+        + f"Counts below {r.min_cell} are shown as <{r.min_cell}, and further counts as "
+        "suppressed where a hidden one could be derived from a box and its neighbours or "
+        f"from another table; {reasons}."
+    )
+
+
 def data_quality_section(r: Report) -> None:
     """2. Data quality: the ingest accounting, imputed minutes and the timepoints table."""
     ingest = r.cohort.metadata.get("ingest")
@@ -230,38 +284,18 @@ def adherence_section(r: Report) -> None:
         return
     r.out.html(r.disclosure.html("bands"))
     r.out.html(r.disclosure.html("trajectories"))
-    _adherence_figures(r)
+    by_week = weekly_means(r.weeks, "adherence_capped", by="phase", min_patients=r.min_cell)
+    fig = _weekly_figure(
+        by_week,
+        "phase",
+        scale=100,
+        xlabel="Weeks since enrolment",
+        ylabel="Mean adherence (%)",
+        title=f"Weekly adherence (patients still in; weeks with >= {r.min_cell} patients)",
+    )
+    r.out.figure(fig)
     if len(r.summary) >= r.min_cell:
         r.out.markdown(adherence_text(r.summary))
-
-
-def _adherence_figures(r: Report) -> None:
-    """The adherence distribution (when no 10-point bin holds 1 to ``min_cell - 1`` patients,
-    which would also let a suppressed band count be summed from the bars) and weekly adherence
-    by phase, of the patients still in and of everyone (weeks of ``min_cell`` patients)."""
-    import numpy as np
-
-    from ptanalytics import plotting
-
-    adherence = r.summary["adherence"].dropna().clip(0, 1)
-    bins = np.histogram(100 * adherence, bins=np.arange(0, 110, 10))[0]
-    if len(adherence) and not ((bins > 0) & (bins < r.min_cell)).any():
-        r.out.figure(plotting.plot_adherence_distribution(adherence, binwidth=10))
-    else:
-        r.out.markdown(
-            f"The adherence histogram is not shown: some bars would count fewer than "
-            f"{r.min_cell} patients."
-        )
-    kept = {"summary": r.summary, "min_patients": r.min_cell}
-    still_in = weekly_adherence(r.weeks, dropouts_as_zero=False, **kept)
-    everyone = weekly_adherence(r.weeks, dropouts_as_zero=True, **kept)
-    r.out.markdown(
-        "Weekly adherence by phase, two ways: over the patients still in the program (who "
-        "adhere better the longer they stay, because the less adherent leave) and over "
-        "everyone, a dropout's remaining planned weeks counted as 0; weeks and phases with "
-        f"fewer than {r.min_cell} patients are left out."
-    )
-    r.out.figure(plotting.plot_weekly_adherence_by_phase(still_in, everyone))
 
 
 def outcomes_section(r: Report) -> None:
@@ -366,9 +400,6 @@ def _trajectory_blocks(r: Report, model) -> None:
             "either side) are in the model but not shown."
         )
     r.out.html(fe.loc[key].drop(columns="model").round(3).to_html())
-    forest = fe.loc[key].reset_index()
-    title = "Mixed-model terms (NPRS points; associations, adjusted for each other)"
-    r.out.figure(plotting.plot_forest(forest, title=title))
     pred = estimable(
         r.out, "Predicted trajectories", lambda: trajectory.predicted_trajectories(model)
     )
@@ -398,7 +429,7 @@ def _dose_response_blocks(r: Report, tp: str) -> None:
     dr = estimable(
         r.out,
         f"Dose-response at the {label}",
-        lambda: outcome_models.dose_response(r.summary, timepoint=tp, reference="median"),
+        lambda: outcome_models.dose_response(r.summary, timepoint=tp),
     )
     if dr is None:
         return
@@ -432,10 +463,7 @@ def _substitution_blocks(r: Report) -> None:
             f"{r.min_cell}, if any) have no exercise mix and are left out."
         )
     )
-    from ptanalytics import plotting
-
-    shown = subs.table[subs.table["n_patients"] >= r.min_cell]
-    r.out.figure(plotting.plot_substitutions(shown))
+    r.out.figure(subs.figure())
 
 
 def _program_length_blocks(r: Report) -> None:
@@ -499,8 +527,7 @@ def dropout_section(r: Report) -> None:
             f"{r.min_cell} remain)."
         )
         if len(km):
-            words = f"adherence in weeks 0-{week - 1}"
-            r.out.figure(plotting.plot_kaplan_meier(km, legend_title=words))
+            r.out.figure(plotting.plot_kaplan_meier(km))
     cox = estimable(
         r.out, "Cox regression of dropout", lambda: dropout.cox_dropout(r.weeks, r.summary).table
     )
