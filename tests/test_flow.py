@@ -307,3 +307,26 @@ def test_report_links_the_flow_with_the_other_tables():
     kinds = [k for k, _ in r.out.items]
     assert kinds == ["figure", "markdown"]
     assert "no status column was mapped" in r.out.items[1][1]
+
+
+def test_a_status_column_mapped_at_ingest_gives_the_reasons(tmp_path):
+    (tmp_path / "pts.csv").write_text(
+        "PatientID,StartDate,Status\nA1,2024-01-01,Completed\nA2,2024-01-01,Withdrawn\n"
+    )
+    (tmp_path / "outcomes.csv").write_text(
+        "patient_id,assessed_on,instrument,score\n"
+        "A1,2024-01-01,NPRS,5\nA1,2024-01-29,NPRS,3\nA2,2024-01-01,NPRS,6\n"
+    )
+    (tmp_path / "map.toml").write_text(
+        '[[sources]]\nmatch = "pts.csv"\n[sources.patients]\npatient_id = "PatientID"\n'
+        'enrolled_on = "StartDate"\n[sources.patients.attributes]\n'
+        'status = { column = "Status" }\n\n'
+        '[[sources]]\nmatch = "outcomes.csv"\n[sources.outcomes]\npatient_id = "patient_id"\n'
+        'assessed_on = "assessed_on"\ninstrument = "instrument"\nscore = "score"\n'
+    )
+    result = pt.ingest(
+        [tmp_path / "pts.csv", tmp_path / "outcomes.csv"], mapping=tmp_path / "map.toml"
+    )
+    c = counts(participant_flow(result.cohort))
+    assert c["started"] is None  # outcomes only
+    assert (c["assessed_followup"], c["missed_followup/Withdrawn"]) == (1, 1)
