@@ -443,6 +443,10 @@ def test_forest_plot_uses_plain_labels():
     first = ax.get_yticklabels()[0].get_text()
     assert first == "core strengthening vs the rest (ilr 1)"
     assert ax.get_title() == "Terms" and "-0.20 (-0.40 to 0.00)" in plotting.alt_text(fig)
+    from ptanalytics.report.render import figure_html
+
+    assert "<figcaption>Each term adjusted for the others" in figure_html(fig)
+    assert plotting.term_labels(["co_heat_cold"]) == ["co-intervention: heat or cold"]
     with pytest.raises(ConfigError, match="Fix: pass the model's table"):
         plotting.plot_forest(table.drop(columns="ci_low"))
 

@@ -216,7 +216,8 @@ def _term_words(term: str, guided_reference: int) -> str:
     if m := re.fullmatch(r"C\((\w+)(?:, [^)]*\))?\)\[T\.(.+)\]", term):
         return f"{m.group(1).replace('_', ' ')}: {m.group(2).replace('_', ' ')} vs reference"
     if m := re.fullmatch(r"co_(\w+)", term):
-        return f"co-intervention: {m.group(1).replace('_', ' ')}"
+        kind = m.group(1).replace("heat_cold", "heat or cold").replace("_", " ")
+        return f"co-intervention: {kind}"
     if m := re.fullmatch(r"ns\(adh\)(\d+)", term):
         return f"adherence spline basis {m.group(1)}"
     return term.replace("_", " ")
@@ -261,8 +262,8 @@ def plot_forest(table: pd.DataFrame, *, ax=None, reference: float = 0.0, title: 
     """
     fix = "pass the model's table (term, estimate, ci_low, ci_high)"
     checked = _table(table, ["term", "estimate", "ci_low", "ci_high"], "table", "a model", fix)
-    fig = plot_terms(checked.assign(term=term_labels(checked["term"])), ax=ax, reference=reference)
-    ax = fig.axes[0] if ax is None else ax
+    fig, ax = _axes(ax, figsize=(9, 0.4 * max(len(checked), 2) + 1.4))
+    plot_terms(checked.assign(term=term_labels(checked["term"])), ax=ax, reference=reference)
     ax.set_xlabel("Estimate with 95% CI (NPRS points; association)")
     if title:
         ax.set_title(title)
@@ -277,7 +278,9 @@ def plot_forest(table: pd.DataFrame, *, ax=None, reference: float = 0.0, title: 
             strict=True,
         )
     )
-    return describe(fig, f"Forest plot of {len(checked)} model terms, estimate (95% CI): {rows}.")
+    caption = "Each term adjusted for the others in the model; associations, not effects."
+    alt = f"Forest plot of {len(checked)} model terms, estimate (95% CI): {rows}."
+    return describe(fig, alt, caption=caption)
 
 
 # ---------------------------------------------------------------- trajectories, dose, mix, length
@@ -352,6 +355,9 @@ def plot_dose_response(result, *, ax=None):
         f"adherence from {x.min():.0f}% to {x.max():.0f}%, with a 95% confidence band and a "
         f"rug of the {result.n} patients' adherence. Below zero means more pain relief than "
         "at the reference; an association, not an effect.",
+        caption=f"Adjusted difference in NPRS change against {against}, with its 95% band "
+        "(narrowest at the reference); ticks under the axis are patients. Patients who adhere "
+        "more differ in other ways too: an association, not the effect of adhering more.",
     )
 
 
@@ -440,6 +446,9 @@ def plot_substitutions(result, *, ax=None, axes=None):
             else ""
         )
         + ". Intervals of every substitution alongside. Associations, not effects.",
+        caption=f"Moving {amount:.0%} of a patient's exercise time from one category (row) to "
+        "another (column), adjusted; blue is less pain, red more. Associations between "
+        "patients, not the effect of changing a program.",
     )
 
 
