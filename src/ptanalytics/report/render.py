@@ -110,6 +110,19 @@ def _stable_notebook(path: Path) -> None:
     nbformat.write(nb, str(path))
 
 
+def kernel_config(folder: str | Path):
+    """Kernel settings of the report: local IPC (Unix sockets in ``folder``), never TCP.
+
+    Over TCP the kernel's messages travel through 127.0.0.1 ports in plain text (signed, not
+    encrypted), and ipykernel warns that it runs "over TCP without encryption". Over IPC its
+    sockets are files in ``folder`` (the render's private temporary folder): no port is opened
+    and the warning has no cause. ``folder`` must be short: a socket path has at most ~100 bytes.
+    """
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder) / "kernel")}})
+
+
 def _notebook_template() -> Path:
     return Path(str(resources.files("ptanalytics").joinpath("report/report.ipynb")))
 
@@ -118,9 +131,35 @@ _EXTERNAL = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>
 _HEADING = re.compile(r"<h2 id=\"([^\"]+)\">(.*?)<a class=\"anchor-link\"", re.S)
 
 
+#: The report's print stylesheet: a heading stays with what follows it, figures and table rows
+#: are never cut across pages, and tables and output areas print whole instead of as a box
+#: with a scrollbar. tests/test_report_print.py prints the report with Chromium and checks it.
+PRINT_CSS = """
+@page { size: A4; margin: 18mm 16mm 20mm 16mm; }
+@media print {
+  h1, h2, h3, h4 { break-after: avoid; page-break-after: avoid; break-inside: avoid; }
+  .jp-MarkdownCell { break-after: avoid; page-break-after: avoid; }
+  img, svg, figure, .jp-RenderedImage {
+    break-inside: avoid; page-break-inside: avoid; max-width: 100% !important; height: auto;
+  }
+  tr, thead, caption { break-inside: avoid; page-break-inside: avoid; }
+  thead { display: table-header-group; }
+  .jp-Cell, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child,
+  .jp-OutputArea-output, .jp-RenderedHTMLCommon, pre {
+    overflow: visible !important; max-height: none !important;
+  }
+  table { max-width: 100%; }
+  p, li { orphans: 3; widows: 3; }
+  a.anchor-link { display: none; }
+}
+"""
+
+
 def _self_contained(text: str, title: str) -> str:
-    """Drop network scripts (MathJax, require.js; the report needs neither) and add a TOC."""
+    """Drop network scripts (MathJax, require.js; the report needs neither), add a TOC and the
+    print stylesheet (:data:`PRINT_CSS`)."""
     text = _EXTERNAL.sub("", text)
+    text = text.replace("</head>", f"<style>{PRINT_CSS}</style>\n</head>", 1)
     text = re.sub(r"<link[^>]*href=\"https?://[^\"]*\"[^>]*>", "", text, flags=re.I)
     headings = _HEADING.findall(text)
     if headings:
@@ -214,6 +253,7 @@ def render_report(
             log_output=False,
             stdout_file=None,
             stderr_file=None,
+            config=kernel_config(tmp),
         )
         _stable_notebook(executed)
         exporter = HTMLExporter(template_name="lab")
