@@ -24,7 +24,7 @@ from numpy.linalg import LinAlgError
 
 from ptanalytics.cohort.container import Cohort
 from ptanalytics.exceptions import PtAnalyticsError
-from ptanalytics.metrics.describe import comparison_group, weekly_means
+from ptanalytics.metrics.describe import comparison_group, weekly_adherence, weekly_means
 from ptanalytics.metrics.summary import patient_summary
 from ptanalytics.metrics.weeks import patient_weeks
 from ptanalytics.privacy.suppression import MIN_CELL
@@ -285,18 +285,38 @@ def adherence_section(r: Report) -> None:
         return
     r.out.html(r.disclosure.html("bands"))
     r.out.html(r.disclosure.html("trajectories"))
-    by_week = weekly_means(r.weeks, "adherence_capped", by="phase", min_patients=r.min_cell)
-    fig = _weekly_figure(
-        by_week,
-        "phase",
-        scale=100,
-        xlabel="Weeks since enrolment",
-        ylabel="Mean adherence (%)",
-        title=f"Weekly adherence (patients still in; weeks with >= {r.min_cell} patients)",
-    )
-    r.out.figure(fig)
+    _adherence_figures(r)
     if len(r.summary) >= r.min_cell:
         r.out.markdown(adherence_text(r.summary))
+
+
+def _adherence_figures(r: Report) -> None:
+    """The adherence distribution (when no 10-point bin holds 1 to ``min_cell - 1`` patients,
+    which would also let a suppressed band count be summed from the bars) and weekly adherence
+    by phase, of the patients still in and of everyone (weeks of ``min_cell`` patients)."""
+    import numpy as np
+
+    from ptanalytics import plotting
+
+    adherence = r.summary["adherence"].dropna().clip(0, 1)
+    bins = np.histogram(100 * adherence, bins=np.arange(0, 110, 10))[0]
+    if len(adherence) and not ((bins > 0) & (bins < r.min_cell)).any():
+        r.out.figure(plotting.plot_adherence_distribution(adherence, binwidth=10))
+    else:
+        r.out.markdown(
+            f"The adherence histogram is not shown: some bars would count fewer than "
+            f"{r.min_cell} patients."
+        )
+    kept = {"summary": r.summary, "min_patients": r.min_cell}
+    still_in = weekly_adherence(r.weeks, dropouts_as_zero=False, **kept)
+    everyone = weekly_adherence(r.weeks, dropouts_as_zero=True, **kept)
+    r.out.markdown(
+        "Weekly adherence by phase, two ways: over the patients still in the program (who "
+        "adhere better the longer they stay, because the less adherent leave) and over "
+        "everyone, a dropout's remaining planned weeks counted as 0; weeks and phases with "
+        f"fewer than {r.min_cell} patients are left out."
+    )
+    r.out.figure(plotting.plot_weekly_adherence_by_phase(still_in, everyone))
 
 
 def outcomes_section(r: Report) -> None:
@@ -401,6 +421,9 @@ def _trajectory_blocks(r: Report, model) -> None:
             "either side) are in the model but not shown."
         )
     r.out.html(fe.loc[key].drop(columns="model").round(3).to_html())
+    forest = fe.loc[key].reset_index()
+    title = "Mixed-model terms (NPRS points; associations, adjusted for each other)"
+    r.out.figure(plotting.plot_forest(forest, title=title))
     pred = estimable(
         r.out, "Predicted trajectories", lambda: trajectory.predicted_trajectories(model)
     )
@@ -430,7 +453,7 @@ def _dose_response_blocks(r: Report, tp: str) -> None:
     dr = estimable(
         r.out,
         f"Dose-response at the {label}",
-        lambda: outcome_models.dose_response(r.summary, timepoint=tp),
+        lambda: outcome_models.dose_response(r.summary, timepoint=tp, reference="median"),
     )
     if dr is None:
         return
@@ -464,7 +487,10 @@ def _substitution_blocks(r: Report) -> None:
             f"{r.min_cell}, if any) have no exercise mix and are left out."
         )
     )
-    r.out.figure(subs.figure())
+    from ptanalytics import plotting
+
+    shown = subs.table[subs.table["n_patients"] >= r.min_cell]
+    r.out.figure(plotting.plot_substitutions(shown))
 
 
 def _program_length_blocks(r: Report) -> None:
@@ -528,7 +554,8 @@ def dropout_section(r: Report) -> None:
             f"{r.min_cell} remain)."
         )
         if len(km):
-            r.out.figure(plotting.plot_kaplan_meier(km))
+            words = f"adherence in weeks 0-{week - 1}"
+            r.out.figure(plotting.plot_kaplan_meier(km, legend_title=words))
     cox = estimable(
         r.out, "Cox regression of dropout", lambda: dropout.cox_dropout(r.weeks, r.summary).table
     )
