@@ -109,7 +109,7 @@ def assert_sums(flow: pd.DataFrame) -> int:
 
 def assert_one_leaf_each(flow: pd.DataFrame, members: pd.DataFrame) -> None:
     """Every patient lies in exactly one leaf box."""
-    recorded = flow[flow["n"].notna()]
+    recorded = flow[flow["n"].notna() & (flow["kind"] != "summary")]
     leaves = [b for b in recorded["box"] if not (recorded["parent"] == b).any()]
     np.testing.assert_array_equal(members[leaves].sum(axis=1).to_numpy(), 1)
 
@@ -127,6 +127,7 @@ def test_five_patients_by_hand():
         "assessed_end_guided": 2,
         "missed_followup": 1,
         "assessed_followup": 1,
+        "followup_any": 2,  # P1, and P5 who missed the end of the guided phase
     }
     m = members.set_index("patient_id")
     assert m.index[m["not_started"]].tolist() == ["P2"]
@@ -140,7 +141,10 @@ def test_five_patients_by_hand():
     assert row.loc["not_started", "reason"] == "no session recorded"
     assert row.loc["left_guided", "parent"] == "started"
     assert row.loc["assessed_followup", "label"] == "Assessed at follow-up"
-    assert flow["stage"].tolist() == [0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert flow["stage"].tolist() == [0, 1, 1, 2, 2, 3, 3, 4, 4, 5]
+    assert (
+        pd.isna(row.loc["followup_any", "parent"]) and row.loc["followup_any", "kind"] == "summary"
+    )
     assert set(flow.columns) >= {"box", "parent", "label", "n", "reason", "stage", "kind"}
 
 
@@ -168,7 +172,9 @@ def test_default_cohort_boxes_are_sums_and_match_the_summary():
         "assessed_end_guided": 214,
         "missed_followup": 39,
         "assessed_followup": 175,
+        "followup_any": 196,  # 21 who left the chain earlier came to the follow-up assessment
     }
+    assert c["followup_any"] == int(summary["nprs_followup"].notna().sum())
     assert counts(participant_flow(cohort)) == c  # the summary is computed when not given
 
 
@@ -283,7 +289,10 @@ def test_figure_draws_boxes_counts_and_reasons():
     fig = plot_flow(suppress_flow(flow, members))
     assert isinstance(fig, matplotlib.figure.Figure)
     texts = boxes_of(fig)
-    assert len(texts) == 9  # five steps and four exit boxes
+    assert len(texts) == 10  # five steps, four exit boxes and every follow-up score
+    assert texts[-1].replace("\n", " ") == (
+        "With a follow-up score (whatever step they left at) n = <11"
+    )
     assert texts[0] == "Enrolled\nn = <11"
     assert any("Withdrawn: <11" in t for t in texts)
     assert not any("5" in t for t in texts)  # no raw count below 11 is drawn

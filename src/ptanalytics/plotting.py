@@ -1153,8 +1153,11 @@ def _flow_count(row) -> str:
     return "not recorded" if pd.isna(row["n"]) else f"{int(row['n']):,}"
 
 
-def _flow_box(ax, x: float, y: float, text: str, *, side: bool, grey: bool = False) -> None:
-    """One box of the flow: a step (centred on ``x``) or an exit (``side``: starting at ``x``)."""
+def _flow_box(
+    ax, x: float, y: float, text: str, *, side: bool, grey: bool = False, dashed: bool = False
+) -> None:
+    """One box of the flow: a step (centred on ``x``) or an exit (``side``: starting at ``x``);
+    ``dashed`` for a box outside the chain."""
     import textwrap
 
     lines = "\n".join(textwrap.fill(part, 30 if side else 36) for part in text.split("\n"))
@@ -1171,6 +1174,7 @@ def _flow_box(ax, x: float, y: float, text: str, *, side: bool, grey: bool = Fal
             "boxstyle": "round,pad=0.5",
             "facecolor": "0.95" if grey else "white",
             "edgecolor": "0.6" if grey else "0.2",
+            "linestyle": "--" if dashed else "-",
         },
     )
 
@@ -1191,15 +1195,18 @@ def plot_flow(flow: pd.DataFrame, *, ax=None):
     -------
     matplotlib.figure.Figure
         One box per step (a step the cohort does not record in grey, "not recorded"), an arrow
-        between steps and one to each exit box, which lists its reasons with their counts.
+        between steps and one to each exit box, which lists its reasons with their counts; the
+        box outside the chain (every patient with a follow-up score) dashed, below the last
+        step.
     """
     cols = ["box", "parent", "label", "n", "reason", "stage", "kind"]
     fix = "pass participant_flow(cohort) or suppress_flow(flow, membership)"
     flow = _table(flow, cols, "flow", "ptanalytics.metrics.flow.participant_flow", fix)
     steps = flow[flow["kind"] == "step"].sort_values("stage", kind="stable")
-    fig, ax = _axes(ax, figsize=(7.5, 1.25 * len(steps) + 0.3))
+    rows = len(steps) + int((flow["kind"] == "summary").any())
+    fig, ax = _axes(ax, figsize=(7.5, 1.25 * rows + 0.3))
     ax.set_xlim(0, 1)
-    ax.set_ylim(-len(steps) + 0.5, 0.5)
+    ax.set_ylim(-rows + 0.5, 0.5)
     ax.axis("off")
     arrow = {"arrowstyle": "-|>", "color": "0.3", "lw": 1}
     for i, (_, row) in enumerate(steps.iterrows()):
@@ -1215,7 +1222,10 @@ def plot_flow(flow: pd.DataFrame, *, ax=None):
         if len(reasons):
             lines += [f"{r['label']}: {_flow_count(r)}" for _, r in reasons.iterrows()]
         elif isinstance(row["reason"], str):
-            lines.append(f"({row['reason']})")
+            lines.append(f"reason: {row['reason']}")
         _flow_box(ax, 0.6, -i + 0.5, "\n".join(lines), side=True)
         ax.annotate("", xy=(0.585, -i + 0.5), xytext=(0.3, -i + 0.5), arrowprops=arrow)
+    for _, row in flow[flow["kind"] == "summary"].iterrows():
+        text = f"{row['label']}\nn = {_flow_count(row)}"
+        _flow_box(ax, 0.3, -len(steps), text, side=False, dashed=True)
     return fig

@@ -15,8 +15,9 @@ reach; every box is the sum of its children (``docs/metrics.md`` › *Participan
 5. **Assessed at follow-up**: of those, a score at follow-up. Else *not assessed at follow-up*.
 
 The chain counts the patients who remain at every step (a patient who stopped early but came to
-the follow-up assessment is counted where they left, not at follow-up; the report's timepoints
-table counts every score).
+the follow-up assessment is counted where they left). One box outside the chain,
+``followup_any``, counts every patient with a follow-up score, whatever step they left at (the
+patients an analysis of observed follow-up scores uses).
 
 **Steps a cohort does not record** have ``n`` missing (``<NA>``), not 0, and no exit box: the two
 program steps of a cohort without sessions (an outcomes-only export), and the end of the guided
@@ -44,12 +45,14 @@ from ptanalytics.privacy.suppression import (
     complementary_suppression,
 )
 
-__all__ = ["STATUS_COLUMN", "flow_membership", "participant_flow", "suppress_flow"]
+__all__ = ["ANY_FOLLOWUP", "STATUS_COLUMN", "flow_membership", "participant_flow", "suppress_flow"]
 
 #: The patients column whose values give the reasons of the exit boxes when present.
 STATUS_COLUMN = "status"
 #: Reason of a patient without a status, when the cohort has a status column.
 NO_STATUS = "no status recorded"
+#: The label of the box outside the chain: every patient with a follow-up score.
+ANY_FOLLOWUP = "With a follow-up score (whatever step they left at)"
 
 # (box, label, exit box, exit label, the rule's reason) per step, in order.
 _STEPS = (
@@ -59,7 +62,7 @@ _STEPS = (
         "Completed the guided phase",
         "left_guided",
         "Stopped before the end of the guided phase",
-        "dropped out (the dropout rule of the patient summary)",
+        "a dropout by the patient summary's rule",
     ),
     (
         "assessed_end_guided",
@@ -159,6 +162,9 @@ def flow_membership(
         rows.append(_row(box, last, label, stage, "step"))
         members[box] = here
         last = box
+    # Outside the chain: everyone with a follow-up score, whatever step they left at.
+    rows.append(_row("followup_any", None, ANY_FOLLOWUP, len(_STEPS) + 1, "summary"))
+    members["followup_any"] = flags["assessed_followup"]
     boxes = pd.DataFrame(rows)
     membership = pd.DataFrame(members)
     n = boxes["box"].map(membership.sum()).astype("Int64")
@@ -219,8 +225,9 @@ def participant_flow(
         - ``reason`` (str or None): for an exit box, the rule that put patients there (without a
           status column); for a reason box, the status value.
         - ``stage`` (int): 0 (enrolled) to 4 (follow-up); an exit has the stage of the step its
-          patients did not reach.
-        - ``kind`` (str): ``step``, ``exit`` or ``reason``.
+          patients did not reach; 5 for ``followup_any``.
+        - ``kind`` (str): ``step``, ``exit``, ``reason`` or ``summary`` (``followup_any``: every
+          patient with a follow-up score, outside the chain, with no parent and no children).
 
     Examples
     --------

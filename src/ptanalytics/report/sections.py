@@ -236,7 +236,8 @@ def flow_section(r: Report) -> None:
     r.out.markdown(
         "**Participant flow.** Each patient leaves the chain at the first step they did not "
         "reach (side boxes); a patient who stopped early but was assessed later is counted "
-        "where they left. *Started*: at least one session; *completed the guided phase*: not a "
+        "where they left, and in the dashed box of every patient with a follow-up score. "
+        "*Started*: at least one session; *completed the guided phase*: not a "
         "dropout before its last week; *assessed*: an NPRS score in the timepoint's window. "
         + (
             ""
