@@ -139,6 +139,11 @@ PRINT_CSS = """
 @media print {
   h1, h2, h3, h4 { break-after: avoid; page-break-after: avoid; break-inside: avoid; }
   .jp-MarkdownCell { break-after: avoid; page-break-after: avoid; }
+  /* A heading inside a table cell or an overflow-hidden box cannot pass "avoid" on to the
+     page break after its cell: print the markdown cell's wrappers as plain blocks. */
+  .jp-InputArea, .jp-InputArea-editor, .jp-MarkdownOutput {
+    display: block !important; overflow: visible !important;
+  }
   img, svg, figure, .jp-RenderedImage {
     break-inside: avoid; page-break-inside: avoid; max-width: 100% !important; height: auto;
   }
