@@ -533,3 +533,17 @@ def pt_summary(cohort):
     import ptanalytics as pt
 
     return pt.patient_summary(cohort)
+
+
+def test_weekly_means_one_line_per_group():
+    table = _weekly(["high", "low"], column="band", weeks=4)
+    fig = plotting.plot_weekly_means(table, by="band", ylabel="Mean NPRS", title="Pain")
+    ax = fig.axes[0]
+    lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 4]
+    assert len(lines) == 2 and list(lines[0].get_ydata()) == pytest.approx([0.5, 0.55, 0.6, 0.65])
+    assert ax.get_legend().get_title().get_text() == "band" and ax.get_title() == "Pain"
+    assert "(high, low)" in plotting.alt_text(fig)
+    one = plotting.plot_weekly_means(table[table["band"] == "low"], by=None, ylabel="y", title="t")
+    assert one.axes[0].get_legend() is None
+    with pytest.raises(ConfigError, match="Fix: pass weekly_means"):
+        plotting.plot_weekly_means(table.drop(columns="band"), by="band", ylabel="y", title="t")

@@ -44,6 +44,7 @@ __all__ = [
     "plot_trajectories",
     "plot_weekly_adherence",
     "plot_weekly_adherence_by_phase",
+    "plot_weekly_means",
     "plot_weekly_minutes",
     "plot_weekly_missing",
     "style",
@@ -546,7 +547,8 @@ def plot_kaplan_meier(km, *, ax=None, legend_title: str | None = None, at_risk: 
         _numbers_at_risk(ax, table, groups, when)
     return describe(
         fig,
-        f"Kaplan-Meier curves, {title}, for {len(groups)} group(s)"
+        f"Kaplan-Meier curves ({title.replace(' (Kaplan-Meier)', '')}) for {len(groups)} "
+        "group(s)"
         + (f" of {legend_title or by}: " + ", ".join(groups) if by or legend_title else "")
         + ", with 95% confidence bands and the numbers at risk under the axis.",
     )
@@ -955,6 +957,45 @@ def plot_weekly_adherence_by_phase(still_in: pd.DataFrame, everyone: pd.DataFram
         "Line chart of mean weekly adherence by phase and week, for the patients still in "
         "and for everyone with dropouts counted as 0, and the patients per week under it. "
         f"Last week shown: {ends}.",
+    )
+
+
+@_styled
+def plot_weekly_means(table: pd.DataFrame, *, by: str | None, ylabel: str, title: str, ax=None):
+    """Weekly means by group, one seaborn line per group (one line without ``by``).
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`ptanalytics.metrics.describe.weekly_means` output (``week``, ``by`` when given,
+        ``mean``, ``n``), its rows below ``min_cell`` already left out by ``min_patients``.
+    by : str or None
+        The grouping column (its values label the legend; make them safe for matplotlib's
+        mathtext first, as :func:`ptanalytics.report.tables.mathtext_safe` does).
+    ylabel, title : str
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One line with markers per group, the legend titled in words.
+    """
+    import seaborn as sns
+
+    fix = "pass weekly_means(weeks, column, by=..., summary=summary)"
+    columns = ["week", "mean", *([by] if by else [])]
+    table = _table(table, columns, "table", f"{_DESCRIBE}.weekly_means", fix)
+    fig, ax = _axes(ax, figsize=(7, 3.5))
+    hue = {"hue": table[by].astype(str)} if by else {}
+    sns.lineplot(table, x="week", y="mean", marker="o", markersize=4, ax=ax, **hue)
+    ax.set(xlabel="Weeks since enrolment", ylabel=ylabel, title=title)
+    if by and len(table):
+        ax.legend(frameon=False, title=by.replace("_", " "))
+    groups = list(dict.fromkeys(table[by].astype(str))) if by else ["all patients"]
+    return describe(
+        fig,
+        f"Line chart: {ylabel} by week since enrolment, one line per group ({', '.join(groups)}); "
+        f"{title}.",
     )
 
 

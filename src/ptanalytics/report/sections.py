@@ -167,22 +167,6 @@ def estimable(out: Blocks, what: str, fn: Callable):
         return None
 
 
-def _weekly_figure(table: pd.DataFrame, by: str | None, *, scale: float = 1.0, **labels):
-    """Weekly means (:func:`~ptanalytics.metrics.describe.weekly_means`), one line per group;
-    ``labels``: ``xlabel``, ``ylabel`` and ``title``."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    for key, part in table.groupby(by, observed=True) if by else [("all", table)]:
-        ax.plot(part["week"], scale * part["mean"], marker="o", ms=3, label=mathtext_safe(key))
-    ax.set_xlabel(labels["xlabel"])
-    ax.set_ylabel(labels["ylabel"])
-    ax.set_title(labels["title"])
-    if len(table):
-        ax.legend(frameon=False)
-    return fig
-
-
 # ------------------------------------------------------------------------------------ sections
 def title_section(r: Report) -> None:
     """The title and the opening paragraph."""
@@ -353,13 +337,12 @@ def outcomes_section(r: Report) -> None:
     else:
         r.out.markdown("No follow-up score was observed: nothing to impute from.")
     mean = weekly_means(r.weeks, "nprs", by=r.group, summary=r.summary, min_patients=r.min_cell)
-    fig = _weekly_figure(
-        mean,
-        r.group,
-        xlabel="Weeks since enrolment",
-        ylabel="Mean NPRS (observed)",
-        title=f"Observed pain by week (weeks with at least {r.min_cell} patients)",
-    )
+    from ptanalytics import plotting
+
+    if r.group:
+        mean = mean.assign(**{r.group: mean[r.group].map(mathtext_safe)})
+    title = f"Observed pain by week (weeks with at least {r.min_cell} patients)"
+    fig = plotting.plot_weekly_means(mean, by=r.group, ylabel="Mean NPRS (observed)", title=title)
     r.out.figure(fig)
 
 
