@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import ptanalytics as pt
 from ptanalytics.report import render_report
 from ptanalytics.report.render import PRINT_CSS, kernel_config
 
@@ -46,12 +47,17 @@ def _captured_fd2():
             log.append(buf.read().decode("utf-8", "replace"))
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    """The default report, rendered once, and what the render wrote to stderr."""
-    out = tmp_path_factory.mktemp("print") / "report.html"
+@pytest.fixture(scope="module", params=["default", "clinic60"])
+def rendered(request, tmp_path_factory):
+    """The default report and a 60-patient clinic's (read from a cohort folder, so that its
+    provenance lists file hashes), each rendered once, and what the render wrote to stderr."""
+    work = tmp_path_factory.mktemp("print")
+    data = None
+    if request.param == "clinic60":
+        data = pt.simulate_cohort(60, seed=12).write(work / "cohort", format="csv")
+    out = work / "report.html"
     with _captured_fd2() as log:
-        render_report(None, out, progress=False)
+        render_report(data, out, progress=False)
     return out, out.read_text(encoding="utf-8"), log[0]
 
 
