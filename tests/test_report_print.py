@@ -104,6 +104,13 @@ def test_kernel_config_asks_for_ipc_sockets_in_the_given_folder(tmp_path):
     assert cfg.KernelManager.ip == str(tmp_path / "kernel")
 
 
+def test_kernel_config_on_windows_keeps_the_default_transport(monkeypatch, tmp_path):
+    from ptanalytics.report import render
+
+    monkeypatch.setattr(render.os, "name", "nt")  # ZeroMQ has no IPC transport there
+    assert kernel_config(tmp_path) is None
+
+
 # ----------------------------------------------------------------------------- the stylesheet
 def test_print_stylesheet_is_in_the_report(rendered):
     _, text, _ = rendered

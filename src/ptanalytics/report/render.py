@@ -10,6 +10,7 @@ The notebook calls :mod:`ptanalytics.report.sections`, whose functions add what 
 from __future__ import annotations
 
 import html
+import os
 import re
 import sys
 import tempfile
@@ -117,9 +118,13 @@ def kernel_config(folder: str | Path):
     encrypted), and ipykernel warns that it runs "over TCP without encryption". Over IPC its
     sockets are files in ``folder`` (the render's private temporary folder): no port is opened
     and the warning has no cause. ``folder`` must be short: a socket path has at most ~100 bytes.
+    On Windows, where ZeroMQ has no IPC transport, None (jupyter_client's default, TCP on
+    127.0.0.1).
     """
     from traitlets.config import Config
 
+    if os.name == "nt":
+        return None
     return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder) / "kernel")}})
 
 
