@@ -183,6 +183,7 @@ def test_no_heading_is_the_last_line_of_a_page(rendered, printed):
         assert last is not None, f"page {number} is empty"
         kind, line = last
         assert kind == "image" or _squash(line) not in headings, (number, line)
+        assert not line.rstrip().endswith(":"), (number, line)  # an introduction stays with it
     assert found >= len(headings) - 1  # the text extraction does read the headings
 
 

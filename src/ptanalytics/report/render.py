@@ -149,6 +149,8 @@ PRINT_CSS = """
   .jp-InputArea, .jp-InputArea-editor, .jp-MarkdownOutput {
     display: block !important; overflow: visible !important;
   }
+  /* A sentence that introduces a table or a figure stays on its page. */
+  .jp-OutputArea-child:has(> .jp-RenderedMarkdown) { break-after: avoid; }
   img, svg, figure, .jp-RenderedImage {
     break-inside: avoid; page-break-inside: avoid; max-width: 100% !important; height: auto;
   }
