@@ -512,7 +512,7 @@ def test_dose_response_against_the_median_with_a_rug(small_cohort):
     pd.testing.assert_frame_equal(zero.curve, same.curve)
     assert zero.curve["estimate"].iloc[0] == 0 and zero.reference == 0.0
     median = outcomes.dose_response(summary, timepoint="followup", reference="median")
-    assert median.reference == pytest.approx(float(median.adherence.median()))
+    assert median.reference == pytest.approx(float(median.patient_adherence.median()))
     shift = median.curve["estimate"] - zero.curve["estimate"]  # exact for the point estimate
     np.testing.assert_allclose(shift, shift.iloc[0], atol=1e-12)
     width = median.curve["ci_high"] - median.curve["ci_low"]

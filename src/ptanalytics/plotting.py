@@ -317,7 +317,7 @@ def plot_dose_response(result, *, ax=None):
     ----------
     result : DoseResponse
         :func:`ptanalytics.models.outcomes.dose_response` output (its ``curve``, ``n``,
-        ``reference`` and ``adherence``). The curve is drawn as the model made it: against
+        ``reference`` and ``patient_adherence``). The curve is drawn as the model made it: against
         ``reference`` adherence (build it with ``reference="median"`` for a band that is
         narrow where the patients are; its intervals are the model's, not re-referenced here).
     ax : matplotlib Axes, optional
@@ -337,7 +337,7 @@ def plot_dose_response(result, *, ax=None):
     ax.fill_between(x, c["ci_low"], c["ci_high"], alpha=0.25, color="C0", label="95% CI")
     ax.axhline(0, color="grey", lw=0.8)
     ref = float(getattr(result, "reference", 0.0) or 0.0)
-    adherence = getattr(result, "adherence", None)
+    adherence = getattr(result, "patient_adherence", None)
     against = f"{ref:.0%} adherence"
     if adherence is not None and len(adherence):
         sns.rugplot(x=100 * np.asarray(adherence, dtype=float), ax=ax, color="0.3", alpha=0.4)

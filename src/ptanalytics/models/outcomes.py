@@ -101,7 +101,7 @@ class DoseResponse:
         The knots used.
     reference : float
         The adherence (0-1) the curve is a difference against.
-    adherence : Series
+    patient_adherence : Series
         The adherence (capped at 1) of the patients used, for a rug under the curve.
 
     ``figure()`` draws ``curve`` (:func:`ptanalytics.plotting.plot_dose_response`).
@@ -114,7 +114,7 @@ class DoseResponse:
     result: object = None
     notes: list[str] = field(default_factory=list)
     reference: float = 0.0
-    adherence: pd.Series | None = None
+    patient_adherence: pd.Series | None = None
 
     def figure(self, ax=None):
         """The dose-response curve with its confidence band and a rug of the adherence."""
