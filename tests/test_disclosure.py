@@ -82,18 +82,29 @@ def attack(text):
         return key
 
     cells["N"] = [total, total]
-    # Table 1: levels of each characteristic add up to N; percent x N.
-    (t1,) = tabs[("characteristic", "level", "n", "percent")]
-    by_char = {}
+    # Table 1 by group: in each column a categorical characteristic's levels (missing included)
+    # add up to the column's patients; in each row the groups add up to Overall; a cell is
+    # "n (%)" or a label, so a hidden count shows no percent.
+    (head,) = [h for h in tabs if h[:3] == ("characteristic", "level", "Overall")]
+    (t1,) = tabs[head]
+    cols = [c for c in head[2:] if c != "SMD"]
+    t1_patients, blocks, char = {}, {}, None
     for i, r in enumerate(t1):
-        if r["level"] == "mean (SD)" or r["characteristic"] == "patients":
+        char = r["characteristic"] or char
+        if r["level"] in ("mean (SD)", "median [IQR]"):
             continue
-        k = cell(("t1", i), r["n"])
-        by_char.setdefault(r["characteristic"], []).append(k)
-        if r["n"] in (f"<{MIN}", "suppressed") and r["percent"] not in ("suppressed", ""):
-            leaks.append(("t1 percent", i))
-    for ks in by_char.values():
-        rels.append((ks, ["N"]))
+        ks = {c: cell(("t1", i, c), r[c].split(" (")[0]) for c in cols}
+        if len(cols) > 1:
+            rels.append(([ks[c] for c in cols if c != "Overall"], [ks["Overall"]]))
+        if char == "Patients":
+            t1_patients = ks
+        if not char.endswith("n (%)"):
+            continue
+        for c in cols:
+            blocks.setdefault((char, c), []).append(ks[c])
+    rels.append(([t1_patients["Overall"]], ["N"]))
+    for (_, c), ks in blocks.items():
+        rels.append((ks, [t1_patients[c]]))
     groups = {}
     band_tabs = tabs.get(("attendance band", "patients", "percent"), [])
     for rows in band_tabs:
@@ -105,6 +116,9 @@ def attack(text):
             if r["patients"] in (f"<{MIN}", "suppressed") and r["percent"] != "suppressed":
                 leaks.append(("band percent", k))
         rels.append((ks, ["N"]))
+    for g, k in t1_patients.items():
+        if g in groups:
+            rels.append(([k], [groups[g]]))
     for rows in tabs.get(("trajectory", "patients"), []):
         rels.append(([cell(("traj", r["trajectory"]), r["patients"]) for r in rows], ["N"]))
     # Timepoints: observed + missing = patients = the group's size; groups add up to N.
@@ -205,8 +219,8 @@ def test_the_attack_recovers_what_primary_suppression_alone_leaks():
         "<th>percent</th></tr><tr><td>low</td><td>165</td><td>55.0</td></tr>"
         f"<tr><td>medium</td><td>&lt;{MIN}</td><td>suppressed</td></tr>"
         "<tr><td>high</td><td>130</td><td>43.3</td></tr></table>"
-        "<table><tr><th>characteristic</th><th>level</th><th>n</th><th>percent</th></tr>"
-        "<tr><td>patients</td><td></td><td>300</td><td>100.0</td></tr></table>"
+        "<table><tr><th>characteristic</th><th>level</th><th>Overall</th></tr>"
+        "<tr><td>Patients</td><td>n</td><td>300</td></tr></table>"
     )
     recovered, cells = attack(page)
     assert recovered == [("band", "medium")] and cells[("band", "medium")] == [5, 5]

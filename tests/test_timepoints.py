@@ -72,8 +72,8 @@ def test_baseline_is_the_same_everywhere():
     assert described["baseline NPRS SD"] == pytest.approx(2.0)
     scores = timepoint_scores(cohort)
     assert scores["nprs_baseline"].tolist() == summary["nprs_baseline"].tolist()
-    t1 = table_one(cohort, min_cell=1).set_index("characteristic")
-    assert t1.loc["baseline NPRS", "n"] == "7.0 (2.0)"
+    t1 = table_one(cohort, min_cell=1).set_index(["characteristic", "level"])
+    assert t1.loc[("Baseline NPRS (0-10)", "mean (SD)"), "Overall"] == "7.0 (2.0)"
 
 
 def test_missing_followup_stays_missing():

@@ -32,6 +32,7 @@ from ptanalytics.report.disclosure import Disclosure
 from ptanalytics.report.render import Blocks
 from ptanalytics.report.tables import (
     aggregate_html,
+    group_totals,
     km_for_report,
     mathtext_safe,
     mi_for_report,
@@ -39,6 +40,7 @@ from ptanalytics.report.tables import (
     report_disclosure,
     small_factor_terms,
     table_one,
+    table_one_html,
 )
 from ptanalytics.report.text import (
     adherence_text,
@@ -148,7 +150,7 @@ def prepare_report(
         if f"nprs_change_{tp}" in summary and adh in summary:
             disc.add(("dose_response", tp), model_patients(summary, f"nprs_change_{tp}", adh))
     linked["flow"] = _link_flow(disc, cohort, summary)
-    disc.protect(keep=[TOTAL])
+    disc.protect(keep=[TOTAL, *group_totals(disc)])
     return Report(
         cohort, summary, weeks, title, min_cell, group, disc, linked, settings, out or Blocks()
     )
@@ -177,8 +179,15 @@ def title_section(r: Report) -> None:
 
 
 def cohort_section(r: Report) -> None:
-    """1. Cohort summary: Table 1."""
-    r.out.html(table_one(r.cohort, disclosure=r.disclosure).to_html(index=False))
+    """1. Cohort summary: Table 1, overall and by the report's grouping, with its notes."""
+    by = {"arm": "arm", "attendance_band": "attendance band"}.get(r.group, r.group)
+    r.out.markdown(
+        "**Table 1.** Baseline characteristics"
+        + (f", overall and by {html.escape(str(by))}." if r.group else ".")
+    )
+    t1 = table_one(r.cohort, summary=r.summary, group=r.group, disclosure=r.disclosure)
+    r.out.html(table_one_html(t1))
+    r.out.markdown(html.escape(" ".join(t1.attrs["notes"])))
 
 
 def _link_flow(disc: Disclosure, cohort: Cohort, summary: pd.DataFrame) -> pd.DataFrame:

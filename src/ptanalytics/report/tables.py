@@ -7,16 +7,26 @@ that a suppressed count cannot be recovered from a total, another table or a per
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 
 from ptanalytics.cohort.container import Cohort
+from ptanalytics.metrics.describe import comparison_group
 from ptanalytics.metrics.responders import flag_responders, responder_table
+from ptanalytics.metrics.summary import patient_summary
+from ptanalytics.metrics.table_one import (
+    MISSING,
+    OVERALL,
+    TABLE_ONE_VARIABLES,
+    table_one_cells,
+    table_one_stats,
+)
 from ptanalytics.metrics.timepoints import (
     TIMEPOINT_LABELS,
     assessment_timepoints,
     timepoint_counts,
-    timepoint_scores,
 )
 from ptanalytics.privacy.suppression import MIN_CELL, suppress_small_counts
 from ptanalytics.report.disclosure import Disclosure
@@ -24,6 +34,7 @@ from ptanalytics.vocab import ATTENDANCE_BANDS
 
 __all__ = [
     "aggregate_html",
+    "group_totals",
     "km_for_report",
     "mathtext_safe",
     "mi_for_report",
@@ -31,6 +42,7 @@ __all__ = [
     "report_disclosure",
     "small_factor_terms",
     "table_one",
+    "table_one_html",
 ]
 
 
@@ -49,74 +61,215 @@ def aggregate_html(
     return shown.to_html(index=False, na_rep="")
 
 
-def _table_one_counts(cohort: Cohort) -> tuple[pd.DataFrame, dict]:
-    pts = cohort.patients
-    total = len(pts)
-    ids = pts["patient_id"]
-    rows = [{"characteristic": "patients", "level": "", "n": total, "percent": 100.0}]
-    masks = {(0, "n"): ids}
-    for col in ("sex", "chronicity", "guided_weeks", "arm"):
-        if col not in pts or pts[col].isna().all():
-            continue
-        values = pts[col].astype("string").fillna("missing")
-        counts = values.value_counts()
-        counts = counts.sort_index(key=lambda idx: [(len(v), v) for v in idx])
-        for level, n in counts.items():
-            masks[(len(rows), "n")] = ids[values == level]
-            rows.append(
-                {
-                    "characteristic": col.replace("_", " "),
-                    "level": str(level),
-                    "n": int(n),
-                    "percent": round(100 * n / total, 1) if total else 0.0,
-                }
-            )
+def _table_one_counts(summary: pd.DataFrame, group: str | None) -> tuple[pd.DataFrame, dict]:
+    """Table 1's counts as one long table (row 0: all patients) and the patients of each."""
+    cells = table_one_cells(summary, group=group)
+    sizes = {name: len(ids) for variable, _, name, ids in cells if variable == "patients"}
+    rows, masks = [], {}
+    for i, (variable, level, name, ids) in enumerate(cells):
+        pct = round(100 * len(ids) / sizes[name], 1) if sizes[name] else 0.0
+        rows.append(
+            {
+                "characteristic": variable,
+                "level": level,
+                "group": name,
+                "n": len(ids),
+                "percent": pct,
+            }
+        )
+        masks[(i, "n")] = ids
     return pd.DataFrame(rows), masks
 
 
-def _table_one_means(cohort: Cohort, min_cell: int) -> list[tuple[str, str, str]]:
-    pts = cohort.patients
-    extra = []
-    for name, s in [("age, years", pts["age"] if "age" in pts else pd.Series(dtype=float))]:
-        s = pd.to_numeric(s, errors="coerce").dropna()
-        if len(s) >= max(min_cell, 2):
-            extra.append((name, "mean (SD)", f"{s.mean():.1f} ({s.std():.1f})"))
-    scores = timepoint_scores(cohort, instruments=("NPRS", "ODI"))
-    for inst in ("NPRS", "ODI"):
-        col = f"{inst.lower()}_baseline"
-        s = scores[col].dropna() if col in scores else pd.Series(dtype=float)
-        if len(s) >= max(min_cell, 2):
-            extra.append((f"baseline {inst}", "mean (SD)", f"{s.mean():.1f} ({s.std():.1f})"))
-    return extra
+_STATS = ("mean", "sd", "median", "q1", "q3")
+_GROUP_NAMES = {MISSING: "not recorded"}
+
+
+def _shown_stats(stats: pd.DataFrame, column: str, names: list[str], min_cell: int) -> set[str]:
+    """Groups whose mean, SD, median and quartiles of ``column`` may be shown.
+
+    Each needs at least ``min_cell`` (and two) patients with a value. When the groups withheld
+    hold fewer than ``min_cell`` values between them, Overall is withheld too: otherwise their
+    mean would follow from Overall's and the shown groups' means and counts.
+    """
+    s = stats[(stats["variable"] == column) & (stats["statistic"] == "n") & (stats["level"] == "")]
+    n = dict(zip(s["group"], s["value"].astype(int), strict=True))
+    shown = {g for g in names if n.get(g, 0) >= max(min_cell, 2)}
+    hidden = sum(n.get(g, 0) for g in names if g != OVERALL and g not in shown)
+    if 0 < hidden < min_cell:
+        shown.discard(OVERALL)
+    return shown
+
+
+def _table_one_layout(disc: Disclosure, stats: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 as it may be shown: one column per group, counts as ``n (%)``."""
+    raw, shown = disc.raw("table_one"), disc.table("table_one")
+    cell = {
+        (r.characteristic, r.level, r.group): (n, r.percent)
+        for r, n in zip(raw.itertuples(), shown["n"], strict=True)
+    }
+    names = list(raw.loc[raw["characteristic"] == "patients", "group"])
+    groups = [g for g in names if g not in (OVERALL, MISSING)]
+    value = stats.set_index(["variable", "level", "group", "statistic"])["value"]
+
+    # A percent is shown only beside a shown count of a column whose total is shown (else the
+    # total would be the count over the percent).
+    total = {g: isinstance(cell[("patients", "", g)][0], int) for g in names}
+
+    def counts(variable, level, pct=True):
+        out = [(*cell[(variable, level, g)], total[g] and pct) for g in names]
+        return [f"{n:,} ({p:.1f})" if ok and isinstance(n, int) else _n(n) for n, p, ok in out]
+
+    def smd(column, ok):
+        v = value.get((column, "", "SMD", "smd"), np.nan)
+        return f"{v:.2f}" if ok and len(groups) >= 2 and not np.isnan(v) else ""
+
+    rows = [["Patients", "n", *counts("patients", "", pct=False), ""]]
+    for column, label, kind in TABLE_ONE_VARIABLES:
+        if column not in set(raw["characteristic"]):
+            continue
+        levels = list(dict.fromkeys(raw.loc[raw["characteristic"] == column, "level"]))
+        if kind == "categorical":
+            known = [cell[(column, lv, g)][0] for lv in levels if lv != MISSING for g in groups]
+            ok = all(isinstance(n, int) for n in known)
+            for i, lv in enumerate(lv for lv in levels if lv != MISSING):
+                first = (f"{label}, n (%)", smd(column, ok)) if i == 0 else ("", "")
+                rows.append([first[0], lv, *counts(column, lv), first[1]])
+        else:
+            ok_groups = _shown_stats(stats, column, names, disc.min_cell)
+            stat = {s: [value[(column, "", g, s)] for g in names] for s in _STATS}
+            mean = [f"{m:.1f} ({sd:.1f})" for m, sd in zip(stat["mean"], stat["sd"], strict=True)]
+            med = [
+                f"{m:.1f} [{a:.1f}, {b:.1f}]"
+                for m, a, b in zip(stat["median"], stat["q1"], stat["q3"], strict=True)
+            ]
+            hide = [g not in ok_groups for g in names]
+            ok = all(g in ok_groups for g in groups)
+            rows.append([label, "mean (SD)", *_withheld(mean, hide), smd(column, ok)])
+            rows.append(["", "median [IQR]", *_withheld(med, hide), ""])
+        rows.append(["", "missing", *counts(column, MISSING, False), ""])
+    columns = ["characteristic", "level", *[_GROUP_NAMES.get(g, g) for g in names], "SMD"]
+    out = pd.DataFrame(rows, columns=columns)
+    if len(groups) < 2:
+        out = out.drop(columns="SMD")
+    return out
+
+
+def _n(n) -> str:
+    return f"{n:,}" if isinstance(n, int) else str(n)
+
+
+def _withheld(texts: list[str], hide: list[bool]) -> list[str]:
+    return ["suppressed" if h else t for t, h in zip(texts, hide, strict=True)]
 
 
 def table_one(
-    cohort: Cohort, *, min_cell: int = MIN_CELL, disclosure: Disclosure | None = None
+    cohort: Cohort,
+    *,
+    summary: pd.DataFrame | None = None,
+    group: str | None = "auto",
+    min_cell: int = MIN_CELL,
+    disclosure: Disclosure | None = None,
 ) -> pd.DataFrame:
-    """Baseline characteristics (Table 1) with small counts suppressed.
+    """Baseline characteristics (Table 1), overall and by group, small counts suppressed.
 
-    Counts from 1 to ``min_cell - 1`` are shown as ``<min_cell``, and complementary counts as
-    ``suppressed`` so that none can be derived from the patients total; means are shown only
-    over at least ``min_cell`` patients (and two). With ``disclosure``, the table is registered
-    there (as ``"table_one"``) so that its suppression is linked with the report's other tables.
+    Counts are ``n (%)`` (percent of the column's patients, one decimal), continuous
+    characteristics mean (SD) and median [IQR], each characteristic with its ``missing`` count,
+    and the standardised mean difference (``SMD``; :mod:`ptanalytics.metrics.table_one`) with
+    two groups or more. Counts from 1 to ``min_cell - 1`` show as ``<min_cell`` and the counts
+    that would give them away as ``suppressed``; means, SDs, medians and quartiles only over at
+    least ``min_cell`` patients with a value (and never so that a withheld one follows from
+    Overall); an SMD only when every figure it comes from is shown. With ``disclosure``, the
+    counts are registered there (as ``"table_one"``, row 0 the patients total) so that their
+    suppression is linked with the report's other tables.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    summary : DataFrame, optional
+        Its patient summary (:func:`~ptanalytics.patient_summary`), computed when not given.
+    group : str or None, default "auto"
+        The grouping column; ``"auto"``: the arm where the data has one, else attendance band
+        (:func:`~ptanalytics.metrics.describe.comparison_group`); None: Overall only.
 
     Returns
     -------
     pandas.DataFrame
-        ``characteristic``, ``level``, ``n`` and ``percent`` for sex, chronicity, planned
-        guided weeks and arm, and ``mean (SD)`` rows (in ``n``) for age and baseline NPRS / ODI.
+        Text columns ``characteristic``, ``level``, ``Overall``, one per group (``not
+        recorded``: patients without a group) and ``SMD`` (with two groups or more).
+        ``attrs["notes"]`` holds the table's notes.
     """
+    if summary is None:
+        summary = patient_summary(cohort)
+    if group == "auto":
+        group = comparison_group(summary, has_sessions=len(cohort.sessions) > 0)
     own = disclosure is None
     disc = Disclosure(cohort.patients["patient_id"], min_cell=min_cell) if own else disclosure
     if not disc.has_table("table_one"):
-        table, masks = _table_one_counts(cohort)
+        table, masks = _table_one_counts(summary, group)
         disc.add_table("table_one", table, masks, derived={"percent": ["n"]})
     if own:
-        disc.protect(keep=[("table_one", 0, "n")])
-    out = disc.table("table_one")
-    for name, level, value in _table_one_means(cohort, disc.min_cell):
-        out.loc[len(out)] = {"characteristic": name, "level": level, "n": value, "percent": ""}
+        disc.protect(keep=group_totals(disc))
+    stats = table_one_stats(summary, group=group)
+    out = _table_one_layout(disc, stats)
+    out.attrs["notes"] = _table_one_notes(stats.attrs["smd"], disc.min_cell)
     return out
+
+
+def group_totals(disc: Disclosure) -> list[tuple[str, int, str]]:
+    """Keys of the totals :meth:`Disclosure.protect` should never choose as complementary cells
+    (its ``keep``): all patients (quoted in the opening sentence) and, when every group has at
+    least ``min_cell`` patients, each group's (the sizes of the arms or bands, which every
+    grouped table shows). With a smaller group, only all patients: another group's size must
+    then stay free to be suppressed, or the small one would be the total minus the others.
+    """
+    raw = disc.raw("table_one")
+    rows = np.flatnonzero(raw["characteristic"] == "patients")
+    if (raw["n"].to_numpy()[rows[1:]] < disc.min_cell).any():
+        rows = rows[:1]
+    return [("table_one", int(i), "n") for i in rows]
+
+
+def _table_one_notes(smd: str, min_cell: int) -> list[str]:
+    notes = [
+        "Percentages are of the column's patients (those with a missing value included); "
+        "mean (SD) and median [IQR] are over the patients with a value.",
+        f"Counts below {min_cell} are shown as <{min_cell}, and counts that would give one "
+        "away as suppressed; means, SDs, medians and quartiles are shown only over at least "
+        f"{min_cell} patients with a value.",
+    ]
+    if smd != "none":
+        which = (
+            "between the two groups"
+            if smd == "two groups"
+            else ("the largest over every pair of groups")
+        )
+        notes.append(
+            f"SMD: standardised mean difference, {which} (shown only where every figure it "
+            "comes from is shown): for a continuous characteristic the difference in means over "
+            "the pooled SD, sqrt((SD1^2 + SD2^2) / 2); for a categorical one the multi-level "
+            "SMD of Yang & Dalton (2012). An SMD above 0.1 is often read as an imbalance."
+        )
+    return notes
+
+
+def table_one_html(table: pd.DataFrame) -> str:
+    """Table 1 (:func:`table_one`) as escaped HTML, its figures right-aligned."""
+
+    def style(i: int) -> str:
+        side = "left" if i < 2 else "right"
+        return f'style="text-align: {side}; white-space: nowrap; padding: 0.1em 0.6em"'
+
+    head = "".join(
+        f"<th {style(i)}>{html.escape(str(c))}</th>" for i, c in enumerate(table.columns)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td {style(i)}>{html.escape(str(v))}</td>" for i, v in enumerate(row))
+        + "</tr>"
+        for row in table.itertuples(index=False)
+    )
+    return f'<table class="table-one"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _group_table(frame: pd.DataFrame, by: str, order, name: str) -> pd.DataFrame:
@@ -150,7 +303,7 @@ def report_disclosure(
         ``assessments``).
     """
     disc = Disclosure(cohort.patients["patient_id"], min_cell=min_cell)
-    t1, masks = _table_one_counts(cohort)
+    t1, masks = _table_one_counts(summary, group)
     disc.add_table("table_one", t1, masks, derived={"percent": ["n"]})
     extra = {"assessments": _link_timepoints(disc, cohort, summary, group)}
     if len(cohort.sessions) > 0 and "attendance_band" in summary:
