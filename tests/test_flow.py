@@ -9,7 +9,7 @@ import pytest
 import ptanalytics as pt
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.flow import flow_membership, participant_flow, suppress_flow
-from ptanalytics.plotting import plot_flow
+from ptanalytics.plotting import alt_text, plot_flow
 from ptanalytics.privacy.suppression import complementary_suppression, recoverable
 
 D = pd.Timestamp
@@ -296,6 +296,9 @@ def test_figure_draws_boxes_counts_and_reasons():
     assert texts[0] == "Enrolled\nn = <11"
     assert any("Withdrawn: <11" in t for t in texts)
     assert not any("5" in t for t in texts)  # no raw count below 11 is drawn
+    alt = alt_text(fig)  # the image's alt text in the report: every box in words
+    assert alt.startswith("Participant flow (CONSORT-style), box by box: Enrolled n = <11;")
+    assert "Withdrawn: <11" in alt and "5" not in alt
     raw = plot_flow(flow)  # without suppression, the numbers as they are
     assert "Enrolled\nn = 5" in boxes_of(raw)
     only = pt.Cohort(patients=five().patients, outcomes=five().outcomes)

@@ -1269,4 +1269,5 @@ def plot_flow(flow: pd.DataFrame, *, ax=None):
     for _, row in flow[flow["kind"] == "summary"].iterrows():
         text = f"{row['label']}\nn = {_flow_count(row)}"
         _flow_box(ax, 0.3, -len(steps), text, side=False, dashed=True)
-    return fig
+    boxes = [" ".join(t.get_text().split()) for t in ax.texts if t.get_text()]
+    return describe(fig, "Participant flow (CONSORT-style), box by box: " + "; ".join(boxes) + ".")
