@@ -368,7 +368,9 @@ def models_section(r: Report) -> None:
         model = estimable(
             r.out,
             "Pain-trajectory mixed model",
-            lambda: trajectory.fit_pain_model(trajectory.pain_model_frame(r.cohort)),
+            lambda: trajectory.fit_pain_model(
+                trajectory.pain_model_frame(r.cohort, summary=r.summary)
+            ),
         )
     elif r.has_program:
         r.out.markdown(f"Fewer than {r.min_cell} patients: no model is shown.")
@@ -593,16 +595,26 @@ def provenance_section(r: Report, folder=None) -> None:
 
 
 # ------------------------------------------------------------------------------------ provenance
-def cohort_fingerprint(cohort: Cohort) -> str:
-    """SHA-256 of the cohort's tables (as canonical CSV), to tell which data a report used."""
+def cohort_fingerprint(cohort: Cohort, *, chunk_rows: int = 250_000) -> str:
+    """SHA-256 of the cohort's tables (as canonical CSV), to tell which data a report used.
+
+    The CSV is hashed ``chunk_rows`` rows at a time (the same bytes as one whole CSV), so that
+    memory stays bounded on large cohorts."""
     digest = hashlib.sha256()
     for name, df in cohort.tables.items():
         digest.update(name.encode())
-        digest.update(
-            df.to_csv(
-                index=False, date_format="%Y-%m-%d", float_format="%.10g", lineterminator="\n"
-            ).encode()
-        )
+        for start in range(0, max(len(df), 1), chunk_rows):
+            digest.update(
+                df.iloc[start : start + chunk_rows]
+                .to_csv(
+                    index=False,
+                    header=start == 0,
+                    date_format="%Y-%m-%d",
+                    float_format="%.10g",
+                    lineterminator="\n",
+                )
+                .encode()
+            )
     return digest.hexdigest()
 
 
