@@ -266,3 +266,29 @@ def test_array_interface_equals_the_formula_interface(data, fast):
     assert list(res.fe_params.index) == ["x0", "x1", "x2"]
     with pytest.raises(ConfigError, match="same number of rows"):
         lmm.fit_lmm_arrays(frame["y"].to_numpy()[:-1], x, x[:, :2], codes)
+
+
+def test_text_columns_give_patsys_own_design():
+    """Text columns are coded as categoricals with sorted levels: the same matrices as patsy's
+    own coding of the strings (levels in sorted order, not order of appearance)."""
+    from patsy import dmatrices
+
+    data = pd.DataFrame(
+        {
+            "y": [1.0, 2.0, 0.5, 3.0, 2.5, 1.5],
+            "t": [0.0, 1.0, 0.0, 1.0, 0.0, 1.0],
+            "sex": pd.Series(["m", "f", "m", "x", "f", "x"], dtype="string"),
+            "site": ["b", "b", "a", "a", "c", "c"],
+            "patient_id": ["p1", "p1", "p2", "p2", "p3", "p3"],
+        }
+    )
+    y, x, z, codes, _ = lmm.lmm_design(data, "y ~ t + sex + site", group="patient_id")
+    assert y.tolist() == data["y"].tolist() and z.shape == (6, 1)
+    _, expected = dmatrices("y ~ t + sex + site", data.astype({"sex": object}), NA_action="raise")
+    assert list(x.columns) == [
+        "Intercept", "sex[T.m]", "sex[T.x]", "site[T.b]", "site[T.c]", "t"
+    ]  # fmt: skip
+    np.testing.assert_array_equal(x.to_numpy(), np.asarray(expected))
+    assert x["sex[T.x]"].tolist() == [0, 0, 0, 1, 0, 1]
+    assert codes.tolist() == [0, 0, 1, 1, 2, 2]
+    assert data["sex"].dtype == "string"  # the caller's frame is not changed
