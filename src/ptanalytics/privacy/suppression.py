@@ -90,6 +90,11 @@ def _pinned(lo: float, hi: float) -> bool:
     return math.floor(hi + 1e-7) - math.ceil(lo - 1e-7) < 1
 
 
+def _apart(values: np.ndarray) -> np.ndarray:
+    """Per row of (targets x feasible points): two whole numbers lie between its values."""
+    return np.floor(values.max(axis=1) + 1e-7) - np.ceil(values.min(axis=1) - 1e-7) >= 1
+
+
 class _Auditor:
     """Bounds of linear combinations of the finest cells, given what is published."""
 
@@ -131,7 +136,8 @@ class _Auditor:
 
     def spread(self, targets: np.ndarray, status: np.ndarray, draws: int = 12) -> np.ndarray:
         """True for targets that take values two whole numbers apart at some feasible points
-        (found with random objectives, seeded): those cannot be pinned; the rest get exact LPs."""
+        (found with random objectives, seeded, then by maximising the sum of the targets not yet
+        apart): those cannot be pinned; the rest get exact LPs."""
         from scipy.optimize import linprog
 
         if len(targets) == 0:
@@ -145,8 +151,19 @@ class _Auditor:
                 points.append(res.x)
         if len(points) < 2:
             return np.zeros(len(targets), dtype=bool)
-        vals = targets @ np.array(points).T
-        return np.floor(vals.max(axis=1) + 1e-7) - np.ceil(vals.min(axis=1) - 1e-7) >= 1
+        free = _apart(targets @ np.array(points).T)
+        # A vertex has few non-zero cells, so random objectives leave most small cells at 0:
+        # push the unresolved ones up together (max of their sum) while that frees some.
+        while not free.all():
+            res = linprog(-targets[~free].sum(axis=0), **kw)
+            if res.status != 0:
+                break
+            points.append(res.x)
+            now = _apart(targets @ np.array(points).T)
+            if now.sum() == free.sum():
+                break
+            free = now
+        return free
 
     def pinned(self, target: np.ndarray, status: np.ndarray) -> bool:
         return _pinned(*self.bounds(target, status))
