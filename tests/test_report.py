@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import ptanalytics as pt
@@ -174,3 +175,35 @@ def test_methods_text_quotes_the_parameters_used():
     text = methods_text(inactivity_days=21, window_days=10)
     assert "last 21 days or more" in text and "within 10 days of" in text
     assert "m = 5, seed 3" in populations_text(m=5, seed=3)
+
+
+def test_model_tables_speak_in_words(report):
+    from ptanalytics.report.tables import format_p, terms_table
+
+    assert [format_p(p) for p in (0.0, 0.000999, 0.001, 0.0456, None, np.nan)] == [
+        "< 0.001",
+        "< 0.001",
+        "0.001",
+        "0.046",
+        "",
+        "",
+    ]
+    rows = pd.DataFrame(
+        {
+            "term": ["C(guided_weeks)[T.6]", "adherence_within"],
+            "estimate": [0.51234, -0.2],
+            "ci_low": [0.1, np.nan],
+            "ci_high": [0.9, np.nan],
+            "p_value": [0.02, 1e-9],
+        }
+    )
+    shown = terms_table(rows, estimate="Hazard ratio", digits=2)
+    assert list(shown.columns) == ["Term", "Hazard ratio", "95% CI", "p"]
+    assert shown["Term"].iloc[0] == "planned 6 vs 8 weeks"
+    assert shown["Hazard ratio"].tolist() == [0.51, -0.2]
+    assert shown["95% CI"].tolist() == ["0.10 to 0.90", ""]
+    assert shown["p"].tolist() == ["0.020", "< 0.001"]
+    # The rendered report: model tables with plain headers, no raw column names or 0.000 p-values.
+    _, text = report
+    assert "<th>Hazard ratio</th>" in text and "<th>NPRS points</th>" in text
+    assert "<th>p_value</th>" not in text

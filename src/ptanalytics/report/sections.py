@@ -41,6 +41,7 @@ from ptanalytics.report.tables import (
     small_factor_terms,
     table_one,
     table_one_html,
+    terms_table,
 )
 from ptanalytics.report.text import (
     adherence_text,
@@ -415,7 +416,8 @@ def _trajectory_blocks(r: Report, model) -> None:
             f"Terms for co-interventions or levels with fewer than {r.min_cell} patients (on "
             "either side) are in the model but not shown."
         )
-    r.out.html(fe.loc[key].drop(columns="model").round(3).to_html())
+    shown = terms_table(fe.loc[key].reset_index(), estimate="NPRS points")
+    r.out.html(shown.to_html(index=False))
     forest = fe.loc[key].reset_index()
     title = "Mixed-model terms (NPRS points; associations, adjusted for each other)"
     r.out.figure(plotting.plot_forest(forest, title=title))
@@ -516,7 +518,8 @@ def _program_length_blocks(r: Report) -> None:
             else "."
         )
     )
-    r.out.html(rows.drop(columns=["model", "outcome"]).round(3).to_html(index=False))
+    shown = terms_table(rows, estimate="Difference in NPRS change")
+    r.out.html(shown.to_html(index=False))
 
 
 def dropout_section(r: Report) -> None:
@@ -559,8 +562,7 @@ def dropout_section(r: Report) -> None:
             "Cox regression of dropout (hazard ratios; pain change is the last observed NPRS "
             "minus baseline, a time-varying covariate):"
         )
-        columns = ["term", "estimate", "ci_low", "ci_high", "p_value"]
-        r.out.html(cox[columns].round(3).to_html(index=False))
+        r.out.html(terms_table(cox, estimate="Hazard ratio").to_html(index=False))
 
 
 def methods_section(r: Report) -> None:

@@ -507,3 +507,56 @@ def km_for_report(km: pd.DataFrame, *, min_cell: int = MIN_CELL) -> pd.DataFrame
     result = result.assign(group=result["group"].map(mathtext_safe))
     result.attrs = dict(km.attrs)
     return result
+
+
+# ------------------------------------------------------------------------------ model terms
+def format_p(p) -> str:
+    """A p-value as a report prints it: ``"< 0.001"`` below 0.001, else three decimals.
+
+    Examples
+    --------
+    >>> format_p(0.00002), format_p(0.0432), format_p(float("nan"))
+    ('< 0.001', '0.043', '')
+    """
+    if p is None or pd.isna(p):
+        return ""
+    return "< 0.001" if float(p) < 0.001 else f"{float(p):.3f}"
+
+
+def terms_table(
+    table: pd.DataFrame, *, estimate: str = "Estimate", digits: int = 3, alpha: float = 0.05
+) -> pd.DataFrame:
+    """A model's tidy rows in words: the term in plain words, the estimate, its interval, p.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Tidy rows (``term``, ``estimate`` and, when present, ``ci_low``, ``ci_high``,
+        ``p_value``), e.g. a model result's ``table``.
+    estimate : str
+        The estimate's column header in words (``"Hazard ratio"``, ``"NPRS points"``).
+    digits : int
+        Decimals of the estimate and interval.
+    alpha : float
+        The level the interval was computed at (for its header).
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"term": ["ilr_1"], "estimate": [-0.1234], "ci_low": [-0.2],
+    ...                      "ci_high": [-0.05], "p_value": [0.0004]})
+    >>> terms_table(rows).to_dict("records")
+    [{'Term': 'core strengthening vs the rest (ilr 1)', 'Estimate': -0.123, '95% CI': '-0.200 to -0.050', 'p': '< 0.001'}]
+    """  # noqa: E501
+    from ptanalytics.plotting import term_labels
+
+    out = pd.DataFrame({"Term": term_labels(table["term"])})
+    out[estimate] = table["estimate"].astype(float).round(digits).to_numpy()
+    if {"ci_low", "ci_high"} <= set(table.columns):
+        level = f"{100 * (1 - alpha):g}% CI"
+        out[level] = [
+            "" if pd.isna(lo) or pd.isna(hi) else f"{lo:.{digits}f} to {hi:.{digits}f}"
+            for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)
+        ]
+    if "p_value" in table.columns:
+        out["p"] = [format_p(p) for p in table["p_value"]]
+    return out
