@@ -207,3 +207,15 @@ def test_model_tables_speak_in_words(report):
     _, text = report
     assert "<th>Hazard ratio</th>" in text and "<th>NPRS points</th>" in text
     assert "<th>p_value</th>" not in text
+
+
+def test_report_defines_bands_and_shows_the_tipping_point(report):
+    from ptanalytics.report.text import definitions_text, tipping_text
+
+    _, text = report
+    assert "low below 50%, medium 50% to below 75%, high 75% or more" in definitions_text()
+    assert "declining at -2 percentage point" in definitions_text(threshold=0.02)
+    assert "Attendance bands" in text and "Adherence trajectories" in text
+    assert "(tipping point)" in text and "delta (NPRS points)" in text
+    assert "first includes 0 at delta = -4 points" in tipping_text(-4.0, m=5, seed=1)
+    assert "never includes 0" in tipping_text(None, m=5, seed=1)

@@ -29,6 +29,10 @@ __all__ = ["TRAJECTORY_CLASSES", "patient_summary"]
 
 _SHARES = list(SHARE_COLUMNS)
 
+#: Slope of weekly capped adherence (per week) at or beyond which a patient's adherence
+#: trajectory is ``increasing`` or ``declining`` (one percentage point a week).
+TRAJECTORY_THRESHOLD = 0.01
+
 
 def _slope(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """OLS slope of y on week over the masked weeks, per row (missing with < 3 weeks)."""
@@ -56,7 +60,7 @@ def patient_summary(
     cohort: Cohort,
     *,
     bands: tuple[float, float] = ATTENDANCE_CUTS,
-    trajectory_threshold: float = 0.01,
+    trajectory_threshold: float = TRAJECTORY_THRESHOLD,
     trajectory_weeks: str = "planned",
     window_days: int = 7,
     end_of_guided_week: int | None = None,

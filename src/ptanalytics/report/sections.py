@@ -45,10 +45,12 @@ from ptanalytics.report.tables import (
 )
 from ptanalytics.report.text import (
     adherence_text,
+    definitions_text,
     intro_text,
     methods_text,
     populations_text,
     timepoints_text,
+    tipping_text,
 )
 
 __all__ = [
@@ -278,6 +280,7 @@ def adherence_section(r: Report) -> None:
     if not r.has_program:
         r.out.markdown("This cohort has no session data, so adherence cannot be described.")
         return
+    r.out.markdown(definitions_text())
     r.out.html(r.disclosure.html("bands"))
     r.out.html(r.disclosure.html("trajectories"))
     _adherence_figures(r)
@@ -344,6 +347,7 @@ def outcomes_section(r: Report) -> None:
             )
             shown = mi_for_report(mi, r.disclosure, group=r.group)
             r.out.html(shown.to_html(index=False, na_rep=""))
+        _tipping_blocks(r)
     else:
         r.out.markdown("No follow-up score was observed: nothing to impute from.")
     mean = weekly_means(r.weeks, "nprs", by=r.group, summary=r.summary, min_patients=r.min_cell)
@@ -354,6 +358,43 @@ def outcomes_section(r: Report) -> None:
     title = f"Observed pain by week (weeks with at least {r.min_cell} patients)"
     fig = plotting.plot_weekly_means(mean, by=r.group, ylabel="Mean NPRS (observed)", title=title)
     r.out.figure(fig)
+
+
+#: MNAR shifts of the imputed follow-up NPRS (points) tried by the report's tipping point.
+TIPPING_DELTAS = (-8, -6, -4, -2, 0, 1, 2, 3)
+
+
+def _tipping_blocks(r: Report) -> None:
+    """The MNAR tipping point of the adherence association at follow-up: sentence, table, figure.
+
+    Shown only when at least ``min_cell`` patients have a follow-up score and at least
+    ``min_cell`` lack one (otherwise there is little to impute, or too few to fit).
+    """
+    from ptanalytics.models import missing_data
+
+    observed = int(r.summary["nprs_followup"].notna().sum())
+    if observed < r.min_cell or len(r.summary) - observed < r.min_cell:
+        return
+    s = r.settings
+    tipping = estimable(
+        r.out,
+        "Tipping point",
+        lambda: missing_data.tipping_point(
+            r.summary, deltas=TIPPING_DELTAS, m=s.mi_imputations, seed=s.mi_seed
+        ),
+    )
+    if tipping is None:
+        return
+    r.out.markdown(tipping_text(tipping.tipping_delta, m=s.mi_imputations, seed=s.mi_seed))
+    shown = tipping.table[["delta", "estimate", "ci_low", "ci_high"]].rename(
+        columns={"delta": "delta (NPRS points)", "estimate": "NPRS change per 10 points"}
+    )
+    shown["95% CI"] = [
+        f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(shown["ci_low"], shown["ci_high"], strict=True)
+    ]
+    shown = shown.drop(columns=["ci_low", "ci_high"]).round(2)
+    r.out.html(shown.to_html(index=False))
+    r.out.figure(tipping.figure())
 
 
 def _ci(row) -> str:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ptanalytics.metrics.summary import TRAJECTORY_THRESHOLD
 from ptanalytics.metrics.timepoints import DEFAULT_WINDOW_DAYS
 from ptanalytics.metrics.weeks import INACTIVITY_DAYS
+from ptanalytics.vocab import ATTENDANCE_BANDS, ATTENDANCE_CUTS
 
 __all__ = [
     "adherence_text",
@@ -47,6 +49,48 @@ def adherence_text(summary: pd.DataFrame, *, inactivity_days: int = INACTIVITY_D
         f"{100 * summary['adherence_maintenance'].mean():.0f}%). Dropout (no session in the "
         f"last {inactivity_days} days or more before the planned end): "
         f"{100 * summary['dropout'].mean():.0f}%."
+    )
+
+
+def definitions_text(
+    *,
+    cuts: tuple[float, float] = ATTENDANCE_CUTS,
+    threshold: float = TRAJECTORY_THRESHOLD,
+) -> str:
+    """What the attendance bands and the adherence trajectory classes mean.
+
+    Examples
+    --------
+    >>> print(definitions_text())  # doctest: +ELLIPSIS
+    **Attendance bands** (sessions completed / prescribed over the whole planned program, weeks after dropout counted as missed): low below 50%, medium 50% to below 75%, high 75% or more. ...
+    """  # noqa: E501
+    low, high = (100 * c for c in cuts)
+    points = 100 * threshold
+    b_low, b_mid, b_high = ATTENDANCE_BANDS
+    return (
+        "**Attendance bands** (sessions completed / prescribed over the whole planned program, "
+        f"weeks after dropout counted as missed): {b_low} below {low:g}%, {b_mid} {low:g}% to "
+        f"below {high:g}%, {b_high} {high:g}% or more. **Adherence trajectories** (slope of "
+        "weekly adherence, capped at 100%, over the planned weeks, zeros after dropout): "
+        f"declining at -{points:g} percentage point a week or steeper, "
+        f"increasing at +{points:g} or more, stable in between; too few weeks to fit: not "
+        "classified."
+    )
+
+
+def tipping_text(tipping_delta, *, m: int, seed: int) -> str:
+    """The MNAR tipping point in words (``tipping_delta`` None: not reached on the grid)."""
+    where = (
+        f"The association's 95% interval first includes 0 at delta = {tipping_delta:g} points."
+        if tipping_delta is not None
+        else "Over the deltas tried, the association's 95% interval never includes 0."
+    )
+    return (
+        "**Missing follow-up not at random (tipping point).** The dose-response of adherence at "
+        "follow-up (NPRS change per 10 points of adherence, adjusted for baseline NPRS and age) "
+        f"re-estimated with the imputed follow-up scores shifted by delta points (m = {m}, seed "
+        f"{seed}); delta = 0 is the MAR analysis, a negative delta means the missing patients "
+        f"did better than MAR predicts. {where}"
     )
 
 
