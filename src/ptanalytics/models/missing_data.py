@@ -47,6 +47,7 @@ from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.responders import Proportions, flag_responders
 from ptanalytics.metrics.timepoints import canonical_instrument
 from ptanalytics.models._result import Estimates
+from ptanalytics.models._tidy import TIDY_COLUMNS
 from ptanalytics.vocab import INSTRUMENT_RANGES
 
 __all__ = ["Pooled", "TippingPoint", "impute_followup", "mi_responders", "rubin", "tipping_point"]
@@ -203,12 +204,7 @@ class Pooled:
 
 
 _POOLED_COLUMNS = [
-    "term",
-    "estimate",
-    "std_error",
-    "ci_low",
-    "ci_high",
-    "p_value",
+    *TIDY_COLUMNS,
     "statistic",
     "df",
     "df_method",
