@@ -1,13 +1,21 @@
 """The report's provenance: pseudonymous sources, hashes, the ingest summary, every parameter."""
 
+import datetime as dt
 import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import ptanalytics as pt
+from clinic_workbook import TODAY, build_clinic_workbook
+from ptanalytics.exceptions import IngestError
+from ptanalytics.ingestion import pipeline
+from ptanalytics.ingestion.mapping import load_mapping, parse_mapping
+from ptanalytics.privacy.deidentification import deidentify
 from ptanalytics.report import render_report
 from ptanalytics.report.provenance import (
     NOT_RECORDED,
@@ -24,6 +32,8 @@ from ptanalytics.report.sections import ReportSettings, software_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 ASHAR = ROOT / "examples" / "ashar2022"
+DATA = Path(__file__).parent / "data"
+KEY = bytes.fromhex("5d1c0a3e9b7f24c68e01d2a4b3c5f7e9a0b1c2d3e4f5061728394a5b6c7d8e9f")
 
 #: An ingest summary as ingest writes it, from files named after a patient (two sheets of a
 #: workbook, one CSV), with a recorded hash on one source only.
@@ -174,7 +184,9 @@ def test_rendered_report_of_an_ingested_folder_has_its_provenance(ashar_folder, 
     out = render_report(ashar_folder, tmp_path / "a.html", title="Ashar", progress=False)
     text = out.read_text(encoding="utf-8")
     assert "9. Provenance" in text and "source 1 (.csv)" in text
-    assert "mapping file (.toml)" in text and NOT_RECORDED in text
+    assert "mapping file (.toml)" in text and NOT_RECORDED not in text
+    assert f"<td>{sha(ASHAR / 'Ashar2022_outcomes_demographics.csv')}</td>" in text
+    assert f"<td>{sha(ASHAR / 'mapping.toml')}</td>" in text and "sha256sum" in text
     for name, digest in folder_hashes(ashar_folder).itertuples(index=False):
         assert f"<td>{name}</td>" in text and f"<td>{digest}</td>" in text
     assert "Ashar2022_outcomes" not in text and "mapping.toml" not in text
@@ -182,3 +194,156 @@ def test_rendered_report_of_an_ingested_folder_has_its_provenance(ashar_folder, 
     for parameter in ("min_cell", "mi_imputations", "mi_seed", "landmark_week", "window_days"):
         assert f"<td>{parameter}</td>" in text
     assert not re.search(r"\b20\d{2}-\d{2}-\d{2}\b", text)  # no calendar date (ingest's today)
+
+
+# ------------------------------------------------------------------ hashes recorded at ingest
+def sha(path) -> str:
+    """The reference hash: the whole file read at once (not chunked as file_sha256 reads it)."""
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+#: Names of the files below: a clinic's export may be named after a patient.
+NAMES = ("Doe_Jane", "Jane", "export", "extra", "Patients", "Visits")
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory):
+    """A four-sheet workbook, a CSV and their mapping, named after a patient; ingested.
+
+    Returns (folder, workbook, csv, mapping, IngestResult).
+    """
+    folder = tmp_path_factory.mktemp("named")
+    export = build_clinic_workbook(folder / "build")
+    book = folder / "Doe_Jane_export.xlsx"
+    shutil.copyfile(export.workbook, book)
+    ids = pd.read_excel(book, sheet_name="Patients", dtype=str)["Pt ID"].dropna()
+    csv = folder / "Doe_Jane_extra.csv"
+    csv.write_text(
+        f"patient_id,kind,start_on,end_on\n{ids.iloc[-1].strip()},massage,2026-10-01,2026-10-05\n",
+        encoding="utf-8",
+    )
+    mapping = folder / "Doe_Jane_mapping.toml"
+    text = export.mapping.read_text(encoding="utf-8").replace("clinic_export.xlsx", book.name)
+    mapping.write_text(
+        text
+        + f"""
+[[sources]]
+match = "{csv.name}"
+  [sources.cointerventions]
+  patient_id = "patient_id"
+  kind = "kind"
+  start_on = "start_on"
+  end_on = "end_on"
+""",
+        encoding="utf-8",
+    )
+    today = dt.date.fromisoformat(TODAY)
+    return folder, book, csv, mapping, pt.ingest([book, csv], mapping=mapping, today=today)
+
+
+def test_ingest_records_the_sha256_of_every_source_file_and_of_the_mapping(named):
+    folder, book, csv, mapping, result = named
+    sources = result.sources
+    assert "sha256" in sources and list(sources.columns[:10]) == [
+        "file", "sheet", "format", "encoding", "delimiter", "rows_read", "rows_used",
+        "rows_set_aside", "tables", "mapped",
+    ]  # fmt: skip
+    for row in sources.itertuples():
+        assert row.sha256 == sha(folder / row.file)
+    sheets = sources[sources["file"] == book.name]
+    assert len(sheets) == 4 and sheets["sha256"].nunique() == 1  # one hash for the workbook
+    assert set(sources["sha256"]) == {sha(book), sha(csv)} and sha(book) != sha(csv)
+    ingest = result.cohort.metadata["ingest"]
+    assert [s["sha256"] for s in ingest["sources"]] == sources["sha256"].tolist()
+    assert ingest["mapping"] == mapping.name and ingest["mapping_sha256"] == sha(mapping)
+
+
+def test_recorded_hashes_survive_write_and_load(named, tmp_path):
+    *_, result = named
+    out = result.cohort.write(tmp_path / "cohort", format="csv")
+    on_disk = json.loads((out / "cohort.json").read_text(encoding="utf-8"))["ingest"]
+    loaded = pt.load_cohort(out).metadata["ingest"]
+    for ingest in (on_disk, loaded):
+        assert [s["sha256"] for s in ingest["sources"]] == result.sources["sha256"].tolist()
+        assert ingest["mapping_sha256"] == result.cohort.metadata["ingest"]["mapping_sha256"]
+
+
+def test_deidentify_keeps_the_hashes_and_pseudonymises_the_names(named, tmp_path):
+    _, book, csv, mapping, result = named
+    cohort = pt.load_cohort(result.cohort.write(tmp_path / "cohort", format="csv"))
+    shared, _ = deidentify(cohort, key=KEY)
+    ingest = shared.metadata["ingest"]
+    assert [s["sha256"] for s in ingest["sources"]] == result.sources["sha256"].tolist()
+    assert ingest["mapping_sha256"] == sha(mapping)
+    for s in ingest["sources"]:
+        assert re.fullmatch(r"source-[0-9a-f]{10}\.(csv|xlsx)", s["file"])
+        assert s["sha256"] == sha(book if s["file"].endswith(".xlsx") else csv)
+    assert re.fullmatch(r"source-[0-9a-f]{10}\.toml", ingest["mapping"])
+    text = json.dumps(shared.metadata)
+    assert not any(name in text for name in ("Doe_Jane", "Jane"))
+
+
+def test_provenance_of_an_ingested_cohort_shows_its_hashes_not_its_names(named):
+    _, book, csv, mapping, result = named
+    shared, _ = deidentify(result.cohort, key=KEY)
+    for meta in (result.cohort.metadata, shared.metadata):
+        text = _provenance(meta)
+        for digest in {sha(book), sha(csv), sha(mapping)}:
+            assert f"<td>{digest}</td>" in text
+        assert text.count(f"<td>{sha(book)}</td>") == 4  # every sheet shows its file's hash
+        assert "source 1 (.xlsx)" in text and "source 2 (.csv)" in text
+        assert "sheet 4" in text and "mapping file (.toml)" in text
+        assert NOT_RECORDED not in text and "not a hash of their contents" not in text
+        assert "sha256sum" in text
+        assert not any(name in text for name in NAMES)
+        assert "source-" not in text  # nor the de-identified cohort's pseudonymous names
+
+
+def test_an_ingest_without_a_mapping_records_no_mapping_hash():
+    patients = DATA / "patients.csv"
+    result = pt.ingest([patients], today=dt.date.fromisoformat(TODAY))
+    ingest = result.cohort.metadata["ingest"]
+    assert ingest["mapping"] is None and "mapping_sha256" not in ingest
+    assert [s["sha256"] for s in ingest["sources"]] == [sha(patients)]
+    text = _provenance(result.cohort.metadata)
+    assert "<td>none (columns named as the data dictionary)</td>" in text
+    assert f"<td>{sha(patients)}</td>" in text and NOT_RECORDED not in text
+
+
+def test_fhir_sources_are_hashed():
+    fhir = DATA / "fhir_bundle.json"
+    result = pt.ingest([fhir], today=dt.date.fromisoformat(TODAY))
+    assert result.sources["sha256"].tolist() == [sha(fhir)]
+
+
+def test_a_mapping_given_as_an_object_is_hashed_from_its_file_when_it_has_one(named):
+    _, book, csv, mapping, _ = named
+    today = dt.date.fromisoformat(TODAY)
+    loaded = pt.ingest([book, csv], mapping=load_mapping(mapping), today=today)
+    assert loaded.cohort.metadata["ingest"]["mapping_sha256"] == sha(mapping)
+    columns = {"patient_id": "patient_id", "enrolled_on": "enrolled_on"}
+    rules = {"sources": [{"match": "patients.csv", "patients": columns}]}
+    built = parse_mapping(rules)  # no file behind it: no hash, and the report says so
+    result = pt.ingest([DATA / "patients.csv"], mapping=built, today=today)
+    ingest = result.cohort.metadata["ingest"]
+    assert "mapping_sha256" not in ingest
+    assert [s["sha256"] for s in ingest["sources"]] == [sha(DATA / "patients.csv")]
+    text = _provenance(result.cohort.metadata)
+    assert f"<td>{NOT_RECORDED}</td>" in text and "not a hash of their contents" in text
+
+
+def test_a_source_that_changes_while_it_is_read_is_refused(tmp_path, monkeypatch):
+    f = tmp_path / "patients.csv"
+    shutil.copyfile(DATA / "patients.csv", f)
+    read = pipeline._read_sources
+
+    def read_then_append(path, mapping, used):
+        out = read(path, mapping, used)
+        with open(path, "a", encoding="utf-8") as fh:  # the export is still being written
+            fh.write("\n")
+        return out
+
+    monkeypatch.setattr(pipeline, "_read_sources", read_then_append)
+    with pytest.raises(IngestError, match=r"patients\.csv: changed while ingest read it"):
+        pt.ingest([f], today=dt.date.fromisoformat(TODAY))

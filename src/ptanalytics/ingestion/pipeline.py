@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
+from ptanalytics._hashing import file_sha256
 from ptanalytics.cohort.catalogue import exercise_catalogue
 from ptanalytics.cohort.container import Cohort
 from ptanalytics.cohort.schema import TABLES
 from ptanalytics.exceptions import IngestError, MappingError
 from ptanalytics.ingestion.mapping import (
     DEFAULT_DATE_FORMATS,
+    MAX_MAPPING_BYTES,
     ColumnRule,
     Mapping,
     SourceRule,
@@ -66,6 +70,7 @@ __all__ = [
 SOURCE_QUARANTINE = "source_rows"
 _DERIVABLE = {"category"}  # filled in from the exercise catalogue
 _FHIR_SUFFIXES = (".json", ".ndjson")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -81,7 +86,8 @@ class IngestResult:
         One row per source (a file, or one sheet of a workbook): ``file``, ``sheet`` (empty
         unless a workbook), ``format``, ``encoding``, ``delimiter``, ``rows_read``, ``rows_used``,
         ``rows_set_aside``, ``tables`` (what it fed), ``mapped`` (each table's canonical columns
-        and the source columns they come from).
+        and the source columns they come from), ``sha256`` (hex SHA-256 of the file's bytes as
+        read; the same for every sheet of one workbook).
     tables : pandas.DataFrame
         One row per table: ``table``, ``records``, ``accepted``, ``quarantined``.
     reasons : pandas.DataFrame
@@ -401,9 +407,61 @@ def _prepare(src: SourceTable, rule: SourceRule) -> tuple[SourceTable, pd.DataFr
     return kept, set_aside[[FILE, ROW, "reason_code", "reason", "text"]]
 
 
+def _hashed(path: Path, read: Callable[[], _T], *, max_bytes: int | None = None) -> tuple[_T, str]:
+    """``read()`` and the SHA-256 of ``path``'s bytes, hashed before and after the read.
+
+    The file is hashed in chunks before ``read()`` and again after it; the two must agree, so the
+    hash recorded is that of the bytes read. A file that changed while it was read (an export
+    still being written) is refused rather than recorded with a hash of other bytes. A file that
+    is missing, unreadable or over ``max_bytes`` is not hashed first: ``read()`` raises its own
+    error for it.
+
+    Raises
+    ------
+    IngestError
+        The file changed while it was read, or could be read but not hashed.
+    """
+
+    def digest() -> str | None:
+        try:
+            if not path.is_file():
+                return None
+            if max_bytes is not None and path.stat().st_size > max_bytes:
+                return None
+            return file_sha256(path)
+        except OSError:
+            return None
+
+    before = digest()
+    value = read()
+    after = digest()
+    if after is None:
+        raise IngestError(
+            f"{path}: was read but could not be hashed afterwards (removed or made unreadable "
+            f"meanwhile?). Fix: ingest a copy that nothing else is changing."
+        )
+    if before != after:
+        raise IngestError(
+            f"{path}: changed while ingest read it (its SHA-256 before and after reading "
+            f"differ). Fix: ingest a copy that nothing is writing to, e.g. once the export has "
+            f"finished."
+        )
+    return value, after
+
+
 def _read(path: Path, mapping: Mapping | None, used: set[int]):
     """Per source (a file, or a sheet of a workbook): records per table, set-aside rows, a
-    description and warnings. ``used`` collects the indices of the mapping rules that read it."""
+    description (with ``sha256``, the hash of the file's bytes as read, the same for every sheet
+    of a workbook) and warnings. ``used`` collects the indices of the mapping rules that read it.
+    """
+    out, sha256 = _hashed(path, lambda: _read_sources(path, mapping, used))
+    for _, _, desc, _ in out:
+        desc["sha256"] = sha256
+    return out
+
+
+def _read_sources(path: Path, mapping: Mapping | None, used: set[int]):
+    """:func:`_read` without the hash."""
     if path.suffix.lower() in _FHIR_SUFFIXES:
         from ptanalytics.ingestion.fhir import read_fhir
 
@@ -539,8 +597,7 @@ def ingest(
     """
     if not sources:
         raise IngestError("no source files given. Fix: name at least one file.")
-    if mapping is not None and not isinstance(mapping, Mapping):
-        mapping = load_mapping(mapping)
+    mapping, mapping_sha256 = _load_mapping(mapping)
     today = today or dt.date.today()
     per_table: dict[str, list[pd.DataFrame]] = {}
     asides, descs, warnings = [], [], []
@@ -561,7 +618,28 @@ def ingest(
         )
     records = {n: pd.concat(f, ignore_index=True) for n, f in per_table.items()}
     result = validate_records(records, today=today)
-    return _result(result, records, asides, descs, warnings, today, mapping)
+    return _result(result, records, asides, descs, warnings, today, mapping, mapping_sha256)
+
+
+def _load_mapping(
+    mapping: str | os.PathLike | Mapping | None,
+) -> tuple[Mapping | None, str | None]:
+    """The mapping and the SHA-256 of its file's bytes (None without a mapping file).
+
+    A path is read and hashed as the sources are (see :func:`_hashed`). A :class:`Mapping` given
+    directly is hashed from ``mapping.path`` when that names an existing file: that is the file's
+    content at ingest, which matches the object only if it was loaded from it unchanged.
+    """
+    if mapping is None:
+        return None, None
+    if isinstance(mapping, Mapping):
+        try:
+            path = Path(mapping.path)
+            return mapping, file_sha256(path) if path.is_file() else None
+        except (OSError, ValueError):  # "<mapping>", or a path that is not one on this system
+            return mapping, None
+    path = Path(mapping)
+    return _hashed(path, lambda: load_mapping(path), max_bytes=MAX_MAPPING_BYTES)
 
 
 def _check_all_rules_used(mapping: Mapping, used: set[int], sources) -> None:
@@ -629,7 +707,9 @@ def impute_session_minutes(sessions: pd.DataFrame) -> tuple[pd.DataFrame, dict[s
     return out, counts
 
 
-def _result(vr: ValidationResult, records, asides, descs, warnings, today, mapping) -> IngestResult:
+def _result(
+    vr: ValidationResult, records, asides, descs, warnings, today, mapping, mapping_sha256=None
+) -> IngestResult:
     sources = pd.DataFrame(descs, columns=_SOURCE_COLUMNS)
     rows = []
     for name in TABLES:
@@ -675,6 +755,7 @@ def _result(vr: ValidationResult, records, asides, descs, warnings, today, mappi
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "ingest": {
             "mapping": None if mapping is None else Path(mapping.path).name,
+            **({"mapping_sha256": mapping_sha256} if mapping_sha256 else {}),
             "today": today.isoformat(),
             "nominal_dates": nominal,
             "sources": sources.to_dict("records"),
@@ -702,6 +783,7 @@ _SOURCE_COLUMNS = [
     "rows_set_aside",
     "tables",
     "mapped",
+    "sha256",
 ]
 
 

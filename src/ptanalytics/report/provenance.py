@@ -11,12 +11,12 @@ appears (only the canonical file names inside it).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from pathlib import Path
 
 import pandas as pd
 
+from ptanalytics._hashing import file_sha256
 from ptanalytics.cohort.container import TABLE_NAMES
 from ptanalytics.cohort.io import find_table
 from ptanalytics.metrics.timepoints import DEFAULT_WINDOW_DAYS
@@ -50,15 +50,6 @@ MEANINGS = {
     "schedule.end_guided_weeks": "study schedule: end of the guided phase (weeks), if no program",
     "schedule.followup_weeks": "study schedule: follow-up (weeks after enrolment)",
 }
-
-
-def file_sha256(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes (hex), read in chunks of ``chunk`` bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def folder_hashes(folder: str | os.PathLike) -> pd.DataFrame:
@@ -206,9 +197,18 @@ def add_provenance(
         counts = ["rows read", "rows used", "rows set aside"]
         out.html(aggregate_html(ingest_sources(ingest), counts=counts, min_cell=min_cell))
         out.html(pd.DataFrame([mapping_row(ingest)]).to_html(index=False))
-        unhashed = any(not s.get("sha256") for s in ingest.get("sources") or ()) or (
+        sources = [s for s in ingest.get("sources") or () if isinstance(s, dict)]
+        unhashed = any(not s.get("sha256") for s in sources) or (
             ingest.get("mapping") and not ingest.get("mapping_sha256")
         )
+        if any(s.get("sha256") for s in sources) or ingest.get("mapping_sha256"):
+            out.markdown(
+                "The SHA-256 above is that of each file's bytes as ingest read them (every sheet "
+                "of a workbook shows its file's hash). Check that a file is the one this report "
+                "came from with `sha256sum FILE` (or `Get-FileHash FILE` in PowerShell): the "
+                "same hash, the same bytes. The names are not shown (a file name can hold a "
+                "patient's name); the hash identifies a file without naming it."
+            )
         if unhashed:
             out.markdown(
                 "Ingest recorded the names of the source files and of the mapping, not a hash "
