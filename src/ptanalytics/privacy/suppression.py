@@ -96,12 +96,27 @@ def _apart(values: np.ndarray) -> np.ndarray:
 
 
 class _Auditor:
-    """Bounds of linear combinations of the finest cells, given what is published."""
+    """Bounds of linear combinations of the finest cells, given what is published.
 
-    def __init__(self, incidence: np.ndarray, values: np.ndarray, min_cell: int):
+    ``truth`` (the real size of every finest cell, optional) is a feasible point of every audit
+    problem: the real counts satisfy what is shown, a ``"<min_cell"`` count lies in
+    ``[1, min_cell - 1]`` and a complementary one is at least ``min_cell``. Starting from it,
+    one LP per direction usually proves most targets free, and an exact bound needs one LP
+    instead of two where the first already moves the target a whole number away.
+    """
+
+    def __init__(
+        self,
+        incidence: np.ndarray,
+        values: np.ndarray,
+        min_cell: int,
+        truth: np.ndarray | None = None,
+    ):
         self.a = incidence.astype(float)  # quantities x atoms
         self.v = values.astype(float)
         self.m = min_cell
+        self.truth = None if truth is None else np.asarray(truth, dtype=float)
+        self.lps = 0  # linear programs solved (benchmarks and tests read it)
 
     def _problem(self, status: np.ndarray) -> dict:
         shown = status == 0
@@ -124,49 +139,82 @@ class _Auditor:
             "method": "highs",
         }
 
-    def bounds(self, target: np.ndarray, status: np.ndarray) -> tuple[float, float]:
+    def _solve(self, objective: np.ndarray, kw: dict):
         from scipy.optimize import linprog
 
+        self.lps += 1
+        return linprog(objective, **kw)
+
+    def bounds(self, target: np.ndarray, status: np.ndarray) -> tuple[float, float]:
         kw = self._problem(status)
-        low = linprog(target, **kw)
-        high = linprog(-target, **kw)
+        low = self._solve(target, kw)
+        high = self._solve(-target, kw)
         lo = low.fun if low.status == 0 else -math.inf
         hi = -high.fun if high.status == 0 else math.inf
         return lo, hi
 
     def spread(self, targets: np.ndarray, status: np.ndarray, draws: int = 12) -> np.ndarray:
-        """True for targets that take values two whole numbers apart at some feasible points
-        (found with random objectives, seeded, then by maximising the sum of the targets not yet
-        apart): those cannot be pinned; the rest get exact LPs."""
-        from scipy.optimize import linprog
+        """True for targets that take values two whole numbers apart at some feasible points:
+        those cannot be pinned; the rest get exact LPs.
 
+        The points are the real cell sizes (when known) and the optima of the (randomly
+        weighted, seeded) sum of the targets not yet apart, minimised and maximised in turn
+        while that frees some; without the real sizes, ``draws`` random objectives first."""
         if len(targets) == 0:
             return np.zeros(0, dtype=bool)
         kw = self._problem(status)
         rng = np.random.default_rng(0)
-        points = []
-        for _ in range(draws):
-            res = linprog(rng.normal(size=self.a.shape[1]), **kw)
+        points = [] if self.truth is None else [self.truth]
+        for _ in range(draws if self.truth is None else 0):
+            res = self._solve(rng.normal(size=self.a.shape[1]), kw)
             if res.status == 0:
                 points.append(res.x)
-        if len(points) < 2:
-            return np.zeros(len(targets), dtype=bool)
+        free = np.zeros(len(targets), dtype=bool)
+        if self.truth is None and len(points) < 2:
+            return free
         free = _apart(targets @ np.array(points).T)
         # A vertex has few non-zero cells, so random objectives leave most small cells at 0:
-        # push the unresolved ones up together (max of their sum) while that frees some.
-        while not free.all():
-            res = linprog(-targets[~free].sum(axis=0), **kw)
-            if res.status != 0:
-                break
-            points.append(res.x)
-            now = _apart(targets @ np.array(points).T)
-            if now.sum() == free.sum():
-                break
-            free = now
+        # push the unresolved ones down and up together while that frees some.
+        progress = True
+        while progress and not free.all():
+            progress = False
+            for sign in (1.0, -1.0):
+                weights = rng.uniform(0.5, 1.5, size=int((~free).sum()))
+                res = self._solve(sign * (weights @ targets[~free]), kw)
+                if res.status != 0:
+                    continue
+                points.append(res.x)
+                now = _apart(targets @ np.array(points).T)
+                progress |= bool(now.sum() > free.sum())
+                free = now
+                if free.all():
+                    break
         return free
 
     def pinned(self, target: np.ndarray, status: np.ndarray) -> bool:
-        return _pinned(*self.bounds(target, status))
+        """Whether at most one whole number is feasible for ``target`` (exact LPs)."""
+        if self.truth is None:
+            return _pinned(*self.bounds(target, status))
+        kw = self._problem(status)
+        value = float(target @ self.truth)  # a whole number, feasible
+        high = self._solve(-target, kw)
+        hi = -high.fun if high.status == 0 else math.inf
+        if not _pinned(value, hi):
+            return False
+        low = self._solve(target, kw)
+        lo = low.fun if low.status == 0 else -math.inf
+        return _pinned(lo, hi)
+
+
+def _unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(matrix, axis=0, return_inverse=True, return_counts=True)`` of a boolean
+    matrix, in the same (lexicographic) order, on its rows packed to bytes (much faster)."""
+    packed = np.ascontiguousarray(np.packbits(matrix, axis=1))
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse, counts = np.unique(
+        keys, return_index=True, return_inverse=True, return_counts=True
+    )
+    return matrix[first], inverse.ravel(), counts
 
 
 def complementary_suppression(
@@ -200,16 +248,16 @@ def complementary_suppression(
     if not keys:
         return {}
     matrix = np.vstack([np.asarray(cells[k], dtype=bool) for k in keys])
-    quant, cell_q = np.unique(matrix, axis=0, return_inverse=True)
-    cell_q = cell_q.ravel()
+    quant, cell_q, _ = _unique_rows(matrix)
     used = quant.any(axis=0)
-    atoms, atom_size = np.unique(quant[:, used], axis=1, return_counts=True)
+    atoms_t, _, atom_size = _unique_rows(np.ascontiguousarray(quant[:, used].T))
+    atoms = atoms_t.T
     values = quant.sum(axis=1)
     status = np.where((values >= 1) & (values < min_cell), 1, 0)
     kept = np.zeros(len(quant), dtype=bool)
     for k in keep:
         kept[cell_q[keys.index(k)]] = True
-    audit = _Auditor(atoms, values, min_cell)
+    audit = _Auditor(atoms, values, min_cell, truth=atom_size)
     # Targets: every count that is hidden, and every finest cell that is small.
     targets: list[np.ndarray] = [atoms[q].astype(float) for q in np.flatnonzero(status == 1)]
     for j in np.flatnonzero((atom_size >= 1) & (atom_size < min_cell)):
@@ -261,7 +309,7 @@ def recoverable(
     atoms = matrix[:, used].astype(float)
     code = {SHOWN: 0, PRIMARY: 1, SECONDARY: 2}
     st = np.array([code[status[k]] for k in keys])
-    audit = _Auditor(atoms, atoms.sum(axis=1), min_cell)
+    audit = _Auditor(atoms, atoms.sum(axis=1), min_cell, truth=np.ones(atoms.shape[1]))
     hidden = np.flatnonzero(st != 0)
     free = audit.spread(atoms[hidden], st)
     return [
