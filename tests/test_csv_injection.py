@@ -126,8 +126,6 @@ def test_ingested_formula_cells_are_neutralised_in_cohort_and_quarantine(tmp_pat
 
 def test_every_csv_writer_in_src_goes_through_safe_csv():
     allowed = {
-        # hashed to fingerprint the data (chunk by chunk), never written to a file
-        ("report/sections.py", ".to_csv("),
         # a temporary file handed to R and deleted; neutralising would change R's input
         ("studies/lme4.py", "data.to_csv("),
         # the one cohort writer: ``safe = safe_csv(df)`` on the line above

@@ -347,3 +347,57 @@ def test_a_source_that_changes_while_it_is_read_is_refused(tmp_path, monkeypatch
     monkeypatch.setattr(pipeline, "_read_sources", read_then_append)
     with pytest.raises(IngestError, match=r"patients\.csv: changed while ingest read it"):
         pt.ingest([f], today=dt.date.fromisoformat(TODAY))
+
+
+# ------------------------------------------------------------------ the fingerprint of the tables
+def test_fingerprint_is_the_same_for_csv_and_parquet_and_any_chunking(tmp_path):
+    import ptanalytics as pt
+    from ptanalytics._hashing import frame_sha256
+    from ptanalytics.report.sections import cohort_fingerprint
+
+    cohort = pt.simulate_cohort(40, seed=3)
+    cohort.write(tmp_path / "csv", format="csv")
+    cohort.write(tmp_path / "pq", format="parquet")
+    from_csv, from_pq = pt.load_cohort(tmp_path / "csv"), pt.load_cohort(tmp_path / "pq")
+    assert cohort_fingerprint(from_csv) == cohort_fingerprint(from_pq)
+    sessions = from_pq.sessions
+    assert frame_sha256(sessions, chunk_rows=7) == frame_sha256(sessions)
+    assert frame_sha256(sessions, chunk_rows=len(sessions) + 1) == frame_sha256(sessions)
+
+
+def test_fingerprint_changes_with_any_value_missing_cell_name_or_order():
+    import numpy as np
+    import pandas as pd
+
+    from ptanalytics._hashing import frame_sha256
+
+    base = pd.DataFrame(
+        {
+            "patient_id": pd.Series(["p1", "p2", "p10"], dtype="str"),
+            "when": pd.to_datetime(["2024-01-01", "2024-02-01", None]).astype("datetime64[s]"),
+            "kind": pd.Categorical(["heat", "massage", "heat"]),
+            "score": [1.5, np.nan, 3.0],
+            "count": pd.array([1, 2, None], dtype="Int64"),
+            "flag": [True, False, True],
+        }
+    )
+    digest = frame_sha256(base)
+    variants = {
+        "value": base.assign(score=[1.5, np.nan, 3.5]),
+        "missing": base.assign(score=[1.5, 0.0, 3.0]),  # 0 is not missing
+        "text": base.assign(patient_id=pd.Series(["p1", "p21", "p0"], dtype="str")),
+        "split": base.assign(patient_id=pd.Series(["p1p", "2", "p10"], dtype="str")),
+        "date": base.assign(when=base["when"].fillna(pd.Timestamp("1970-01-01"))),
+        "name": base.rename(columns={"score": "nprs"}),
+        "order": base.iloc[[1, 0, 2]],
+        "flag": base.assign(flag=[True, True, True]),
+    }
+    for what, frame in variants.items():
+        assert frame_sha256(frame) != digest, what
+    # The same values: integers and floats alike, categories in any order, object text.
+    same = base.assign(
+        kind=base["kind"].cat.reorder_categories(["massage", "heat"]),
+        count=pd.array([1.0, 2.0, None], dtype="Float64"),
+        patient_id=base["patient_id"].astype(object),
+    )
+    assert frame_sha256(same) == digest
