@@ -106,61 +106,105 @@ def attack(text):
     for (_, c), ks in blocks.items():
         rels.append((ks, [t1_patients[c]]))
     groups = {}
-    band_tabs = tabs.get(("attendance band", "patients", "percent"), [])
+    band_tabs = tabs.get(("Attendance band", "Patients", "Patients (%)"), [])
     for rows in band_tabs:
         ks = []
         for r in rows:
-            k = cell(("band", r["attendance band"]), r["patients"])
-            groups[r["attendance band"]] = k
+            k = cell(("band", r["Attendance band"]), r["Patients"])
+            groups[r["Attendance band"]] = k
             ks.append(k)
-            if r["patients"] in (f"<{MIN}", "suppressed") and r["percent"] != "suppressed":
+            if r["Patients"] in (f"<{MIN}", "suppressed") and r["Patients (%)"] != "suppressed":
                 leaks.append(("band percent", k))
         rels.append((ks, ["N"]))
     for g, k in t1_patients.items():
         if g in groups:
             rels.append(([k], [groups[g]]))
-    for rows in tabs.get(("trajectory", "patients"), []):
-        rels.append(([cell(("traj", r["trajectory"]), r["patients"]) for r in rows], ["N"]))
+        elif g != "Overall":  # a group of another grouping (an arm): Table 1's column is its size
+            groups[g] = k
+    for rows in tabs.get(("Adherence trajectory", "Patients"), []):
+        ks = [cell(("traj", r["Adherence trajectory"]), r["Patients"]) for r in rows]
+        rels.append((ks, ["N"]))
     # Timepoints: observed + missing = patients = the group's size; groups add up to N.
-    heads = [h for h in tabs if h[:2] == ("instrument", "timepoint")]
+    heads = [h for h in tabs if h[:2] == ("Instrument", "Timepoint")]
     for head in heads:
         g = head[2] if len(head) == 7 else None
         for rows in tabs[head]:
             per_tp = {}
             for i, r in enumerate(rows):
-                p = cell(("tp", i, "p"), r["patients"])
-                o = cell(("tp", i, "o"), r["observed"])
-                m = cell(("tp", i, "m"), r["missing"])
+                p = cell(("tp", i, "p"), r["Patients"])
+                o = cell(("tp", i, "o"), r["Observed"])
+                m = cell(("tp", i, "m"), r["Missing"])
                 rels.append(([o, m], [p]))
-                per_tp.setdefault((r["instrument"], r["timepoint"]), []).append(p)
+                per_tp.setdefault((r["Instrument"], r["Timepoint"]), []).append(p)
                 if g and r[g] in groups:
                     rels.append(([p], [groups[r[g]]]))
-                if g and r["timepoint"] == "follow-up" and r["instrument"] == "NPRS":
+                if g and r["Timepoint"] == "follow-up" and r["Instrument"] == "NPRS":
                     groups.setdefault(("completers", r[g]), o)
             for ks in per_tp.values():
                 rels.append((ks, ["N"]))
     # Responders: ITT n = group; ITT n - missing = completers n = observed at follow-up;
     # completers responders = ITT responders <= completers n.
-    resp_heads = [h for h in tabs if "responders" in h and "missing_followup" in h]
+    resp_heads = [h for h in tabs if "Responders" in h and "Missing at follow-up" in h]
+    itt_rows = {}
     for head in resp_heads:
-        g = head[0] if head[0] != "n" else None
+        g = head[0] if head[0] != "Patients" else None
         itt, comp = tabs[head][0], tabs[head][1]
-        for i, (a, b) in enumerate(zip(itt, comp, strict=True)):
-            n = cell(("itt", i, "n"), a["n"])
-            resp = cell(("itt", i, "r"), a["responders"])
-            miss = cell(("itt", i, "m"), a["missing_followup"])
-            cn = cell(("c", i, "n"), b["n"])
-            cr = cell(("c", i, "r"), b["responders"])
+        # A group with no completer has no completers row: its completers are a known 0.
+        comp = {(b[g] if g else None): b for b in comp}
+        nobody = {**dict.fromkeys(head, "0"), "Responders (%)": "suppressed", "95% CI": ""}
+        for i, a in enumerate(itt):
+            b = comp.get(a[g] if g else None, nobody)
+            n = cell(("itt", i, "n"), a["Patients"])
+            resp = cell(("itt", i, "r"), a["Responders"])
+            miss = cell(("itt", i, "m"), a["Missing at follow-up"])
+            cn = cell(("c", i, "n"), b["Patients"])
+            cr = cell(("c", i, "r"), b["Responders"])
             nonresp = cell(("c", i, "nonresp"), "suppressed")
             rels += [([cn, miss], [n]), ([cr], [resp]), ([cr, nonresp], [cn])]
+            itt_rows[a[g] if g else None] = (n, miss)
             if g and a[g] in groups:
                 rels.append(([n], [groups[a[g]]]))
             if g and ("completers", a[g]) in groups:
                 rels.append(([cn], [groups[("completers", a[g])]]))
             for row, keys in ((a, (n, resp)), (b, (cn, cr))):
                 masked = any(cells[k][0] != cells[k][1] for k in keys)
-                if masked and row["proportion"] != "suppressed":
-                    leaks.append(("proportion", i))
+                for derived in ("Responders (%)", "95% CI"):
+                    if masked and row[derived] != "suppressed":
+                        leaks.append((derived, i))
+    # Multiple imputation: its patients and imputed are the ITT row's patients and missing; a
+    # pooled percentage beside a hidden group size would give the size away.
+    mi_heads = [h for h in tabs if "Imputed (missing at follow-up)" in h]
+    for head in mi_heads:
+        g = head[0] if head[0] != "Patients" else None
+        for rows in tabs[head]:
+            for i, r in enumerate(rows):
+                n = cell(("mi", i, "n"), r["Patients"])
+                imp = cell(("mi", i, "imp"), r["Imputed (missing at follow-up)"])
+                if (r[g] if g else None) in itt_rows:
+                    itt_n, itt_miss = itt_rows[r[g] if g else None]
+                    rels += [([n], [itt_n]), ([imp], [itt_miss])]
+                hidden_n = cells[n][0] != cells[n][1]
+                for derived in ("Responders (%)", "95% CI"):
+                    if hidden_n and r[derived] != "suppressed":
+                        leaks.append(("mi " + derived, i))
+    # Planned vs actual length: extended + shortened + unchanged = patients of the planned
+    # length, the lengths' patients add up to the patients with both lengths; a mean beside a
+    # hidden count is a leak.
+    for head in [h for h in tabs if h[:2] == ("Planned guided weeks", "Patients")]:
+        for rows in tabs[head]:
+            ns = []
+            for i, r in enumerate(rows):
+                n = cell(("len", i, "n"), r["Patients"])
+                ext = cell(("len", i, "ext"), r["Guided phase extended"])
+                short = cell(("len", i, "short"), r["Guided phase shortened"])
+                same = cell(("len", i, "nonresp"), "suppressed")
+                rels.append(([ext, short, same], [n]))
+                ns.append(n)
+                hidden_n = cells[n][0] != cells[n][1]
+                for mean in [c for c in head if c.startswith("Mean ")]:
+                    if hidden_n and r[mean] != "suppressed":
+                        leaks.append(("length " + mean, i))
+            rels.append(([*ns, cell(("len", "no length", "nonresp"), "suppressed")], ["N"]))
     # Propagate the bounds.
     for _ in range(50):
         changed = False
@@ -208,17 +252,21 @@ def test_default_report_no_suppressed_count_can_be_recovered(default_report):
     recovered, cells = attack(text)
     assert recovered == []
     assert f"&lt;{MIN}" in text and "suppressed" in text  # there was something to protect
-    # The attack reaches the linked tables: it knows the completers of each band.
+    # The attack reaches the linked tables: it knows the completers of each band, and it read
+    # every count table of the report (bands, trajectories, timepoints, responders, multiple
+    # imputation, planned vs actual length) by its headers in words.
     assert any(k[0] == "c" for k in cells)
+    read = {k[0] for k in cells if isinstance(k, tuple)}
+    assert {"t1", "band", "traj", "tp", "itt", "c", "mi", "len"} <= read, read
 
 
 def test_the_attack_recovers_what_primary_suppression_alone_leaks():
     # The page of main before this change: medium band hidden, total and the other two shown.
     page = (
-        "<p>300 patients; x</p><table><tr><th>attendance band</th><th>patients</th>"
-        "<th>percent</th></tr><tr><td>low</td><td>165</td><td>55.0</td></tr>"
+        "<p>300 patients; x</p><table><tr><th>Attendance band</th><th>Patients</th>"
+        "<th>Patients (%)</th></tr><tr><td>low</td><td>165</td><td>55.0%</td></tr>"
         f"<tr><td>medium</td><td>&lt;{MIN}</td><td>suppressed</td></tr>"
-        "<tr><td>high</td><td>130</td><td>43.3</td></tr></table>"
+        "<tr><td>high</td><td>130</td><td>43.3%</td></tr></table>"
         "<table><tr><th>characteristic</th><th>level</th><th>Overall</th></tr>"
         "<tr><td>Patients</td><td>n</td><td>300</td></tr></table>"
     )
@@ -239,6 +287,20 @@ def test_sixty_patient_report_no_suppressed_count_can_be_recovered(sim60, tmp_pa
     out = render_report(sim60, tmp_path / "r60.html", progress=False)
     recovered, _ = attack(out.read_text(encoding="utf-8"))
     assert recovered == []
+
+
+def test_arm_report_no_suppressed_count_can_be_recovered(tmp_path):
+    # A trial grouped by arm with a few patients of no arm (the Ashar 2022 example): the group
+    # of no arm is "not recorded" in every table, and its pooled percentage stays hidden.
+    from pathlib import Path
+
+    ex = Path(__file__).resolve().parents[1] / "examples" / "ashar2022"
+    result = pt.ingest([ex / "Ashar2022_outcomes_demographics.csv"], mapping=ex / "mapping.toml")
+    folder = result.cohort.write(tmp_path / "ashar", format="csv")
+    text = render_report(folder, tmp_path / "a.html", progress=False).read_text(encoding="utf-8")
+    recovered, cells = attack(text)
+    assert recovered == []
+    assert {"t1", "tp", "itt", "c", "mi"} <= {k[0] for k in cells if isinstance(k, tuple)}
 
 
 def test_sparse_cohort_renders(tmp_path):

@@ -74,6 +74,14 @@ def test_outcomes_only_cohort_report(tmp_path):
     text = out.read_text(encoding="utf-8")
     assert "no session data" in text and "<title>Ashar 2022</title>" in text
     assert "prepare_report" in text  # --show-code keeps the code
+    # The ingest accounting in words: its tables and reasons under plain headers, codes spelt
+    # out (the reasons recorded by ingest, e.g. excluded_by_filter).
+    heads, cells = _headers_and_cells(text)
+    assert {"Table", "Records", "Accepted", "Quarantined", "Reason", "Rows"} <= set(heads)
+    arms = set(result.cohort.patients["arm"].dropna())  # Table 1's columns: the data's arms
+    assert not [h for h in heads if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", h) and h not in arms]
+    for reason in result.reasons["reason_code"]:
+        assert reason.replace("_", " ") in cells and reason not in cells
 
 
 def test_cli_report_errors(tmp_path, capsys):
@@ -216,6 +224,107 @@ def test_report_defines_bands_and_shows_the_tipping_point(report):
     assert "low below 50%, medium 50% to below 75%, high 75% or more" in definitions_text()
     assert "declining at -2 percentage point" in definitions_text(threshold=0.02)
     assert "Attendance bands" in text and "Adherence trajectories" in text
-    assert "(tipping point)" in text and "delta (NPRS points)" in text
+    assert "(tipping point)" in text and "<th>Delta (NPRS points)</th>" in text
     assert "first includes 0 at delta = -4 points" in tipping_text(-4.0, m=5, seed=1)
     assert "never includes 0" in tipping_text(None, m=5, seed=1)
+
+
+def _headers_and_cells(text):
+    """Every table's header texts and data-cell texts of a rendered page."""
+    from html import unescape
+
+    def texts(tag):
+        found = re.findall(rf"<{tag}(?:\s[^>]*)?>(.*?)</{tag}>", text, flags=re.S)
+        return [unescape(v).strip() for v in found]
+
+    heads, cells = texts("th"), texts("td")
+    assert not [h for h in heads if "<" in h]  # every header is text
+    return heads, cells
+
+
+def test_every_table_speaks_in_words(report, prepared):
+    from ptanalytics.vocab import COLUMN_LABELS
+
+    _, text = report
+    heads, cells = _headers_and_cells(text)
+    raw = {"ci_low", "ci_high", "attendance_band", "n_patients", "missing_followup"}
+    raw |= {"reason_code", "n_imputed", "mean_actual", "with_target", "proportion", "p_value"}
+    assert not raw & set(heads)
+    snake = [h for h in heads if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", h)]
+    assert snake == []
+    # Headers of the count tables are the vocabulary's words.
+    for name in ("attendance_band", "missing_followup", "n_imputed", "proportion", "share"):
+        assert COLUMN_LABELS[name] in heads
+    assert "95% CI" in heads
+    # Every percentage has one decimal, the bands' from their counts (300 patients).
+    percents = [c for c in cells if c.endswith("%")]
+    assert percents and all(re.fullmatch(r"-?\d+\.\d%( to -?\d+\.\d%)?", c) for c in percents), (
+        percents
+    )
+    disc, total = prepared.disclosure, len(prepared.summary)
+    bands = disc.raw("bands")
+    for i, k in enumerate(bands["patients"]):
+        shown = f"<td>{100 * k / total:.1f}%</td>" in text
+        assert shown == disc.shown(("bands", i, "patients"))
+    # The pooled responder percentages of the multiple imputation, from the model itself (the
+    # report's settings), beside every shown group size.
+    from ptanalytics.models import missing_data
+
+    s = prepared.settings
+    mi = missing_data.mi_responders(
+        prepared.summary, m=s.mi_imputations, seed=s.mi_seed, by=prepared.group
+    ).table
+    itt = disc.raw("itt")
+    for _, row in mi.iterrows():
+        j = int(np.flatnonzero(itt[prepared.group] == row[prepared.group])[0])
+        pct = f"{100 * row['estimate']:.1f}%"
+        ci = f"{100 * row['ci_low']:.1f}% to {100 * row['ci_high']:.1f}%"
+        assert (pct in cells and ci in cells) == disc.shown(("itt", j, "n"))
+    # Codes in words: no timepoint code in a cell of the results (the provenance's parameter
+    # table lists the settings as given, e.g. timepoint followup).
+    _, results = _headers_and_cells(text[: text.index('id="8.-Software')])
+    assert "end of guided phase" in results and "follow-up" in results
+    assert not {"end_guided", "followup"} & set(results)
+
+
+def test_tables_are_put_in_words_after_suppression():
+    from ptanalytics.report.disclosure import Disclosure
+    from ptanalytics.report.tables import column_label, readable_table
+
+    ids = [f"p{i}" for i in range(40)]
+    disc = Disclosure(ids, min_cell=11)
+    table = pd.DataFrame(
+        {
+            "attendance_band": ["low", "high"],
+            "n": [35, 5],
+            "responders": [14, 3],
+            "proportion": [14 / 35, 3 / 5],
+            "ci_low": [0.25, 0.1],
+            "ci_high": [0.57, 0.8],
+        }
+    )
+    masks = {(0, "n"): ids[:35], (1, "n"): ids[35:], (0, "responders"): ids[:14]}
+    masks[(1, "responders")] = ids[35:38]
+    derived = {c: ["n", "responders"] for c in ("proportion", "ci_low", "ci_high")}
+    disc.add_table("t", table, masks, derived)
+    disc.protect()
+    shown = readable_table(disc.table("t"))
+    heads = ["Attendance band", "Patients", "Responders", "Responders (%)", "95% CI"]
+    assert list(shown.columns) == heads
+    low, high = shown.to_dict("records")
+    # The small group's count and everything derived from it stay withheld, never a number.
+    assert high == {
+        "Attendance band": "high",
+        "Patients": "<11",
+        "Responders": "<11",
+        "Responders (%)": "suppressed",
+        "95% CI": "suppressed",
+    }
+    assert low["Responders (%)"] in (f"{100 * 14 / 35:.1f}%", "suppressed")
+    assert "60.0%" not in disc.html("t") and "<th>Responders (%)</th>" in disc.html("t")
+    assert column_label("mean_nprs_change_end_guided") == (
+        "Mean NPRS change at the end of the guided phase"
+    )
+    assert readable_table(pd.DataFrame({"timepoint": ["end_guided"], "delta": [-2.0]})).iloc[
+        0
+    ].tolist() == ["end of guided phase", "-2"]

@@ -537,7 +537,7 @@ def plot_kaplan_meier(km, *, ax=None, legend_title: str | None = None, at_risk: 
     if p is None and "logrank_p" in table.columns and len(table):
         p = table["logrank_p"].iloc[0]
     if p is not None and np.isfinite(p):
-        title += f"; log-rank p = {p:.3g}" if p >= 1e-4 else "; log-rank p < 0.0001"
+        title += f"; log-rank p = {p:.3f}" if p >= 1e-3 else "; log-rank p < 0.001"
     ax.set_title(title)
     by = table.attrs.get("by")
     by = (by if isinstance(by, str) else ", ".join(by or [])).replace("_", " ")

@@ -14,6 +14,7 @@ __all__ = [
     "CATEGORIES",
     "CHRONICITIES",
     "COINTERVENTION_KINDS",
+    "COLUMN_LABELS",
     "EARLIEST_DATE",
     "FALSE_WORDS",
     "INSTRUMENT_RANGES",
@@ -21,6 +22,7 @@ __all__ = [
     "MINUTES_COLUMNS",
     "PHASES",
     "PHASE_LABELS",
+    "PROPORTION_COLUMNS",
     "SEXES",
     "SHARE_COLUMNS",
     "TRAJECTORY_CLASSES",
@@ -86,6 +88,45 @@ def share_column(category: str) -> str:
     """Column of one category's share of exercise time: ``share_<category>``."""
     return f"share_{category}"
 
+
+#: Column names of the report's tables in words, as their headers (an unlisted name shows with
+#: spaces for underscores; ``mean_<name>`` as "Mean " and the words of ``<name>``).
+COLUMN_LABELS: dict[str, str] = {
+    "arm": "Arm",
+    "attendance_band": "Attendance band",
+    "attendance band": "Attendance band",
+    "trajectory": "Adherence trajectory",
+    "instrument": "Instrument",
+    "timepoint": "Timepoint",
+    "n": "Patients",
+    "patients": "Patients",
+    "share": "Patients (%)",
+    "with a target": "With a target day",
+    "with_target": "With a target day",
+    "observed": "Observed",
+    "missing": "Missing",
+    "responders": "Responders",
+    "proportion": "Responders (%)",
+    "missing_followup": "Missing at follow-up",
+    "n_imputed": "Imputed (missing at follow-up)",
+    "estimate": "Estimate",
+    "delta": "Delta (NPRS points)",
+    "table": "Table",
+    "records": "Records",
+    "accepted": "Accepted",
+    "quarantined": "Quarantined",
+    "reason_code": "Reason",
+    "rows": "Rows",
+    "planned": "Planned guided weeks",
+    "mean_actual": "Mean actual guided weeks",
+    "extended": "Guided phase extended",
+    "shortened": "Guided phase shortened",
+    "sha256": "SHA-256",
+    "nprs_change_end_guided": "NPRS change at the end of the guided phase",
+    "nprs_change_followup": "NPRS change at follow-up",
+}
+#: Columns of the report's tables that hold a proportion (0-1), shown as a percentage.
+PROPORTION_COLUMNS: frozenset[str] = frozenset({"proportion", "share"})
 
 #: ``minutes_<category>`` and ``share_<category>`` in category order.
 MINUTES_COLUMNS: tuple[str, ...] = tuple(minutes_column(c) for c in CATEGORIES)

@@ -254,11 +254,16 @@ def data_quality_section(r: Report) -> None:
             "Rows read, accepted and quarantined by table (see quarantine/ in the cohort "
             "folder for every rejected row and its reason)."
         )
-        tables = pd.DataFrame(ingest["tables"])
         counts = ["records", "accepted", "quarantined"]
+
+        def ordered(records, first):  # the table first, then its counts
+            frame = pd.DataFrame(records)
+            return frame[[c for c in first if c in frame] + [c for c in frame if c not in first]]
+
+        tables = ordered(ingest["tables"], ["table", *counts])
         r.out.html(aggregate_html(tables, counts=counts, min_cell=r.min_cell))
         if ingest["reasons"]:
-            reasons = pd.DataFrame(ingest["reasons"])
+            reasons = ordered(ingest["reasons"], ["table", "reason_code", "rows"])
             r.out.html(aggregate_html(reasons, counts=["rows"], min_cell=r.min_cell))
     else:
         r.out.markdown("This cohort was simulated, not ingested: no rows were quarantined.")
@@ -320,17 +325,19 @@ def _adherence_figures(r: Report) -> None:
 def outcomes_section(r: Report) -> None:
     """4. Outcomes and responders: ITT, completers, multiple imputation, weekly pain."""
     from ptanalytics.models import missing_data
+    from ptanalytics.report.tables import readable_table
 
     s = r.settings
     r.out.markdown(populations_text(m=s.mi_imputations, seed=s.mi_seed))
+    populations = {"itt": "intention to treat (ITT)", "completers": "completers"}
     for analysis in ("itt", "completers"):
         flags = r.linked["flags"][analysis]
         definition = flags["definition"].iloc[0] if len(flags) else "Responders"
         r.out.markdown(
-            f"**{html.escape(str(definition))}** at follow-up, {analysis.upper()} "
+            f"**{html.escape(str(definition))}** at follow-up, {populations[analysis]} "
             "(Wilson 95% intervals)."
         )
-        r.out.html(r.disclosure.table(analysis).round(3).to_html(index=False, na_rep=""))
+        r.out.html(r.disclosure.html(analysis))
     if r.summary["nprs_followup"].notna().any():
         mi = estimable(
             r.out,
@@ -345,7 +352,7 @@ def outcomes_section(r: Report) -> None:
             r.out.markdown(
                 "**Multiple imputation (MAR)**, pooled by Rubin's rules (95% intervals)."
             )
-            shown = mi_for_report(mi, r.disclosure, group=r.group)
+            shown = readable_table(mi_for_report(mi, r.disclosure, group=r.group))
             r.out.html(shown.to_html(index=False, na_rep=""))
         _tipping_blocks(r)
     else:
@@ -371,6 +378,7 @@ def _tipping_blocks(r: Report) -> None:
     ``min_cell`` lack one (otherwise there is little to impute, or too few to fit).
     """
     from ptanalytics.models import missing_data
+    from ptanalytics.report.tables import readable_table
 
     observed = int(r.summary["nprs_followup"].notna().sum())
     if observed < r.min_cell or len(r.summary) - observed < r.min_cell:
@@ -386,13 +394,10 @@ def _tipping_blocks(r: Report) -> None:
     if tipping is None:
         return
     r.out.markdown(tipping_text(tipping.tipping_delta, m=s.mi_imputations, seed=s.mi_seed))
-    shown = tipping.table[["delta", "estimate", "ci_low", "ci_high"]].rename(
-        columns={"delta": "delta (NPRS points)", "estimate": "NPRS change per 10 points"}
+    shown = readable_table(
+        tipping.table[["delta", "estimate", "ci_low", "ci_high"]],
+        labels={"estimate": "NPRS change per 10 points of adherence"},
     )
-    shown["95% CI"] = [
-        f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(shown["ci_low"], shown["ci_high"], strict=True)
-    ]
-    shown = shown.drop(columns=["ci_low", "ci_high"]).round(2)
     r.out.html(shown.to_html(index=False))
     r.out.figure(tipping.figure())
 
@@ -532,7 +537,9 @@ def _substitution_blocks(r: Report) -> None:
 
 
 def _program_length_blocks(r: Report) -> None:
-    """Planned program length, compared only over lengths with ``min_cell`` complete cases."""
+    """Planned program length, compared only over lengths with ``min_cell`` complete cases; then
+    the words for the planned-vs-actual table that follows it (``lengths``)."""
+    from ptanalytics.metrics.timepoints import TIMEPOINT_LABELS
     from ptanalytics.models import outcomes as outcome_models
 
     usable = r.summary.dropna(subset=["guided_weeks", "nprs_change_followup"])
@@ -544,29 +551,38 @@ def _program_length_blocks(r: Report) -> None:
             f"{r.min_cell} patients with a follow-up score, so its association with the "
             "outcome is not estimated."
         )
-        return
-    result = outcome_models.program_length(r.summary[r.summary["guided_weeks"].isin(big)])
-    length = result.table
-    rows = length[length["term"].str.startswith("C(guided")]
-    reference = result.reference
-    r.out.markdown(
-        "**Program length** (planned at enrolment; the actual length responds to early "
-        "pain relief and must not be the exposure): difference in NPRS change at "
-        f"follow-up against {reference} planned weeks"
-        + (
-            f"; planned lengths with fewer than {r.min_cell} patients are left out."
-            if len(big) < len(sizes)
-            else "."
+    else:
+        result = outcome_models.program_length(r.summary[r.summary["guided_weeks"].isin(big)])
+        length = result.table
+        rows = length[length["term"].str.startswith("C(guided")]
+        reference = result.reference
+        r.out.markdown(
+            "**Program length** (planned at enrolment; the actual length responds to early "
+            "pain relief and must not be the exposure): difference in NPRS change at "
+            f"follow-up against {reference} planned weeks"
+            + (
+                f"; planned lengths with fewer than {r.min_cell} patients are left out."
+                if len(big) < len(sizes)
+                else "."
+            )
         )
-    )
-    shown = terms_table(rows, estimate="Difference in NPRS change")
-    r.out.html(shown.to_html(index=False))
+        shown = terms_table(rows, estimate="Difference in NPRS change")
+        r.out.html(shown.to_html(index=False))
+    if r.disclosure.has_table("lengths"):
+        when = TIMEPOINT_LABELS.get(r.settings.timepoint, r.settings.timepoint)
+        r.out.markdown(
+            "**Planned and actual guided length**: patients by planned guided weeks, the mean "
+            "actual length, how many had their guided phase extended or shortened, and the mean "
+            f"NPRS change at {when} (unadjusted; over the patients with a score). Counts below "
+            f"{r.min_cell} are shown as <{r.min_cell}."
+        )
 
 
 def dropout_section(r: Report) -> None:
     """6. Dropout: Kaplan-Meier by early adherence (a landmark analysis) and a Cox model."""
     from ptanalytics import plotting
     from ptanalytics.models import dropout
+    from ptanalytics.report.text import landmark_text
 
     if not r.has_program:
         r.out.markdown("No session data: dropout from the program cannot be defined.")
@@ -587,11 +603,8 @@ def dropout_section(r: Report) -> None:
     )
     if km is not None:
         km = km_for_report(km, min_cell=r.min_cell)
-        r.out.markdown(
-            f"Staying in the program from week {week}, by adherence in weeks 0-{week - 1} "
-            f"(groups of at least {r.min_cell} patients; each curve stops where fewer than "
-            f"{r.min_cell} remain)."
-        )
+        p = km.attrs.get("logrank_p") if len(km) else None
+        r.out.markdown(landmark_text(week, min_cell=r.min_cell, logrank_p=p))
         if len(km):
             words = f"adherence in weeks 0-{week - 1}"
             r.out.figure(plotting.plot_kaplan_meier(km, legend_title=words))

@@ -30,15 +30,17 @@ from ptanalytics.metrics.timepoints import (
 )
 from ptanalytics.privacy.suppression import MIN_CELL, suppress_small_counts
 from ptanalytics.report.disclosure import Disclosure
-from ptanalytics.vocab import ATTENDANCE_BANDS
+from ptanalytics.vocab import ATTENDANCE_BANDS, COLUMN_LABELS, PROPORTION_COLUMNS
 
 __all__ = [
     "aggregate_html",
+    "column_label",
     "group_totals",
     "km_for_report",
     "mathtext_safe",
     "mi_for_report",
     "model_patients",
+    "readable_table",
     "report_disclosure",
     "small_factor_terms",
     "table_one",
@@ -53,12 +55,142 @@ def aggregate_html(
 
     Counts from 1 to ``min_cell - 1`` in ``counts`` show as ``<min_cell`` and the ``derived``
     columns of their rows as ``suppressed`` (:func:`~ptanalytics.privacy.suppress_small_counts`);
-    numbers are rounded to ``digits``.
+    then the table is put in words (:func:`readable_table`, numbers to ``digits`` decimals).
     """
     shown = suppress_small_counts(
         table.round(digits), counts=list(counts), derived=list(derived), min_cell=min_cell
     )
-    return shown.to_html(index=False, na_rep="")
+    return readable_table(shown, digits=digits).to_html(index=False, na_rep="")
+
+
+# ------------------------------------------------------------------------------ in words
+#: Columns whose values are codes, and the words of a code (else spaces for underscores).
+_CODE_COLUMNS = {"timepoint": TIMEPOINT_LABELS, "reason_code": {}, "trajectory": {}, "table": {}}
+#: Grouping columns: a missing group reads as Table 1's column of patients without a group.
+_GROUP_COLUMNS = {"arm", "attendance_band", "attendance band", "trajectory"}
+
+
+def column_label(name) -> str:
+    """A column's header in words (:data:`ptanalytics.vocab.COLUMN_LABELS`).
+
+    An unlisted ``mean_<name>`` reads "Mean " and the words of ``<name>``; any other unlisted
+    name reads with spaces for underscores and a capital first letter.
+
+    Examples
+    --------
+    >>> [column_label(c) for c in ("attendance_band", "mean_nprs_change_followup", "rows_read")]
+    ['Attendance band', 'Mean NPRS change at follow-up', 'Rows read']
+    """
+    name = str(name)
+    if name in COLUMN_LABELS:
+        return COLUMN_LABELS[name]
+    if name.startswith("mean_"):
+        rest = column_label(name[len("mean_") :])
+        return "Mean " + (rest if rest[:4].isupper() else rest[:1].lower() + rest[1:])
+    words = name.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def _percent(value) -> str:
+    """A proportion (0-1) as a percentage with one decimal; text (a withheld cell) as it is."""
+    if isinstance(value, str):
+        return value
+    return "" if pd.isna(value) else f"{100 * float(value):.1f}%"
+
+
+def _number(value, digits: int, whole: bool) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or pd.isna(value):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)) or whole:
+        return f"{int(value):,}"
+    return f"{float(value):,.{digits}f}"
+
+
+def _whole(column: pd.Series) -> bool:
+    """Every number of the column (text cells aside) is a whole number."""
+    numbers = pd.to_numeric(column[column.map(lambda v: not isinstance(v, str))], errors="coerce")
+    numbers = numbers.dropna()
+    return bool(len(numbers)) and bool((numbers == numbers.round()).all())
+
+
+def readable_table(
+    table: pd.DataFrame, *, labels: dict | None = None, digits: int = 2, level: float = 95
+) -> pd.DataFrame:
+    """A table of the report in words: every report table goes through this, after suppression.
+
+    * headers in words (:func:`column_label`; ``labels`` maps a column to its header where this
+      table's differs, e.g. what its ``estimate`` is);
+    * proportions (:data:`~ptanalytics.vocab.PROPORTION_COLUMNS`) as percentages with one
+      decimal ("22.4%");
+    * ``ci_low`` and ``ci_high`` as one ``"95% CI"`` column "a to b" (percentages when the table
+      has a proportion, else ``digits`` decimals);
+    * codes in words (``end_guided`` is "end of guided phase"; ``bad_date`` "bad date"), and a
+      missing group as "not recorded" (Table 1's name for it);
+    * counts with thousands separators, other numbers to ``digits`` decimals (a column of whole
+      numbers as whole numbers).
+
+    Text cells (``"<11"``, ``"suppressed"``) are left as they are, so a withheld count and
+    everything derived from it stay withheld: format the table the disclosure gives, never the
+    raw one. An interval with a withheld end shows as that end's text.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"attendance_band": ["low", "high"], "n": [165, "<11"],
+    ...                   "proportion": [0.2242, "suppressed"], "ci_low": [0.16, "suppressed"],
+    ...                   "ci_high": [0.29, "suppressed"]})
+    >>> readable_table(t).to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'Attendance band': 'low', 'Patients': '165', 'Responders (%)': '22.4%',
+      '95% CI': '16.0% to 29.0%'},
+     {'Attendance band': 'high', 'Patients': '<11', 'Responders (%)': 'suppressed',
+      '95% CI': 'suppressed'}]
+    """
+    labels = dict(labels or {})
+    as_percent = bool(PROPORTION_COLUMNS & set(table.columns))
+    out = {}
+    for col in table.columns:
+        values = table[col].astype(object)
+        if col in _GROUP_COLUMNS:
+            values = values.map(lambda v: _GROUP_NAMES[MISSING] if _missing(v) else v)
+        if col == "ci_high" and "ci_low" in table.columns:
+            continue
+        if col == "ci_low" and "ci_high" in table.columns:
+            ends = zip(values, table["ci_high"].astype(object), strict=True)
+            out[labels.get(col, f"{level:g}% CI")] = [
+                _interval(lo, hi, digits, as_percent) for lo, hi in ends
+            ]
+            continue
+        if col in PROPORTION_COLUMNS:
+            cells = [_percent(v) for v in values]
+        elif col in _CODE_COLUMNS:
+            words = _CODE_COLUMNS[col]
+            cells = [
+                v if not isinstance(v, str) else words.get(v, v.replace("_", " ")) for v in values
+            ]
+            cells = [_number(v, digits, False) if not isinstance(v, str) else v for v in cells]
+        else:
+            whole = _whole(values)
+            cells = [_number(v, digits, whole) for v in values]
+        out[labels.get(col, column_label(col))] = cells
+    return pd.DataFrame(out, index=table.index)
+
+
+def _missing(value) -> bool:
+    return not isinstance(value, str) and (value is None or bool(pd.isna(value)))
+
+
+def _interval(low, high, digits: int, as_percent: bool) -> str:
+    for end in (low, high):
+        if isinstance(end, str):
+            return end
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return ""
+    if as_percent:
+        return f"{_percent(low)} to {_percent(high)}"
+    return f"{float(low):.{digits}f} to {float(high):.{digits}f}"
 
 
 def _table_one_counts(summary: pd.DataFrame, group: str | None) -> tuple[pd.DataFrame, dict]:
@@ -345,9 +477,10 @@ def _link_timepoints(
 
 
 def _link_adherence(disc: Disclosure, summary: pd.DataFrame) -> None:
-    """Register ``bands`` (patients and percent by attendance band) and ``trajectories``."""
+    """Register ``bands`` (patients and their share of all patients by attendance band) and
+    ``trajectories``."""
     bands = _group_table(summary, "attendance_band", list(ATTENDANCE_BANDS), "attendance band")
-    bands["percent"] = (100 * bands["patients"] / max(len(summary), 1)).round(1)
+    bands["share"] = bands["patients"] / max(len(summary), 1)
     frame = summary.rename(columns={"attendance_band": "attendance band"})
     disc.link_table(
         "bands",
@@ -355,7 +488,7 @@ def _link_adherence(disc: Disclosure, summary: pd.DataFrame) -> None:
         frame,
         keys=["attendance band"],
         counts={"patients": None},
-        derived={"percent": ["patients"]},
+        derived={"share": ["patients"]},
     )
     traj = _group_table(summary, "adherence_trajectory", None, "trajectory")
     frame = summary.rename(columns={"adherence_trajectory": "trajectory"})
@@ -392,7 +525,8 @@ def _link_responders(
 
 
 def _link_lengths(disc: Disclosure, summary: pd.DataFrame, timepoint: str) -> None:
-    """Register ``lengths``: planned vs actual guided length, with the mean outcome."""
+    """Register ``lengths``: planned vs actual guided length, with the mean outcome
+    (``mean_nprs_change_<timepoint>``)."""
     if "guided_weeks" not in summary or "guided_weeks_actual" not in summary:
         return
     s = summary.dropna(subset=["guided_weeks", "guided_weeks_actual"])
@@ -410,7 +544,7 @@ def _link_lengths(disc: Disclosure, summary: pd.DataFrame, timepoint: str) -> No
             mean_actual=("guided_weeks_actual", "mean"),
             extended=("_ext", "sum"),
             shortened=("_short", "sum"),
-            mean_outcome=(f"nprs_change_{timepoint}", "mean"),
+            **{f"mean_nprs_change_{timepoint}": (f"nprs_change_{timepoint}", "mean")},
         )
         .reset_index()
         .round(2)
@@ -423,7 +557,7 @@ def _link_lengths(disc: Disclosure, summary: pd.DataFrame, timepoint: str) -> No
         s,
         keys=["planned"],
         counts={"n": None, "extended": "_ext", "shortened": "_short"},
-        derived={"mean_actual": ["n"], "mean_outcome": ["n"]},
+        derived={"mean_actual": ["n"], f"mean_nprs_change_{timepoint}": ["n"]},
     )
 
 
@@ -442,14 +576,18 @@ def mi_for_report(mi: pd.DataFrame, disclosure: Disclosure, *, group: str | None
     Its ``n`` and ``n_imputed`` count the same patients as the ITT table's ``n`` and
     ``missing_followup`` (checked), so they share their suppression; the pooled proportion and
     its interval are blanked where ``n`` is hidden. A row that matches no ITT row shows no count.
+    The pooled proportion is named ``proportion`` (as in the responder tables), so that
+    :func:`readable_table` shows it and its interval as percentages.
     """
     raw = disclosure.raw("itt")
     shown = disclosure.table("itt")
     keys = [group] if group else []
     cols = [*keys, "n", "n_imputed", "estimate", "ci_low", "ci_high"]
-    out = mi[cols].round(3).astype(object).reset_index(drop=True)
+    out = mi[cols].astype(object).reset_index(drop=True)
     for i in range(len(out)):
-        if keys:
+        if keys and _missing(out.loc[i, group]):  # patients without a group
+            match = np.flatnonzero(raw[group].isna().to_numpy())
+        elif keys:
             match = np.flatnonzero(raw[group].astype(str).to_numpy() == str(out.loc[i, group]))
         else:
             match = np.array([0])
@@ -457,15 +595,15 @@ def mi_for_report(mi: pd.DataFrame, disclosure: Disclosure, *, group: str | None
             int(raw["n"].iloc[int(match[0])]),
             int(raw["missing_followup"].iloc[int(match[0])]),
         )
-        if not same:  # not the ITT table's patients: show no count rather than an unlinked one
-            out.loc[i, ["n", "n_imputed"]] = "suppressed"
+        if not same:  # not the ITT table's patients: show nothing rather than an unlinked count
+            out.loc[i, ["n", "n_imputed", "estimate", "ci_low", "ci_high"]] = "suppressed"
             continue
         j = int(match[0])
         out.loc[i, "n"] = shown["n"].iloc[j]
         out.loc[i, "n_imputed"] = shown["missing_followup"].iloc[j]
         if not disclosure.shown(("itt", j, "n")):
             out.loc[i, ["estimate", "ci_low", "ci_high"]] = "suppressed"
-    return out
+    return out.rename(columns={"estimate": "proportion"})
 
 
 def small_factor_terms(

@@ -14,6 +14,7 @@ from ptanalytics.vocab import ATTENDANCE_BANDS, ATTENDANCE_CUTS
 __all__ = [
     "adherence_text",
     "intro_text",
+    "landmark_text",
     "methods_text",
     "populations_text",
     "timepoints_text",
@@ -76,6 +77,44 @@ def definitions_text(
         f"increasing at +{points:g} or more, stable in between; too few weeks to fit: not "
         "classified."
     )
+
+
+def landmark_text(
+    week: int,
+    *,
+    min_cell: int,
+    logrank_p=None,
+    cuts: tuple[float, float] = ATTENDANCE_CUTS,
+) -> str:
+    """What the Kaplan-Meier landmark figure shows: its groups in words and the log-rank test.
+
+    Examples
+    --------
+    >>> print(landmark_text(4, min_cell=11, logrank_p=0.0004))  # doctest: +ELLIPSIS
+    Staying in the program from week 4, by adherence in weeks 0-3: low below 50%, ... p < 0.001.
+    """
+    from ptanalytics.report.tables import format_p
+
+    low, high = (100 * c for c in cuts)
+    b_low, b_mid, b_high = ATTENDANCE_BANDS
+    test = (
+        ""
+        if logrank_p is None or pd.isna(logrank_p)
+        else f" Log-rank test of equal curves (every group): p {_p_words(format_p(logrank_p))}."
+    )
+    return (
+        f"Staying in the program from week {week}, by adherence in weeks 0-{week - 1}: "
+        f"{b_low} below {low:g}%, {b_mid} {low:g}% to below {high:g}%, {b_high} {high:g}% or "
+        f"more of the prescribed sessions (groups of at least {min_cell} patients; each curve "
+        f"stops where fewer than {min_cell} remain at risk). Patients who dropped out before "
+        f"week {week} are not in the curves; differences between the curves are associations."
+        + test
+    )
+
+
+def _p_words(p: str) -> str:
+    """``"< 0.001"`` as it is, ``"0.043"`` as ``"= 0.043"``."""
+    return p if p.startswith("<") else f"= {p}"
 
 
 def tipping_text(tipping_delta, *, m: int, seed: int) -> str:
