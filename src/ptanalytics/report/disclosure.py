@@ -95,16 +95,17 @@ class Disclosure:
         computed from counts (proportion, interval) to the count columns it comes from.
         """
 
-        def key_of(df):
-            cols = [df[k].astype("string").fillna("<missing>").astype(object) for k in keys]
-            return list(zip(*cols, strict=True))
+        def key_frame(df):
+            return pd.DataFrame(
+                {k: df[k].astype("string").fillna("<missing>").astype(object) for k in keys},
+                index=pd.RangeIndex(len(df)),
+            )
 
         table = table.reset_index(drop=True)
-        groups: dict = {}
-        for pos, k in enumerate(key_of(frame)):
-            groups.setdefault(k, []).append(pos)
+        found = key_frame(frame).groupby(list(keys), sort=False).indices
+        groups = {(k if isinstance(k, tuple) else (k,)): pos for k, pos in found.items()}
         masks = {}
-        for row, k in enumerate(key_of(table)):
+        for row, k in enumerate(key_frame(table).itertuples(index=False, name=None)):
             part = frame.iloc[groups.get(k, [])]
             for col, flag in counts.items():
                 sel = part if flag is None else part[part[flag].fillna(False).astype(bool)]
