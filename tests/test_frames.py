@@ -244,3 +244,32 @@ def test_composition_helpers():
     # Pivot coordinate 1: sqrt(4/5) * ln(x1 / gmean(x2..x5)).
     expect = np.sqrt(4 / 5) * np.log(0.2 / np.exp(np.mean(np.log([0.3, 0.1, 0.1, 0.3]))))
     assert z.iloc[0, 0] == pytest.approx(expect)
+
+
+def test_a_grid_built_once_gives_the_same_frames_and_a_foreign_grid_is_refused():
+    """The report builds the patient x week grid once and passes it on (``grid=``)."""
+    import pandas.testing as pdt
+
+    from ptanalytics.exceptions import ConfigError
+    from ptanalytics.metrics.weeks import week_grid
+    from ptanalytics.models.trajectory import pain_model_frame
+
+    cohort = pt.simulate_cohort(80, seed=4)
+    grid = week_grid(cohort)
+    pdt.assert_frame_equal(pt.patient_weeks(cohort, grid=grid), pt.patient_weeks(cohort))
+    pdt.assert_frame_equal(
+        pt.patient_weeks(cohort, grid=grid, truncate_at_dropout=False),
+        pt.patient_weeks(cohort, truncate_at_dropout=False),
+    )
+    summary = pt.patient_summary(cohort, grid=grid)
+    pdt.assert_frame_equal(summary, pt.patient_summary(cohort))
+    pdt.assert_frame_equal(
+        pain_model_frame(cohort, summary=summary, grid=grid), pain_model_frame(cohort)
+    )
+    other = pt.simulate_cohort(80, seed=5)
+    with pytest.raises(ConfigError, match="another cohort"):
+        pt.patient_weeks(other, grid=grid)
+    with pytest.raises(ConfigError, match="min_exercises=2"):
+        pt.patient_summary(cohort, grid=grid, min_exercises=2)
+    with pytest.raises(ConfigError, match="WeekGrid"):
+        pt.patient_weeks(cohort, grid=summary)

@@ -21,7 +21,7 @@ from ptanalytics.metrics.weeks import (
     MISSED_SESSIONS,
     WeekGrid,
     grid_dropout,
-    week_grid,
+    grid_of,
 )
 from ptanalytics.vocab import ATTENDANCE_BANDS, ATTENDANCE_CUTS, SHARE_COLUMNS, TRAJECTORY_CLASSES
 
@@ -70,6 +70,7 @@ def patient_summary(
     dropout_rule: str = "inactivity",
     inactivity_days: int = INACTIVITY_DAYS,
     missed_sessions: int = MISSED_SESSIONS,
+    grid: WeekGrid | None = None,
 ) -> pd.DataFrame:
     """One row per patient: adherence, dropout, exercise mix and outcomes.
 
@@ -99,7 +100,7 @@ def patient_summary(
         the assessments).
     zero_delta : float, optional
         Zero replacement for the composition (see :mod:`~ptanalytics.metrics.composition`).
-    min_exercises, dropout_rule, inactivity_days, missed_sessions
+    min_exercises, dropout_rule, inactivity_days, missed_sessions, grid
         As in :func:`ptanalytics.metrics.weeks.patient_weeks`.
 
     Returns
@@ -143,7 +144,7 @@ def patient_summary(
     """
     if not 0 <= bands[0] <= bands[1]:
         raise ConfigError(f"bands={bands}; allowed: (low, high) with 0 <= low <= high.")
-    g = week_grid(cohort, min_exercises)
+    g = grid_of(cohort, min_exercises, grid)
     summary = cohort.patients.reset_index(drop=True).copy()
     summary["weeks_planned"] = g.horizon
     if g.has_program and g.guided_end is not None:

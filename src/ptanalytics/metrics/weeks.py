@@ -42,7 +42,7 @@ from ptanalytics.cohort.schema import PHASES
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.vocab import MINUTES_COLUMNS, PHASE_LABELS, SHARE_COLUMNS
 
-__all__ = ["INACTIVITY_DAYS", "MISSED_SESSIONS", "patient_weeks"]
+__all__ = ["INACTIVITY_DAYS", "MISSED_SESSIONS", "WeekGrid", "patient_weeks", "week_grid"]
 
 #: Days without a session before the planned end that make a patient a dropout (rule
 #: ``inactivity``), the default of :func:`patient_weeks` and
@@ -75,6 +75,8 @@ class WeekGrid:
     planned_end: np.ndarray | None = None  # last prescribed day
     guided_end: np.ndarray | None = None  # day after the last guided day, -1 when none
     nprs: np.ndarray | None = None  # (N, W) mean NPRS, NaN when none
+    min_exercises: int = 1  # exercises a day needs to be a session (as built)
+    rows: tuple = ()  # rows of the cohort's tables it was built from (checked on reuse)
 
 
 def _days(dates: pd.Series, codes: np.ndarray, enrolled: np.ndarray) -> np.ndarray:
@@ -99,8 +101,13 @@ def _category_codes(values: pd.Series, labels) -> np.ndarray:
     return pd.Categorical(values, categories=list(labels)).codes.astype(np.int64)
 
 
-def week_grid(cohort: Cohort, min_exercises: int) -> WeekGrid:
-    """The cohort as dense patient x week arrays (the one source of both analysis frames)."""
+def week_grid(cohort: Cohort, min_exercises: int = 1) -> WeekGrid:
+    """The cohort as dense patient x week arrays (the one source of both analysis frames).
+
+    :func:`patient_weeks`, :func:`~ptanalytics.metrics.summary.patient_summary` and
+    :func:`~ptanalytics.models.trajectory.pain_model_frame` each build it; a caller that needs
+    several of them for one cohort (the report) builds it once and passes it as ``grid=``.
+    """
     pts = cohort.patients.reset_index(drop=True)
     ids = pts["patient_id"].astype("string")
     if not ids.is_unique:
@@ -128,7 +135,15 @@ def week_grid(cohort: Cohort, min_exercises: int) -> WeekGrid:
     horizon = np.maximum(horizon, 0)
     planned_end = np.where(planned_end < 0, 7 * horizon - 1, planned_end)
     width = int(horizon.max()) + 1 if n else 1
-    g = WeekGrid(ids, enrolled, horizon, has_program, planned_end=planned_end)
+    g = WeekGrid(
+        ids,
+        enrolled,
+        horizon,
+        has_program,
+        planned_end=planned_end,
+        min_exercises=min_exercises,
+        rows=_table_rows(cohort),
+    )
     if has_program:
         _prescribed(g, rx, n, width)
         _completed(g, ss, n, width, min_exercises)
@@ -245,6 +260,34 @@ def _weekly_score(out: pd.DataFrame, instrument: str, ids, enrolled, n, width) -
     return res
 
 
+def _table_rows(cohort: Cohort) -> tuple:
+    return tuple(len(t) for t in cohort.tables.values())
+
+
+def grid_of(cohort: Cohort, min_exercises: int, grid: WeekGrid | None) -> WeekGrid:
+    """``grid`` when given, else a new one. A given grid must be this cohort's at
+    ``min_exercises``: the same patients, enrolment dates and table sizes (a cheap check that
+    catches another cohort, not an edit of a value in place)."""
+    if grid is None:
+        return week_grid(cohort, min_exercises)
+    if not isinstance(grid, WeekGrid):
+        raise ConfigError(
+            f"grid is a {type(grid).__name__}; allowed: a WeekGrid from week_grid(cohort)."
+        )
+    pts = cohort.patients
+    same = (
+        grid.rows == _table_rows(cohort)
+        and bool((grid.ids.to_numpy() == pts["patient_id"].astype("string").to_numpy()).all())
+        and bool((grid.enrolled == pts["enrolled_on"].to_numpy().astype("datetime64[D]")).all())
+    )
+    if not same or grid.min_exercises != min_exercises:
+        raise ConfigError(
+            "grid was built for another cohort or another min_exercises. Fix: pass "
+            f"grid=week_grid(cohort, min_exercises={min_exercises}) of this cohort, or no grid."
+        )
+    return grid
+
+
 # ------------------------------------------------------------------------------------ dropout
 def grid_dropout(g: WeekGrid, rule: str, inactivity_days: int, missed_sessions: int):
     """Per patient: dropped (bool) and dropout week (-1 when not dropped)."""
@@ -283,6 +326,7 @@ def patient_weeks(
     inactivity_days: int = INACTIVITY_DAYS,
     missed_sessions: int = MISSED_SESSIONS,
     truncate_at_dropout: bool = True,
+    grid: WeekGrid | None = None,
 ) -> pd.DataFrame:
     """One row per patient and week since enrolment, through the follow-up or dropout.
 
@@ -298,6 +342,9 @@ def patient_weeks(
         Parameters of the two rules.
     truncate_at_dropout : bool
         Stop each dropout's rows at the dropout week (default); ``False`` keeps every week.
+    grid : WeekGrid, optional
+        ``week_grid(cohort, min_exercises)`` of this cohort, when the caller already built it
+        (the same frame, without building the grid again).
 
     Returns
     -------
@@ -329,7 +376,7 @@ def patient_weeks(
     False
     """
     check_number("min_exercises", min_exercises, low=1, what="a whole number >= 1")
-    g = week_grid(cohort, min_exercises)
+    g = grid_of(cohort, min_exercises, grid)
     width = g.nprs.shape[1]
     weeks = np.arange(width)
     limit = g.horizon.copy()

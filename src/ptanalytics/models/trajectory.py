@@ -61,6 +61,7 @@ from ptanalytics.cohort.container import Cohort
 from ptanalytics.cohort.schema import COINTERVENTION_KINDS
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics import patient_summary, patient_weeks
+from ptanalytics.metrics.weeks import WeekGrid
 from ptanalytics.models._tidy import tidy
 from ptanalytics.models.lmm import LMMResult, fit_lmm, variance_table
 from ptanalytics.vocab import ATTENDANCE_BANDS
@@ -84,8 +85,14 @@ DEFAULT_FORMULA = (
 DEFAULT_RE = "~ months_guided + months_maintenance"
 
 
-def pain_model_frame(cohort: Cohort, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+def pain_model_frame(
+    cohort: Cohort, *, summary: pd.DataFrame | None = None, grid: WeekGrid | None = None
+) -> pd.DataFrame:
     """One row per NPRS assessment with the model's covariates (see the module docstring).
+
+    ``summary`` (:func:`~ptanalytics.metrics.summary.patient_summary` of the cohort) and ``grid``
+    (:func:`~ptanalytics.metrics.weeks.week_grid` of the cohort) are used when given instead
+    of being computed again.
 
     Returns
     -------
@@ -100,9 +107,9 @@ def pain_model_frame(cohort: Cohort, *, summary: pd.DataFrame | None = None) -> 
             "the pain-trajectory model needs sessions and prescriptions; this "
             "cohort has outcomes only."
         )
-    s = summary if summary is not None else patient_summary(cohort)
+    s = summary if summary is not None else patient_summary(cohort, grid=grid)
     s = s.set_index("patient_id")
-    weeks = patient_weeks(cohort, truncate_at_dropout=False)
+    weeks = patient_weeks(cohort, truncate_at_dropout=False, grid=grid)
     pts = cohort.patients.set_index("patient_id")
     out = cohort.outcomes[cohort.outcomes["instrument"] == "NPRS"][
         ["patient_id", "assessed_on", "score"]

@@ -26,7 +26,7 @@ from ptanalytics.cohort.container import Cohort
 from ptanalytics.exceptions import PtAnalyticsError
 from ptanalytics.metrics.describe import comparison_group, weekly_adherence, weekly_means
 from ptanalytics.metrics.summary import patient_summary
-from ptanalytics.metrics.weeks import patient_weeks
+from ptanalytics.metrics.weeks import WeekGrid, patient_weeks, week_grid
 from ptanalytics.privacy.suppression import MIN_CELL
 from ptanalytics.report.disclosure import Disclosure
 from ptanalytics.report.render import Blocks
@@ -116,6 +116,8 @@ class Report:
     linked: dict
     settings: ReportSettings
     out: Blocks
+    #: The cohort's patient x week grid, built once for the summary, the weeks and the models.
+    grid: WeekGrid | None = None
 
     @property
     def has_program(self) -> bool:
@@ -143,8 +145,9 @@ def prepare_report(
     ``min_cell`` can be derived from a total, another table or a percentage.
     """
     settings = settings or ReportSettings()
-    summary = patient_summary(cohort)
-    weeks = patient_weeks(cohort)
+    grid = week_grid(cohort)
+    summary = patient_summary(cohort, grid=grid)
+    weeks = patient_weeks(cohort, grid=grid)
     group = comparison_group(summary, has_sessions=len(cohort.sessions) > 0)
     disc, linked = report_disclosure(
         cohort, summary, group=group, min_cell=min_cell, timepoint=settings.timepoint
@@ -155,7 +158,17 @@ def prepare_report(
     linked["flow"] = _link_flow(disc, cohort, summary)
     disc.protect(keep=[TOTAL, *group_totals(disc)])
     return Report(
-        cohort, summary, weeks, title, min_cell, group, disc, linked, settings, out or Blocks()
+        cohort,
+        summary,
+        weeks,
+        title,
+        min_cell,
+        group,
+        disc,
+        linked,
+        settings,
+        out or Blocks(),
+        grid,
     )
 
 
@@ -416,7 +429,7 @@ def models_section(r: Report) -> None:
             r.out,
             "Pain-trajectory mixed model",
             lambda: trajectory.fit_pain_model(
-                trajectory.pain_model_frame(r.cohort, summary=r.summary)
+                trajectory.pain_model_frame(r.cohort, summary=r.summary, grid=r.grid)
             ),
         )
     elif r.has_program:
