@@ -328,3 +328,45 @@ def test_tables_are_put_in_words_after_suppression():
     assert readable_table(pd.DataFrame({"timepoint": ["end_guided"], "delta": [-2.0]})).iloc[
         0
     ].tolist() == ["end of guided phase", "-2"]
+
+
+def test_each_model_says_what_it_is_adjusted_for(report, prepared):
+    from ptanalytics.models import dropout, missing_data, trajectory
+    from ptanalytics.models import outcomes as om
+    from ptanalytics.report.text import adjusted_for_text, covariate_words
+
+    _, text = report
+    r, summary = prepared, prepared.summary
+    model = trajectory.fit_pain_model(trajectory.pain_model_frame(r.cohort, summary=summary))
+    # The covariates are the fitted formula's terms that are not time or adherence.
+    assert model.covariates and set(model.covariates) < set(model.terms)
+    for term in model.covariates:
+        assert term in model.formula and not set(term.split(":")) & set(
+            trajectory.TIME_AND_ADHERENCE
+        )
+    lead = "The time and adherence estimates are adjusted for each other and for"
+    sentences = [adjusted_for_text(model.covariates, lead=lead)]
+    for tp in ("end_guided", "followup"):
+        dr = om.dose_response(summary, timepoint=tp, reference="median")
+        sentences.append(adjusted_for_text(dr.covariates))
+    subs = om.category_substitution(summary)
+    sentences.append(
+        adjusted_for_text(subs.covariates, lead="Besides the exercise mix, adjusted for")
+    )
+    usable = summary.dropna(subset=["guided_weeks", "nprs_change_followup"])
+    sizes = usable["guided_weeks"].value_counts()
+    big = sizes[sizes >= r.min_cell].index
+    length = om.program_length(summary[summary["guided_weeks"].isin(big)])
+    sentences.append(adjusted_for_text(length.covariates))
+    cox = dropout.cox_dropout(r.weeks, summary)
+    lead = "The pain-change hazard ratio is adjusted for"
+    sentences.append(adjusted_for_text(cox.covariates, lead=lead))
+    predictors = missing_data.imputation_predictors(summary)
+    lead = "The missing follow-up NPRS scores are imputed (MAR) given"
+    sentences.append(adjusted_for_text(predictors, lead=lead))
+    for sentence in sentences:
+        assert sentence in text, sentence
+    # In words, never the formula's names; every covariate named.
+    assert "baseline NPRS" in sentences[1] and "nprs_baseline" not in text
+    assert len(covariate_words(cox.covariates)) == len(cox.covariates) >= 1
+    assert "adjusted for baseline NPRS and age" in text  # the tipping point's own model

@@ -190,6 +190,11 @@ _TERM_WORDS = {
     "planned_weeks_c": "planned guided length (per week above 8)",
     "age_c": "age (per 10 years above the mean)",
     "I(10 * adh)": "adherence (per 10 points)",
+    "age": "age (per year)",
+    "nprs_baseline": "baseline NPRS (per point)",
+    "nprs_end_guided": "NPRS at the end of the guided phase (per point)",
+    "pain_change": "pain change since baseline (per NPRS point)",
+    "maintenance": "maintenance phase",
 }
 
 
@@ -216,6 +221,8 @@ def _term_words(term: str, guided_reference: int) -> str:
         return f"planned {m.group(2)} vs {m.group(1) or guided_reference} weeks"
     if m := re.fullmatch(r"C\((\w+)(?:, [^)]*\))?\)\[T\.(.+)\]", term):
         return f"{m.group(1).replace('_', ' ')}: {m.group(2).replace('_', ' ')} vs reference"
+    if m := re.fullmatch(r"C\((\w+)(?:, [^)]*\))?\)", term):  # a factor as a whole
+        return _term_words(m.group(1), guided_reference)
     if m := re.fullmatch(r"co_(\w+)", term):
         kind = m.group(1).replace("heat_cold", "heat or cold").replace("_", " ")
         return f"co-intervention: {kind}"

@@ -29,7 +29,7 @@ simulator as in life patients whose pain does not improve are more likely to sto
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -77,9 +77,12 @@ class CoxDropout(Estimates):
     ``table`` holds the hazard ratios (see :func:`cox_dropout`), ``n`` the patients in the fit,
     ``notes`` the fit's messages, and ``fit`` the full :class:`~ptanalytics.models.survival.
     CoxResult` of the counting-process rows (log-likelihoods, tests, covariance).
+    ``covariates`` are the columns the pain-change hazard ratio is adjusted for (the model's
+    terms besides ``pain_change``, as given: e.g. ``nprs_baseline``, ``age``).
     """
 
     fit: CoxResult | None = None
+    covariates: list[str] = field(default_factory=list)
 
     def figure(self, ax=None):
         """Hazard ratios with intervals (:func:`ptanalytics.plotting.plot_hazard_ratios`)."""
@@ -607,4 +610,10 @@ def cox_dropout(
     table["n_events"] = fit.n_events
     left_out = int(intervals["patient_id"].nunique()) - n_patients
     notes = [f"{left_out} patient(s) with a missing covariate were left out."] if left_out else []
-    return CoxDropout(table=table, n=n_patients, notes=[*notes, *fit.notes, _ASSOCIATION], fit=fit)
+    return CoxDropout(
+        table=table,
+        n=n_patients,
+        notes=[*notes, *fit.notes, _ASSOCIATION],
+        fit=fit,
+        covariates=list(covariates),
+    )

@@ -50,7 +50,15 @@ from ptanalytics.models._result import Estimates
 from ptanalytics.models._tidy import TIDY_COLUMNS
 from ptanalytics.vocab import INSTRUMENT_RANGES
 
-__all__ = ["Pooled", "TippingPoint", "impute_followup", "mi_responders", "rubin", "tipping_point"]
+__all__ = [
+    "Pooled",
+    "TippingPoint",
+    "imputation_predictors",
+    "impute_followup",
+    "mi_responders",
+    "rubin",
+    "tipping_point",
+]
 
 #: Instrument scales used when ``integer_scale=True``: (low, high) of the recorded integer score,
 #: for the instruments the patient summary scores (its ``nprs_*`` and ``odi_*`` columns).
@@ -681,6 +689,22 @@ def _check_mi_responders(summary, by, instrument, timepoint, definition):
     return keys, instrument, outcome
 
 
+def imputation_predictors(
+    summary: pd.DataFrame, *, instrument: str = "nprs", timepoint: str = "followup"
+) -> list[str]:
+    """The predictors of :func:`mi_responders`' imputation model when none are given: the
+    columns of ``summary`` it imputes the missing ``<instrument>_<timepoint>`` scores from.
+
+    Examples
+    --------
+    >>> import ptanalytics as pt
+    >>> imputation_predictors(pt.patient_summary(pt.simulate_cohort(30, seed=1)))
+    ['nprs_baseline', 'nprs_end_guided', 'adherence', 'age']
+    """
+    _check_summary(summary)
+    return _default_predictors(summary, canonical_instrument(instrument).lower(), timepoint)
+
+
 def _default_predictors(summary, instrument: str, timepoint: str) -> list[str]:
     """Baseline (and end-of-guided for the follow-up) score, adherence and age, where known."""
     candidates = [f"{instrument}_baseline", "adherence", "age"]
@@ -720,6 +744,12 @@ class TippingPoint(Estimates):
     """
 
     tipping_delta: float | None = None
+
+    @property
+    def covariates(self) -> list[str]:
+        """What the adherence coefficient is adjusted for: the analysis model's other
+        columns (``nprs_baseline``, ``age``)."""
+        return [c for c in _TIPPING_VARIABLES[1:] if c != "adherence"]
 
     def figure(self, ax=None):
         """Estimate and interval over delta (:func:`ptanalytics.plotting.plot_tipping_point`)."""

@@ -103,6 +103,9 @@ class DoseResponse:
         The adherence (0-1) the curve is a difference against.
     patient_adherence : Series
         The adherence (capped at 1) of the patients used, for a rug under the curve.
+    covariates : list of str
+        The covariate terms both fits (spline and linear) are adjusted for, as in their formula
+        (e.g. ``nprs_baseline``, ``C(sex)``; those constant in the data are left out).
 
     ``figure()`` draws ``curve`` (:func:`ptanalytics.plotting.plot_dose_response`).
     """
@@ -115,6 +118,7 @@ class DoseResponse:
     notes: list[str] = field(default_factory=list)
     reference: float = 0.0
     patient_adherence: pd.Series | None = None
+    covariates: list[str] = field(default_factory=list)
 
     def figure(self, ax=None):
         """The dose-response curve with its confidence band and a rug of the adherence."""
@@ -227,7 +231,15 @@ def dose_response(
     table = tidy(result, alpha=alpha, extra={"model": "dose_response", "timepoint": timepoint})
     table["term"] = table["term"].replace({n: f"ns(adh){k}" for k, n in enumerate(names, 1)})
     return DoseResponse(
-        table, curve, lin.reset_index(drop=True), len(data), result, notes, ref, data["adh"]
+        table,
+        curve,
+        lin.reset_index(drop=True),
+        len(data),
+        result,
+        notes,
+        ref,
+        data["adh"],
+        list(covs),
     )
 
 
@@ -257,12 +269,16 @@ class Substitutions(Estimates):
         Patients with the outcome left out because every category share is zero or missing.
     amount : float
         The share of exercise time moved.
+    covariates : list of str
+        The covariate terms of the fit besides the ilr coordinates (e.g. ``adherence``,
+        ``C(sex)``; those constant in the data are left out).
 
     ``figure()`` draws the from x to grid (:func:`ptanalytics.plotting.plot_substitutions`).
     """
 
     n_no_exercise_time: int = 0
     amount: float = 0.10
+    covariates: list[str] = field(default_factory=list)
 
     def figure(self, ax=None):
         """The substitution effects as a from x to grid of estimates."""
@@ -350,7 +366,7 @@ def category_substitution(
         if n_no_time
         else []
     )
-    return Substitutions(pd.DataFrame(rows), len(data), notes, n_no_time, amount)
+    return Substitutions(pd.DataFrame(rows), len(data), notes, n_no_time, amount, list(covs))
 
 
 # ---------------------------------------------------------------------------------- length
@@ -373,10 +389,14 @@ class ProgramLength(Estimates):
         ``guided_weeks_actual`` in the summary.
     reference : int
         The planned length the differences are against.
+    covariates : list of str
+        The covariate terms the differences are adjusted for (e.g. ``nprs_baseline``,
+        ``C(sex)``; those constant in the data are left out).
     """
 
     planned_vs_actual: pd.DataFrame | None = None
     reference: int = 8
+    covariates: list[str] = field(default_factory=list)
 
 
 def program_length(
@@ -424,7 +444,12 @@ def program_length(
         f"C(guided_weeks, Treatment({reference}))", "C(guided_weeks)", regex=False
     )
     return ProgramLength(
-        table, len(data), notes, _planned_vs_actual(summary, outcome), int(reference)
+        table,
+        len(data),
+        notes,
+        _planned_vs_actual(summary, outcome),
+        int(reference),
+        list(covs),
     )
 
 

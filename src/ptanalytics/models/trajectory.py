@@ -83,6 +83,15 @@ DEFAULT_FORMULA = (
     " + C(sex) + C(chronicity) + " + " + ".join(COINTERVENTION_TERMS)
 )
 DEFAULT_RE = "~ months_guided + months_maintenance"
+#: The model frame's time and adherence columns: what the model estimates (alone and in their
+#: interactions); every other term of the formula adjusts them (:attr:`PainModel.covariates`).
+TIME_AND_ADHERENCE = (
+    "months_guided",
+    "months_maintenance",
+    "maintenance_step",
+    "adherence_between",
+    "adherence_within",
+)
 
 
 def pain_model_frame(
@@ -216,6 +225,21 @@ class PainModel:
     def n(self) -> int:
         """Patients in the model frame."""
         return int(self.frame["patient_id"].nunique())
+
+    @property
+    def terms(self) -> list[str]:
+        """The fixed-effect terms of the formula fitted (patsy's names, e.g. ``C(sex)``,
+        ``adherence_between:months_guided``; no intercept; dropped constant terms left out)."""
+        from patsy import INTERCEPT, ModelDesc
+
+        desc = ModelDesc.from_formula(self.formula)
+        return [t.name() for t in desc.rhs_termlist if t != INTERCEPT]
+
+    @property
+    def covariates(self) -> list[str]:
+        """The terms the time and adherence estimates are adjusted for: every term of
+        :attr:`terms` that reads none of :data:`TIME_AND_ADHERENCE`."""
+        return [t for t in self.terms if not set(t.split(":")) & set(TIME_AND_ADHERENCE)]
 
     def figure(self, ax=None):
         """Predicted mean NPRS by attendance band, with confidence bands.

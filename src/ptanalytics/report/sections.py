@@ -339,6 +339,7 @@ def outcomes_section(r: Report) -> None:
     """4. Outcomes and responders: ITT, completers, multiple imputation, weekly pain."""
     from ptanalytics.models import missing_data
     from ptanalytics.report.tables import readable_table
+    from ptanalytics.report.text import adjusted_for_text
 
     s = r.settings
     r.out.markdown(populations_text(m=s.mi_imputations, seed=s.mi_seed))
@@ -367,6 +368,9 @@ def outcomes_section(r: Report) -> None:
             )
             shown = readable_table(mi_for_report(mi, r.disclosure, group=r.group))
             r.out.html(shown.to_html(index=False, na_rep=""))
+            predictors = missing_data.imputation_predictors(r.summary)  # mi_responders' own
+            lead = "The missing follow-up NPRS scores are imputed (MAR) given"
+            r.out.markdown(adjusted_for_text(predictors, lead=lead))
         _tipping_blocks(r)
     else:
         r.out.markdown("No follow-up score was observed: nothing to impute from.")
@@ -406,7 +410,14 @@ def _tipping_blocks(r: Report) -> None:
     )
     if tipping is None:
         return
-    r.out.markdown(tipping_text(tipping.tipping_delta, m=s.mi_imputations, seed=s.mi_seed))
+    r.out.markdown(
+        tipping_text(
+            tipping.tipping_delta,
+            m=s.mi_imputations,
+            seed=s.mi_seed,
+            covariates=tipping.covariates,
+        )
+    )
     shown = readable_table(
         tipping.table[["delta", "estimate", "ci_low", "ci_high"]],
         labels={"estimate": "NPRS change per 10 points of adherence"},
@@ -448,9 +459,11 @@ def models_section(r: Report) -> None:
 
 
 def _trajectory_blocks(r: Report, model) -> None:
-    """The mixed model's reading, its key terms (small ones withheld) and the trajectories."""
+    """The mixed model's reading, its key terms (small ones withheld), what they are adjusted
+    for, and the trajectories."""
     from ptanalytics import plotting
     from ptanalytics.models import trajectory
+    from ptanalytics.report.text import adjusted_for_text
 
     fe = model.table.set_index("term")
     r.out.markdown(
@@ -477,6 +490,8 @@ def _trajectory_blocks(r: Report, model) -> None:
         )
     shown = terms_table(fe.loc[key].reset_index(), estimate="NPRS points")
     r.out.html(shown.to_html(index=False))
+    lead = "The time and adherence estimates are adjusted for each other and for"
+    r.out.markdown(adjusted_for_text(model.covariates, lead=lead))
     forest = fe.loc[key].reset_index()
     title = "Mixed-model terms (NPRS points; associations, adjusted for each other)"
     r.out.figure(plotting.plot_forest(forest, title=title))
@@ -517,7 +532,8 @@ def _dose_response_blocks(r: Report, tp: str) -> None:
     r.out.markdown(
         f"**Dose-response at the {label}**: each 10 points of adherence goes with "
         f"{row['estimate']:.2f} NPRS points of change (95% CI {row['ci_low']:.2f} to "
-        f"{row['ci_high']:.2f}); n = {r.disclosure.count(('dose_response', tp))}."
+        f"{row['ci_high']:.2f}); n = {r.disclosure.count(('dose_response', tp))}. "
+        + adjusted_for_text(dr.covariates)
     )
     r.out.figure(dr.figure())
 
@@ -525,6 +541,7 @@ def _dose_response_blocks(r: Report, tp: str) -> None:
 def _substitution_blocks(r: Report) -> None:
     """Moving exercise time from flexibility to core strengthening: sentence and figure."""
     from ptanalytics.models import outcomes as outcome_models
+    from ptanalytics.report.text import adjusted_for_text
 
     subs = estimable(r.out, "Exercise mix", lambda: outcome_models.category_substitution(r.summary))
     if subs is None or "flexibility->core_strengthening" not in set(subs.table["term"]):
@@ -542,6 +559,8 @@ def _substitution_blocks(r: Report) -> None:
             else " Patients with no logged exercise time (fewer than "
             f"{r.min_cell}, if any) have no exercise mix and are left out."
         )
+        + " "
+        + adjusted_for_text(subs.covariates, lead="Besides the exercise mix, adjusted for")
     )
     from ptanalytics import plotting
 
@@ -554,6 +573,7 @@ def _program_length_blocks(r: Report) -> None:
     the words for the planned-vs-actual table that follows it (``lengths``)."""
     from ptanalytics.metrics.timepoints import TIMEPOINT_LABELS
     from ptanalytics.models import outcomes as outcome_models
+    from ptanalytics.report.text import adjusted_for_text
 
     usable = r.summary.dropna(subset=["guided_weeks", "nprs_change_followup"])
     sizes = usable["guided_weeks"].value_counts()
@@ -581,6 +601,7 @@ def _program_length_blocks(r: Report) -> None:
         )
         shown = terms_table(rows, estimate="Difference in NPRS change")
         r.out.html(shown.to_html(index=False))
+        r.out.markdown(adjusted_for_text(result.covariates))
     if r.disclosure.has_table("lengths"):
         when = TIMEPOINT_LABELS.get(r.settings.timepoint, r.settings.timepoint)
         r.out.markdown(
@@ -595,7 +616,7 @@ def dropout_section(r: Report) -> None:
     """6. Dropout: Kaplan-Meier by early adherence (a landmark analysis) and a Cox model."""
     from ptanalytics import plotting
     from ptanalytics.models import dropout
-    from ptanalytics.report.text import landmark_text
+    from ptanalytics.report.text import adjusted_for_text, landmark_text
 
     if not r.has_program:
         r.out.markdown("No session data: dropout from the program cannot be defined.")
@@ -622,14 +643,16 @@ def dropout_section(r: Report) -> None:
             words = f"adherence in weeks 0-{week - 1}"
             r.out.figure(plotting.plot_kaplan_meier(km, legend_title=words))
     cox = estimable(
-        r.out, "Cox regression of dropout", lambda: dropout.cox_dropout(r.weeks, r.summary).table
+        r.out, "Cox regression of dropout", lambda: dropout.cox_dropout(r.weeks, r.summary)
     )
     if cox is not None:
         r.out.markdown(
             "Cox regression of dropout (hazard ratios; pain change is the last observed NPRS "
             "minus baseline, a time-varying covariate):"
         )
-        r.out.html(terms_table(cox, estimate="Hazard ratio").to_html(index=False))
+        r.out.html(terms_table(cox.table, estimate="Hazard ratio").to_html(index=False))
+        lead = "The pain-change hazard ratio is adjusted for"
+        r.out.markdown(adjusted_for_text(cox.covariates, lead=lead))
 
 
 def methods_section(r: Report) -> None:

@@ -13,6 +13,8 @@ from ptanalytics.vocab import ATTENDANCE_BANDS, ATTENDANCE_CUTS
 
 __all__ = [
     "adherence_text",
+    "adjusted_for_text",
+    "covariate_words",
     "intro_text",
     "landmark_text",
     "methods_text",
@@ -79,6 +81,59 @@ def definitions_text(
     )
 
 
+def covariate_words(terms) -> list[str]:
+    """A model's covariate terms in words, for a sentence (:func:`ptanalytics.plotting.
+    term_labels` without their units; the ilr coordinates as the exercise mix and the
+    co-interventions as one item each).
+
+    Examples
+    --------
+    >>> covariate_words(["nprs_baseline", "age", "C(sex)", "ilr_1", "ilr_2", "co_massage"])
+    ['baseline NPRS', 'age', 'sex', 'the exercise mix (2 ilr coordinates)', 'co-interventions (massage)']
+    """  # noqa: E501
+    import re
+
+    from ptanalytics.plotting import term_labels
+
+    terms = [str(t) for t in terms]
+    labels = dict(zip(terms, term_labels(terms), strict=True))
+    ilr = [t for t in terms if re.fullmatch(r"ilr_\d+", t)]
+    co = [t for t in terms if t.startswith("co_")]
+    words = []
+    for t in terms:
+        if t in ilr:
+            if t == ilr[0]:
+                words.append(f"the exercise mix ({len(ilr)} ilr coordinates)")
+        elif t in co:
+            if t == co[0]:
+                kinds = [labels[c].removeprefix("co-intervention: ") for c in co]
+                words.append(f"co-interventions ({', '.join(kinds)})")
+        else:
+            words.append(re.sub(r" \(per [^)]*\)$", "", labels[t]))
+    return words
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def adjusted_for_text(terms, *, lead: str = "Adjusted for") -> str:
+    """One sentence: what an estimate is adjusted for, from the model's own covariate terms
+    (a result's ``covariates``), in words (:func:`covariate_words`).
+
+    Examples
+    --------
+    >>> adjusted_for_text(["nprs_baseline", "age", "C(sex)", "C(chronicity)"])
+    'Adjusted for baseline NPRS, age, sex and chronicity.'
+    >>> adjusted_for_text([])
+    'Adjusted for nothing else: no covariate varies in this cohort.'
+    """
+    words = covariate_words(terms)
+    if not words:
+        return f"{lead} nothing else: no covariate varies in this cohort."
+    return f"{lead} {_and(words)}."
+
+
 def landmark_text(
     week: int,
     *,
@@ -117,16 +172,20 @@ def _p_words(p: str) -> str:
     return p if p.startswith("<") else f"= {p}"
 
 
-def tipping_text(tipping_delta, *, m: int, seed: int) -> str:
-    """The MNAR tipping point in words (``tipping_delta`` None: not reached on the grid)."""
+def tipping_text(tipping_delta, *, m: int, seed: int, covariates=()) -> str:
+    """The MNAR tipping point in words (``tipping_delta`` None: not reached on the grid;
+    ``covariates``: the analysis model's, :attr:`~ptanalytics.models.missing_data.TippingPoint.
+    covariates`)."""
     where = (
         f"The association's 95% interval first includes 0 at delta = {tipping_delta:g} points."
         if tipping_delta is not None
         else "Over the deltas tried, the association's 95% interval never includes 0."
     )
+    words = covariate_words(covariates)
+    adjusted = f", adjusted for {_and(words)}" if words else ""
     return (
         "**Missing follow-up not at random (tipping point).** The dose-response of adherence at "
-        "follow-up (NPRS change per 10 points of adherence, adjusted for baseline NPRS and age) "
+        f"follow-up (NPRS change per 10 points of adherence{adjusted}) "
         f"re-estimated with the imputed follow-up scores shifted by delta points (m = {m}, seed "
         f"{seed}); delta = 0 is the MAR analysis, a negative delta means the missing patients "
         f"did better than MAR predicts. {where}"
