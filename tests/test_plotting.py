@@ -4,6 +4,8 @@ that names the fix."""
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -547,3 +549,108 @@ def test_weekly_means_one_line_per_group():
     assert one.axes[0].get_legend() is None
     with pytest.raises(ConfigError, match="Fix: pass weekly_means"):
         plotting.plot_weekly_means(table.drop(columns="band"), by="band", ylabel="y", title="t")
+
+
+def _band_data(sizes, weeks=6):
+    """Observed weekly NPRS of ``sizes[band]`` patients per band, and a predicted mean per band."""
+    rows, pred = [], []
+    start = 0
+    for band, n in sizes.items():
+        for i in range(start, start + n):
+            rows += [
+                {"patient_id": f"P{i:03d}", "week": w, "nprs": float((i + w) % 11)}
+                for w in range(weeks)
+            ]
+        start += n
+        pred += [
+            {"attendance_band": band, "week": w, "estimate": 6.0 - 0.3 * w}
+            | {"ci_low": 5.5 - 0.3 * w, "ci_high": 6.5 - 0.3 * w}
+            for w in range(weeks)
+        ]
+    observed = pd.DataFrame(rows)
+    band_of = {f"P{i:03d}": b for b, lo, hi in _ranges(sizes) for i in range(lo, hi)}
+    observed["attendance_band"] = observed["patient_id"].map(band_of)
+    observed.loc[observed["week"] % 2 == 1, "nprs"] = np.nan  # weeks without an assessment
+    pred = pd.DataFrame(pred)
+    pred.attrs["guided_weeks"] = 3.0
+    return observed, pred
+
+
+def _ranges(sizes):
+    start = 0
+    for band, n in sizes.items():
+        yield band, start, start + n
+        start += n
+
+
+def _thin_lines(ax):
+    return [ln for ln in ax.get_lines() if ln.get_linewidth() < 1]
+
+
+def test_band_trajectories_sample_panels_and_means():
+    observed, pred = _band_data({"low": 45, "medium": 5, "high": 20})
+    fig = plotting.plot_band_trajectories(observed, pred, min_cell=11, per_band=30, seed=3)
+    # One panel per band of at least min_cell patients (medium, 5 patients, left out).
+    assert [ax.get_title() for ax in fig.axes] == [
+        "low attendance (n = 45)",
+        "high attendance (n = 20)",
+    ]
+    low, high = fig.axes
+    # At most per_band observed lines per band, one per sampled patient, and one bold mean.
+    assert len(_thin_lines(low)) == 30 and len(_thin_lines(high)) == 20
+    for ax in fig.axes:
+        bold = [ln for ln in ax.get_lines() if ln.get_linewidth() > 2]
+        assert len(bold) == 1 and list(bold[0].get_ydata()) == pytest.approx(
+            [6.0 - 0.3 * w for w in range(6)]
+        )
+        dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+        assert [ln.get_xdata()[0] for ln in dashed] == [3.0]  # the end of the guided phase
+    # The observed lines are the sampled patients' scores, missing weeks skipped.
+    drawn = plotting.sample_band_patients(observed, min_cell=11, per_band=30, seed=3)
+    assert list(drawn) == ["low", "high"] and drawn["high"][0] == 20
+    ids = drawn["low"][1]
+    first = observed[(observed["patient_id"] == ids[0])].dropna(subset=["nprs"])
+    ys = sorted(tuple(ln.get_ydata()) for ln in _thin_lines(low))
+    assert tuple(first["nprs"]) in ys
+    # Described for screen readers and captioned; no patient id anywhere in the figure.
+    from matplotlib.text import Text
+
+    alt = plotting.alt_text(fig)
+    assert alt.startswith("Line charts, one panel per attendance band (low, high)")
+    assert "low: 30 patients' observed lines; high: 20" in alt and "week 3" in alt
+    assert "associations, not effects" in fig._pt_caption and "model" in fig._pt_caption
+    texts = " ".join(t.get_text() for t in fig.findobj(Text)) + alt + fig._pt_caption
+    assert not re.search(r"P\d{3}", texts)
+
+
+def test_band_trajectories_sampling_is_reproducible():
+    observed, pred = _band_data({"low": 45, "high": 40})
+    one = plotting.sample_band_patients(observed, min_cell=11, per_band=30, seed=3)
+    shuffled = observed.sample(frac=1.0, random_state=0)
+    two = plotting.sample_band_patients(shuffled, min_cell=11, per_band=30, seed=3)
+    other = plotting.sample_band_patients(observed, min_cell=11, per_band=30, seed=4)
+    for band in ("low", "high"):
+        assert list(one[band][1]) == list(two[band][1])  # same patients, whatever the row order
+        assert len(set(one[band][1])) == 30
+    assert any(list(one[b][1]) != list(other[b][1]) for b in one)
+    from ptanalytics.report.render import figure_html
+
+    draw = plotting.plot_band_trajectories
+    first = figure_html(draw(observed, pred, min_cell=11))
+    assert figure_html(draw(shuffled, pred, min_cell=11)) == first  # same bytes
+
+
+def test_band_trajectories_withheld_counts_and_nothing_to_draw():
+    observed, pred = _band_data({"low": 45, "high": 12})
+    fig = plotting.plot_band_trajectories(
+        observed, pred, min_cell=11, counts={"low": 45, "high": None}
+    )
+    low, high = fig.axes
+    # A band whose size is withheld shows no n and no lines (their number would give it away).
+    assert high.get_title() == "high attendance" and _thin_lines(high) == []
+    assert low.get_title() == "low attendance (n = 45)" and len(_thin_lines(low)) == 30
+    assert "high: mean only" in plotting.alt_text(fig)
+    with pytest.raises(ConfigError, match="no attendance band has 50 patients"):
+        plotting.plot_band_trajectories(observed, pred, min_cell=50)
+    with pytest.raises(ConfigError, match="Fix: merge summary"):
+        plotting.plot_band_trajectories(observed.drop(columns="attendance_band"), pred, min_cell=11)

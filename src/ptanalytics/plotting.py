@@ -25,6 +25,7 @@ __all__ = [
     "alt_text",
     "describe",
     "plot_adherence_distribution",
+    "plot_band_trajectories",
     "plot_cohort_overview",
     "plot_dose_response",
     "plot_dropout_weeks",
@@ -47,6 +48,7 @@ __all__ = [
     "plot_weekly_means",
     "plot_weekly_minutes",
     "plot_weekly_missing",
+    "sample_band_patients",
     "style",
     "term_labels",
 ]
@@ -314,6 +316,190 @@ def plot_trajectories(pred: pd.DataFrame, *, ax=None):
     ax.set_title("Pain trajectories by attendance band (association, not effect)")
     ax.legend(frameon=False)
     return fig
+
+
+#: Seed of the patients sampled by :func:`plot_band_trajectories` (the same input draws the same
+#: patients, so the same report bytes).
+SAMPLE_SEED = 20240108
+
+
+def sample_band_patients(
+    observed: pd.DataFrame, *, min_cell: int, per_band: int = 30, seed: int = SAMPLE_SEED
+) -> dict:
+    """The patients :func:`plot_band_trajectories` draws: per attendance band of at least
+    ``min_cell`` patients (in band order), at most ``per_band`` of them drawn without
+    replacement, reproducibly (``seed``; ids sorted first, so row order does not matter).
+
+    Returns
+    -------
+    dict
+        band -> (patients of the band, sorted array of the sampled patient ids).
+    """
+    from ptanalytics.vocab import ATTENDANCE_BANDS
+
+    rng = np.random.default_rng(seed)
+    bands = observed.dropna(subset=["attendance_band"])
+    sizes = bands.groupby("attendance_band", observed=True)["patient_id"].nunique()
+    order = [b for b in ATTENDANCE_BANDS if b in sizes.index]
+    order += sorted(str(b) for b in sizes.index if b not in ATTENDANCE_BANDS)
+    out = {}
+    for band in order:
+        if int(sizes[band]) < min_cell:
+            continue
+        ids = np.sort(bands.loc[bands["attendance_band"] == band, "patient_id"].unique())
+        k = min(per_band, len(ids))
+        out[band] = (int(sizes[band]), np.sort(rng.choice(ids, size=k, replace=False)))
+    return out
+
+
+@_styled
+def plot_band_trajectories(
+    observed: pd.DataFrame,
+    pred: pd.DataFrame,
+    *,
+    min_cell: int,
+    counts: dict | None = None,
+    per_band: int = 30,
+    seed: int = SAMPLE_SEED,
+    axes=None,
+):
+    """Observed NPRS of a sample of patients and the model's mean trajectory, by attendance band.
+
+    One panel per attendance band of at least ``min_cell`` patients: thin translucent lines, the
+    observed weekly NPRS of at most ``per_band`` patients of the band drawn at random
+    (:func:`sample_band_patients`, reproducible with ``seed``), and the bold line of the model's
+    predicted mean NPRS with its confidence band; a dashed line marks the change from the guided
+    phase to maintenance. No patient id, date or label of a single line is drawn.
+
+    Parameters
+    ----------
+    observed : DataFrame
+        One row per patient and week: ``patient_id``, ``week``, ``nprs`` (missing where not
+        assessed), ``attendance_band`` (:func:`ptanalytics.patient_weeks` with the patient
+        summary's band merged on).
+    pred : DataFrame
+        :func:`ptanalytics.models.trajectory.predicted_trajectories` (``attendance_band``,
+        ``week``, ``estimate``, ``ci_low``, ``ci_high``; ``attrs["guided_weeks"]``: where the
+        phase changes).
+    min_cell : int
+        Bands with fewer patients are left out.
+    counts : dict, optional
+        Band -> its number of patients as a report may print it (None where withheld). A
+        panel's title shows n only where it is a number of at least ``min_cell``, and a band
+        whose n is withheld shows its mean line only (the number of its lines would give a small
+        band away). Default: the band sizes of ``observed``.
+    per_band : int
+        The most patients drawn per band.
+    seed : int
+    axes : sequence of matplotlib Axes, optional
+        One per band drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import seaborn as sns
+
+    from ptanalytics.exceptions import ConfigError
+
+    source = "ptanalytics.patient_weeks with attendance_band merged on"
+    fix = "merge summary[['patient_id', 'attendance_band']] onto the weeks frame"
+    columns = ["patient_id", "week", "nprs", "attendance_band"]
+    observed = _table(observed, columns, "observed", source, fix)
+    pred = _table(
+        pred,
+        ["attendance_band", "week", "estimate", "ci_low", "ci_high"],
+        "pred",
+        "ptanalytics.models.trajectory.predicted_trajectories",
+    )
+    drawn = sample_band_patients(observed, min_cell=min_cell, per_band=per_band, seed=seed)
+    if not drawn:
+        raise ConfigError(
+            f"no attendance band has {min_cell} patients or more; nothing to draw. Fix: draw "
+            "this figure only for a cohort with a band of at least min_cell patients."
+        )
+    sizes = {b: n for b, (n, _) in drawn.items()}
+    counts = sizes if counts is None else counts
+    fig, panels = _panels(axes, (1, len(drawn)), (3.6 * len(drawn) + 0.6, 4.0), sharey=True)
+    guided = pred.attrs.get("guided_weeks")
+    means, lines = {}, {}
+    for i, (ax, (band, (_, ids))) in enumerate(zip(panels, drawn.items(), strict=True)):
+        colour = f"C{i}"
+        n = counts.get(band)
+        shown = n is not None and not isinstance(n, str) and int(n) >= min_cell
+        lines[band] = 0
+        if shown:
+            mine = observed[observed["patient_id"].isin(ids)].dropna(subset=["nprs"])
+            mine = mine.assign(patient=pd.factorize(mine["patient_id"], sort=True)[0])
+            sns.lineplot(
+                mine.sort_values(["patient", "week"]),
+                x="week",
+                y="nprs",
+                units="patient",
+                estimator=None,
+                color=colour,
+                alpha=0.3,
+                linewidth=0.7,
+                legend=False,
+                ax=ax,
+            )
+            lines[band] = int(mine["patient"].nunique())
+        part = pred[pred["attendance_band"] == band].sort_values("week")
+        if len(part):
+            ax.fill_between(part["week"], part["ci_low"], part["ci_high"], color=colour, alpha=0.2)
+            ax.plot(part["week"], part["estimate"], color="black", linewidth=2.6)
+            means[band] = float(part["estimate"].iloc[-1])
+        if guided is not None:
+            ax.axvline(float(guided), color="0.35", linestyle="--", linewidth=1)
+        title = f"{band} attendance" + (f" (n = {int(n):,})" if shown else "")
+        ax.set(title=title, xlabel="Weeks since enrolment", ylim=(0, 10.3))
+        ax.set_ylabel("NPRS (0-10)" if i == 0 else "")
+    if guided is not None:
+        panels[0].annotate(
+            "end of guided phase",
+            (float(guided), 10.1),
+            xytext=(3, 0),
+            textcoords="offset points",
+            fontsize="small",
+            color="0.35",
+            va="top",
+        )
+    from matplotlib.lines import Line2D
+
+    keys = [
+        Line2D([], [], color="0.4", alpha=0.6, linewidth=0.7, label="observed (one patient)"),
+        Line2D([], [], color="black", linewidth=2.6, label="model mean (95% band)"),
+    ]
+    fig.legend(handles=keys, frameon=False, fontsize="small", loc="upper center", ncol=2)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    weeks = int(pred["week"].max()) if len(pred) else int(observed["week"].max())
+    parts = [
+        f"{band}: {lines[band]} patients' observed lines" if lines[band] else f"{band}: mean only"
+        for band in drawn
+    ]
+    ends = ", ".join(f"{b} {m:.1f}" for b, m in means.items())
+    alt = (
+        f"Line charts, one panel per attendance band ({', '.join(map(str, drawn))}), NPRS from "
+        f"0 to 10 by week since enrolment, weeks 0 to {weeks}. Thin translucent lines are the "
+        f"observed weekly NPRS of up to {per_band} patients of the band drawn at random "
+        f"({'; '.join(parts)}); the bold black line is the mixed model's predicted mean NPRS "
+        "with its 95% band"
+        + (f", which ends at week {weeks} at {ends}" if ends else "")
+        + (
+            f"; a dashed line at week {float(guided):g} marks the end of the guided phase"
+            if guided is not None
+            else ""
+        )
+        + "."
+    )
+    caption = (
+        f"Observed pain scores (thin lines: up to {per_band} randomly drawn patients per band, "
+        "each line one patient's weekly NPRS while in the program) and the model's mean "
+        "trajectory (bold, with its 95% band), by attendance band; dashed: the end of the "
+        "guided phase. Bands differ in more than adherence, so differences between them are "
+        "associations, not effects."
+    )
+    return describe(fig, alt, caption=caption)
 
 
 @_styled

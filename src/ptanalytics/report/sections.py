@@ -503,19 +503,35 @@ def _trajectory_blocks(r: Report, model) -> None:
     sizes = r.summary["attendance_band"].value_counts()
     big = [b for b in sizes.index if sizes[b] >= r.min_cell]
     pred = pred[pred["attendance_band"].isin(big)]
+    per_band = 30
     r.out.markdown(
         f"Predicted mean NPRS by attendance band (bands of at least {r.min_cell} patients) "
         f"from week 0 to week {pred.attrs['weeks']}, the last week with an assessment in "
         f"the data (not extrapolated), with the phase change at "
-        f"{pred.attrs['guided_weeks']:g} weeks, the median guided-phase length."
+        f"{pred.attrs['guided_weeks']:g} weeks, the median guided-phase length; under each "
+        f"mean, the observed weekly NPRS of up to {per_band} patients of the band drawn at "
+        "random (the same patients every time the report is made)."
     )
     if len(pred):
-        r.out.figure(plotting.plot_trajectories(pred))
+        observed = r.weeks[["patient_id", "week", "nprs"]].merge(
+            r.summary[["patient_id", "attendance_band"]], on="patient_id", how="left"
+        )
+        counts = {}  # band sizes as the bands table shows them (None where withheld)
+        if r.disclosure.has_table("bands"):
+            bands = r.disclosure.raw("bands")
+            for i, band in enumerate(bands["attendance band"]):
+                shown = r.disclosure.shown(("bands", i, "patients"))
+                counts[band] = int(bands["patients"].iloc[i]) if shown else None
+        fig = plotting.plot_band_trajectories(
+            observed, pred, min_cell=r.min_cell, counts=counts, per_band=per_band
+        )
+        r.out.figure(fig)
 
 
 def _dose_response_blocks(r: Report, tp: str) -> None:
     """The dose-response of adherence at one timepoint: one sentence and its figure."""
     from ptanalytics.models import outcomes as outcome_models
+    from ptanalytics.report.text import adjusted_for_text
 
     label = "end of the guided phase" if tp == "end_guided" else "follow-up"
     if not r.disclosure.shown(("dose_response", tp)):
