@@ -292,3 +292,71 @@ def test_text_columns_give_patsys_own_design():
     assert x["sex[T.x]"].tolist() == [0, 0, 0, 1, 0, 1]
     assert codes.tolist() == [0, 0, 1, 1, 2, 2]
     assert data["sex"].dtype == "string"  # the caller's frame is not changed
+
+
+def test_categoricals_inside_c_give_patsys_own_design():
+    """``C(x)``, ``C(x, Treatment(...))`` and ``C(x, levels=...)`` of a text column: the same
+    matrices and names as patsy's own coding (a categorical inside ``C()`` is coded from its
+    codes, not by patsy's loop over the rows)."""
+    from patsy import dmatrices
+
+    rng = np.random.default_rng(3)
+    n = 60
+    data = pd.DataFrame(
+        {
+            "y": rng.normal(size=n),
+            "t": np.tile([0.0, 1.0, 2.0], n // 3),
+            "sex": pd.Series(rng.choice(["f", "m"], size=n), dtype="string"),
+            "band": rng.choice(["low", "medium", "high"], size=n),
+            "weeks": rng.choice([6, 8, 12], size=n),
+            "patient_id": np.repeat([f"p{i}" for i in range(n // 3)], 3),
+        }
+    )
+    plain = data.astype({"sex": object})
+    for formula in (
+        "y ~ t + C(sex) + C(band)",
+        "y ~ C(sex, Treatment('m')) + C(band, levels=['low', 'medium', 'high']) + C(weeks)",
+        "y ~ t * C(band)",
+    ):
+        _, x, _, _, _ = lmm.lmm_design(data, formula, group="patient_id")
+        _, expected = dmatrices(formula, plain, NA_action="raise", return_type="dataframe")
+        assert list(x.columns) == list(expected.columns), formula
+        np.testing.assert_array_equal(x.to_numpy(), expected.to_numpy())
+
+
+def test_large_fits_start_from_a_sample_and_reach_the_same_optimum(monkeypatch):
+    """Above WARM_START_GROUPS groups the fit starts from a systematic sample's fit and takes
+    Newton steps with the sample's Hessian scaled to the data: the same optimum as the plain
+    path (L-BFGS-B from the identity and the polish), to the criterion's rounding."""
+    data = lc.scenario_data("dropout", 3000, 6, seed=11)
+    monkeypatch.setattr(lmm, "WARM_START_GROUPS", 1000)
+    monkeypatch.setattr(lmm, "WARM_START_SAMPLE", 600)
+    warm = lmm.fit_lmm(data, FORMULA, group="g", re_formula=RE)
+    monkeypatch.setattr(lmm, "WARM_START_GROUPS", 10**9)
+    plain = lmm.fit_lmm(data, FORMULA, group="g", re_formula=RE)
+    assert warm.diagnostics["warm_start"]["groups"] == 600
+    assert warm.diagnostics["warm_start"]["scaled_newton_steps"] >= 1
+    assert plain.diagnostics["warm_start"] is None
+    assert warm.converged and plain.converged
+    assert warm.diagnostics["evaluations"] < plain.diagnostics["evaluations"]
+    assert abs(warm.llf - plain.llf) <= 1e-9 * abs(plain.llf)
+    np.testing.assert_allclose(warm.fe_params, plain.fe_params, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(warm.theta, plain.theta, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(warm.bse_fe, plain.bse_fe, rtol=1e-6)
+
+
+def test_a_large_fit_on_the_boundary_falls_back_to_the_plain_path(monkeypatch):
+    """A sample whose fit has a variance at 0 gives no scaled Hessian: L-BFGS-B and the
+    polish run as without a sample (from the sample's start)."""
+    data = lc.scenario_data("balanced", 2000, 5, seed=5)
+    data = data.assign(y=data["y"] - data.groupby("g")["y"].transform("mean") + data["t"])
+    monkeypatch.setattr(lmm, "WARM_START_GROUPS", 1000)
+    monkeypatch.setattr(lmm, "WARM_START_SAMPLE", 500)
+    fit = lmm.fit_lmm(data, "y ~ t", group="g", re_formula="1")
+    monkeypatch.setattr(lmm, "WARM_START_GROUPS", 10**9)
+    plain = lmm.fit_lmm(data, "y ~ t", group="g", re_formula="1")
+    assert fit.singular and plain.singular
+    assert fit.diagnostics["optimizer"] == plain.diagnostics["optimizer"]
+    assert fit.diagnostics["lbfgs_iterations"] >= 0
+    assert abs(fit.llf - plain.llf) <= 1e-9 * abs(plain.llf)
+    np.testing.assert_allclose(fit.fe_params, plain.fe_params, rtol=1e-7, atol=1e-9)

@@ -29,6 +29,16 @@ tightest settings reach. A column of ``Lambda`` that is entirely zero is a stati
 the criterion whatever the data; when ``G`` shows a direction of descent from it, the search
 restarts along that direction (:func:`_escape_zero_column`).
 
+Large data (more than :data:`WARM_START_GROUPS` groups): each evaluation then costs a pass over
+every group, so the optimiser first fits a systematic sample of about :data:`WARM_START_SAMPLE`
+groups (every k-th), polishes it, and differences its Hessian; the deviance is a sum over groups,
+so that Hessian times ``G / sample`` approximates the full data's. Newton steps on the full data
+with that fixed Hessian (one evaluation each, about a digit each) then reach the optimum; the
+convergence check differences the full data's Hessian as always. When the sample's fit is on the
+boundary or a step would leave the interior, the plain path (L-BFGS-B, polish) runs instead. Only
+the path changes, not the optimum: on the report's pain model at 10^5 patients (10^6 rows) the
+evaluations on the full data fall from 73 to 21 and the fit from about 20 s to 8 s.
+
 Standard errors of ``beta`` are ``sigma^2 (X'V^-1 X)^-1`` (lme4's ``vcov``; statsmodels' are from
 the joint information matrix and a little larger). Random effects (BLUPs, lme4's conditional
 modes) are ``Lambda M_g^-1 Lambda' Z_g'(y_g - X_g beta)`` with conditional covariance
@@ -225,7 +235,7 @@ class _Problem:
 
     def d_gradient(self, s: dict, reml: bool) -> np.ndarray:
         """d(deviance)/dD for D = Lambda Lambda' (symmetric q x q)."""
-        q, p = self.q, self.p
+        q = self.q
         w, beta = s["w"], s["beta"]
         u_mat = w[:, :q]  # U = L^-1 Lambda' T; T Lambda M^-1 Lambda' T = U'U
         kt_sum = self.t_sum - sum(u_mat[i] @ u_mat[i].T for i in range(q))
@@ -237,17 +247,30 @@ class _Problem:
         nu = self._nu(reml)
         grad_d = kt_sum - (nu / s["r2"]) * (u @ u.T)
         if reml:
-            # P = Z'V^-1 X = Z'X - U' W_X, per group; sum_g P A^-1 P'.
-            wx = w[:, q : q + p]
-            pg = self.ztx.copy()
-            for j in range(q):
-                for i in range(q):
-                    pg[j] -= u_mat[i, j] * wx[i]
-            a_inv = np.linalg.inv(s["xtvx"])
-            flat = pg.reshape(q * p, -1)
-            gram = (flat @ flat.T).reshape(q, p, q, p)  # sum_g P[i, a] P[j, b]
-            grad_d -= np.einsum("ab,iajb->ij", a_inv, gram)
+            grad_d -= self._reml_term(s, u_mat)
         return 0.5 * (grad_d + grad_d.T)
+
+    def _reml_term(self, s: dict, u_mat: np.ndarray) -> np.ndarray:
+        """``sum_g P_g A^-1 P_g'`` with ``P_g = Z_g'V^-1 X_g = Z_g'X_g - U_g' W_X,g`` and
+        ``A = X'V^-1 X = L L'``: with ``Q_i = L^-1 P_i`` (p x G for random effect i), entry
+        ``(i, j)`` is the sum of ``Q_i * Q_j`` over groups and columns, one small Gram matrix
+        (before: the ``qp x qp`` Gram matrix of every ``P``, q times the work)."""
+        from scipy.linalg import solve_triangular
+
+        q, p = self.q, self.p
+        wx = s["w"][:, q : q + p]
+        chol_x = np.linalg.cholesky(s["xtvx"])
+        l_inv = solve_triangular(chol_x, np.eye(p), lower=True, check_finite=False)
+        qmat = np.empty((q, p, self.g))
+        pj, tmp = np.empty_like(wx[0]), np.empty_like(wx[0])
+        for j in range(q):
+            pj[...] = self.ztx[j]
+            for i in range(q):
+                np.multiply(u_mat[i, j], wx[i], out=tmp)
+                pj -= tmp
+            np.matmul(l_inv, pj, out=qmat[j])
+        flat = qmat.reshape(q, -1)
+        return flat @ flat.T
 
     def fun_and_grad(self, theta: np.ndarray, reml: bool) -> tuple[float, np.ndarray]:
         s = self.checked_state(theta)
@@ -456,18 +479,35 @@ def _build(design_info, data: pd.DataFrame) -> np.ndarray:
     return np.asarray(m, dtype=float)
 
 
-def _text_as_categorical(data: pd.DataFrame) -> pd.DataFrame:
-    """Text columns as categoricals with their sorted values as levels: the levels patsy would
-    find itself, and the same design, but coded without patsy's per-row Python loop."""
+def _text_as_categorical(data: pd.DataFrame, skip=()) -> pd.DataFrame:
+    """Text columns (but ``skip``) as categoricals with their sorted values as levels: the
+    levels patsy would find itself, and the same design, but coded without patsy's per-row
+    Python loop."""
     if not isinstance(data, pd.DataFrame):
         return data
     text = {}
     for name, col in data.items():
+        if name in skip:
+            continue
         if pd.api.types.is_string_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype):
             values = col.dropna().unique()
             if all(isinstance(v, str) for v in values):
                 text[name] = pd.Categorical(col, categories=sorted(values))
     return data.assign(**text) if text else data
+
+
+def _categorical(data, contrast=None, levels=None):
+    """patsy's ``C()``, but a pandas categorical without contrast or levels is returned as it
+    is: patsy 1.0 codes a categorical inside ``C()`` with a Python loop over the rows (its
+    fast path for pandas categoricals comes before it unwraps ``C()``'s box), and codes the
+    bare categorical from its codes, with the same levels (its categories) and the same
+    columns."""
+    from patsy.builtins import C
+
+    plain = contrast is None and levels is None
+    if plain and isinstance(data, pd.Series) and isinstance(data.dtype, pd.CategoricalDtype):
+        return data
+    return C(data, contrast, levels)
 
 
 def lmm_design(
@@ -478,7 +518,7 @@ def lmm_design(
     Returns ``(y, X, Z, codes, (design_info, re_design_info, groups))``; rows with a missing value
     in a used column raise :class:`ConfigError` naming the column (drop or impute them first).
     """
-    from patsy import PatsyError, dmatrices, dmatrix
+    from patsy import EvalEnvironment, PatsyError, dmatrices, dmatrix
 
     if not isinstance(data, pd.DataFrame):
         raise ConfigError(
@@ -487,12 +527,13 @@ def lmm_design(
         )
     if group not in data:
         raise ConfigError(f"grouping column {group!r} is not in the data; columns: {list(data)}.")
-    data = _text_as_categorical(data)
+    data = _text_as_categorical(data, skip=(group,))
+    env = EvalEnvironment([{"C": _categorical}])
     try:
-        yd, xd = dmatrices(formula, data, NA_action="raise", return_type="dataframe")
+        yd, xd = dmatrices(formula, data, NA_action="raise", return_type="dataframe", eval_env=env)
         re = re_formula.strip()
         re = re[1:] if re.startswith("~") else re
-        zd = dmatrix(re, data, NA_action="raise", return_type="dataframe")
+        zd = dmatrix(re, data, NA_action="raise", return_type="dataframe", eval_env=env)
     except PatsyError as exc:
         raise ConfigError(
             f"cannot build the model matrices: {exc}. Fix: drop or impute rows with missing "
@@ -610,11 +651,22 @@ def fit_lmm_arrays(
     t1 = time.perf_counter()
 
     diag = _diag_positions(q)
-    opt, escapes = _optimise(prob, _start(theta0, q), reml, diag)
-    theta, polish, s, grad = _newton_polish(prob, opt.x, reml, diag)
+    start, warm, fast = _start(theta0, q), None, None
+    if theta0 is None and g > WARM_START_GROUPS:
+        start, warm, sub_hessian = _warm_start(y, x, z, codes, g, reml, diag, start)
+        if sub_hessian is not None:
+            fast = _scaled_newton(prob, start, sub_hessian, reml, diag)
+            warm["scaled_newton_steps"] = fast[1] if fast else None
+    if fast is not None:
+        theta, polish, s, grad = fast
+        hess, escapes = None, 0
+        opt = optimize.OptimizeResult(message="scaled Newton from a sample's fit", nit=0)
+    else:
+        opt, escapes = _optimise(prob, start, reml, diag)
+        theta, polish, s, grad, hess = _newton_polish(prob, opt.x, reml, diag)
     t2 = time.perf_counter()
 
-    check = _convergence(prob, theta, s, grad, reml, diag)
+    check = _convergence(prob, theta, s, grad, reml, diag, hess)
     singular = bool(np.any(theta[diag] < _SINGULAR_TOL))
     scale = s["r2"] / (prob.n - prob.p if reml else prob.n)
     lam = s["lam"]
@@ -630,6 +682,7 @@ def fit_lmm_arrays(
         "evaluations": int(prob.evaluations),
         "newton_steps": polish,
         "boundary_escapes": escapes,
+        "warm_start": warm,
         "deviance": check["deviance"],
         "gradient": grad.tolist(),
         "projected_gradient_max": check["projected_gradient_max"],
@@ -685,6 +738,87 @@ def _start(theta0, q: int) -> np.ndarray:
     return start
 
 
+#: Above this many groups the optimiser starts from the fit of a systematic sample of about
+#: :data:`WARM_START_SAMPLE` groups (:func:`_warm_start`).
+WARM_START_GROUPS = 20_000
+WARM_START_SAMPLE = 10_000
+
+
+def _warm_start(y, x, z, codes, g: int, reml: bool, diag: list[int], start: np.ndarray):
+    """A start for a large fit: ``theta`` fitted and polished on every k-th group (about
+    :data:`WARM_START_SAMPLE` groups), with the sample's Hessian scaled to the full data.
+
+    The deviance is a sum over groups, so its Hessian grows with their number: the sample's,
+    times ``g / sample``, approximates the full data's (:func:`_scaled_newton`). Returns
+    ``(start, diagnostics, hessian)``; the Hessian is None (and the start has its diagonal kept
+    at least 0.01, off a zero column) when the sample's fit is on the boundary or not a clear
+    minimum, and ``(start, None, None)`` when the sample cannot be fitted.
+    """
+    k = -(-g // WARM_START_SAMPLE)
+    rows = codes % k == 0
+    sub = _Problem(y[rows], x[rows], z[rows], codes[rows] // k, int(codes[rows].max()) // k + 1)
+    if sub.n <= sub.p or _rank_deficient(sub.xtx):
+        return start, None, None
+    try:
+        opt, _ = _optimise(sub, start, reml, diag)
+        theta, _, _, grad, known = _newton_polish(sub, opt.x, reml, diag)
+    except np.linalg.LinAlgError:
+        return start, None, None
+    info = {"groups": sub.g, "rows": sub.n, "evaluations": sub.evaluations}
+    free = _free(theta, grad, diag)
+    interior = bool(np.all(theta[diag] > 1e-3)) and free.all()
+    hess = None
+    if interior:
+        hess = known[1] if known is not None and known[0].all() else None
+        if hess is None:
+            hess = _hessian(sub, theta, reml, free)
+        if not np.all(np.linalg.eigvalsh(hess) > 0):
+            hess = None
+    if hess is None:
+        theta = theta.copy()
+        theta[diag] = np.maximum(theta[diag], 0.01)
+        return theta, info, None
+    return theta, info, hess * (g / sub.g)
+
+
+def _scaled_newton(
+    prob: _Problem, theta: np.ndarray, hess: np.ndarray, reml: bool, diag: list[int]
+) -> tuple | None:
+    """Newton steps on the full data with a fixed approximate Hessian (a sample's, scaled).
+
+    Each step costs one evaluation (no Hessian is differenced); with a Hessian within a few
+    percent of the full data's, each gains about a digit. A step is taken when the criterion
+    does not rise beyond rounding and the gradient shrinks; the steps stop when neither
+    improves (the gradient is then at its rounding level) or after 60. Returns ``(theta,
+    steps, state, gradient)``, or None when a step would leave the interior (a variance
+    reaching 0) or the gradient stays above the convergence tolerance: the caller then uses
+    L-BFGS-B and the polish instead.
+    """
+    s = prob.checked_state(theta)
+    if s is None:
+        return None
+    dev, grad = prob.deviance_from(s, reml), prob.gradient_from(s, reml)
+    steps = 0
+    for _ in range(60):
+        step = np.linalg.solve(hess, grad)
+        cand = theta - step
+        if np.any(cand[diag] <= 1e-6):
+            return None
+        s_new = prob.checked_state(cand)
+        if s_new is None:
+            return None
+        new, g_new = prob.deviance_from(s_new, reml), prob.gradient_from(s_new, reml)
+        if new > dev + 1e-11 * max(1.0, abs(dev)) or np.max(np.abs(g_new)) >= np.max(np.abs(grad)):
+            break
+        theta, s, dev, grad = cand, s_new, new, g_new
+        steps += 1
+        if np.max(np.abs(step)) < 1e-12 * max(1.0, float(np.max(np.abs(theta)))):
+            break
+    if np.max(np.abs(grad)) > 1e-4 * max(1.0, abs(dev)) / prob.n:
+        return None
+    return theta, steps, s, grad
+
+
 def _optimise(prob: _Problem, start: np.ndarray, reml: bool, diag: list[int]):
     """L-BFGS-B from ``start`` (diagonal of Lambda >= 0), restarted off a saddle at a zero column.
 
@@ -714,16 +848,26 @@ def _optimise(prob: _Problem, start: np.ndarray, reml: bool, diag: list[int]):
 
 
 def _convergence(
-    prob: _Problem, theta: np.ndarray, s: dict, grad: np.ndarray, reml: bool, diag: list[int]
+    prob: _Problem,
+    theta: np.ndarray,
+    s: dict,
+    grad: np.ndarray,
+    reml: bool,
+    diag: list[int],
+    known: tuple | None = None,
 ) -> dict:
     """Deviance, projected gradient and Hessian eigenvalues at the optimum, and the verdict.
 
     Converged: every projected gradient entry below ``1e-4 |deviance| / n`` (plus 1e-6) and a
-    positive definite Hessian on the free parameters.
+    positive definite Hessian on the free parameters. ``known``: ``(free, hessian)`` already
+    differenced at ``theta`` (by the Newton polish), used when its free set is the same.
     """
     dev = prob.deviance_from(s, reml)
     free = _free(theta, grad, diag)
-    hess = _hessian(prob, theta, reml, free) if free.any() else np.zeros((0, 0))
+    if known is not None and np.array_equal(known[0], free):
+        hess = known[1]
+    else:
+        hess = _hessian(prob, theta, reml, free) if free.any() else np.zeros((0, 0))
     eig = np.linalg.eigvalsh(hess) if hess.size else np.zeros(0)
     pgrad = np.where(free, grad, np.minimum(grad, 0.0))
     scale_g = max(1.0, abs(dev))
@@ -836,7 +980,8 @@ def _newton_polish(
 ) -> tuple[np.ndarray, int, dict, np.ndarray]:
     """Safeguarded Newton steps on the free parameters.
 
-    Returns theta, the steps taken, and the state and gradient at theta (for the diagnostics).
+    Returns theta, the steps taken, the state and gradient at theta (for the diagnostics), and
+    ``(free, hessian)`` when the last Hessian was differenced at the returned theta (else None).
 
     Near the optimum the criterion is flat to within its rounding (about 1e-13 relative on a
     million observations), so a step is judged by the gradient, which stays accurate: it is
@@ -846,11 +991,13 @@ def _newton_polish(
     s = prob.state(theta)
     dev, grad = prob.deviance_from(s, reml), prob.gradient_from(s, reml)
     taken = 0
+    known = None
     for _ in range(steps):
         free = _free(theta, grad, diag)
         if not free.any():
             break
         h = _hessian(prob, theta, reml, free)
+        known = (free, h)
         try:
             if np.any(np.linalg.eigvalsh(h) <= 0):
                 break
@@ -871,6 +1018,7 @@ def _newton_polish(
             break
         theta, s, dev, grad = cand, s_new, new, g_new
         taken += 1
+        known = None
         if np.max(np.abs(step)) < 1e-10 * max(1.0, float(np.max(np.abs(theta)))):
             break
-    return theta, taken, s, grad
+    return theta, taken, s, grad, known
