@@ -606,6 +606,9 @@ def mi_responders(
     keys, instrument, outcome = _check_mi_responders(summary, by, instrument, timepoint, definition)
     if predictors is None:
         predictors = _default_predictors(summary, instrument, timepoint)
+    # Only the columns the imputation and the flags read: each copy is then small (on 10^5
+    # patients, copying every column of the summary m times took most of the time).
+    summary = summary[_columns(keys, f"{instrument}_baseline", outcome, *predictors)]
     copies = impute_followup(
         summary, m=m, seed=seed, outcome=outcome, predictors=predictors, delta=delta
     )
@@ -758,6 +761,14 @@ class TippingPoint(Estimates):
         return plot_tipping_point(self, ax=ax)
 
 
+def _columns(*names) -> list[str]:
+    """Column names in order, once each (strings and sequences of strings alike)."""
+    flat = []
+    for name in names:
+        flat.extend([name] if isinstance(name, str) else list(name or ()))
+    return list(dict.fromkeys(flat))
+
+
 def _adherence_fit(copy: pd.DataFrame) -> tuple[float, float, float, int]:
     """OLS of follow-up change on adherence, baseline and age: (coef, variance, resid df, n)."""
     import statsmodels.api as sm
@@ -839,6 +850,8 @@ def tipping_point(
     deltas = _check_deltas(deltas)
     for col in _TIPPING_VARIABLES:
         _numeric_column(summary, col, "summary")
+    # Only the columns the imputation and the model read (copies m x deltas times).
+    summary = summary[_columns(_TIPPING_VARIABLES, "nprs_end_guided")]
 
     rows = []
     for delta in deltas:
