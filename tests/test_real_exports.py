@@ -103,7 +103,7 @@ def test_clinic_report_renders(clinic, tmp_path):
     assert f"from week 0 to week {last}, the last week with an assessment" in text
     assert "phase change at 12 weeks" in text
     assert "logged exercises had no minutes and took the catalogue's default" in text
-    for population in ("ITT", "COMPLETERS", "Multiple imputation (MAR)"):
+    for population in ("intention to treat (ITT)", "completers", "Multiple imputation (MAR)"):
         assert population in text
     assert "P001" not in text and "P040" not in text  # no patient identifier in the report
 

@@ -126,11 +126,18 @@ def pain_model_frame(
     out = out.merge(pts[["enrolled_on"]], left_on="patient_id", right_index=True)
     day = (out["assessed_on"] - out["enrolled_on"]).dt.days.to_numpy()
     out["week"] = day // 7
+    # Per-patient values are read by the patient's position (one lookup of the ids).
+    pos = _positions(pts.index, out["patient_id"])
+
+    def per_patient(values: pd.Series) -> np.ndarray:
+        """``values`` (indexed by patient id) at each row's patient, NaN where absent."""
+        return values.reindex(pts.index).to_numpy(dtype=float, na_value=np.nan)[pos]
+
     # Guided length: the first week whose phase is not guided (else the planned length).
     guided = weeks[weeks["phase"] == "guided"].groupby("patient_id")["week"].max() + 1
-    g = out["patient_id"].map(guided).astype(float)
+    g = pd.Series(per_patient(guided), index=out.index)
     if "guided_weeks" in pts:
-        g = g.fillna(out["patient_id"].map(pts["guided_weeks"]).astype(float))
+        g = g.fillna(pd.Series(per_patient(pts["guided_weeks"]), index=out.index))
     g = g.fillna(0.0)
     week = out["week"].to_numpy(dtype=float)
     out["guided_weeks_used"] = g
@@ -141,41 +148,80 @@ def pain_model_frame(
     planned = weeks[weeks["sessions_prescribed"] > 0]
     mean_adh = planned.groupby("patient_id")["adherence_capped"].mean()
     centre = mean_adh.mean()
-    out["adherence_between"] = 10 * (out["patient_id"].map(mean_adh) - centre)
-    lag = weeks[["patient_id", "week", "adherence_capped"]].copy()
-    lag["week"] += 1
-    out = out.merge(lag, on=["patient_id", "week"], how="left")
-    dev = out["adherence_capped"] - out["patient_id"].map(mean_adh)
-    out["adherence_within"] = (10 * dev).fillna(0.0)
-    out = out.drop(columns="adherence_capped")
+    patient_mean = per_patient(mean_adh)
+    out["adherence_between"] = 10 * (patient_mean - centre)
+    out["adherence_within"] = 10 * (_last_week(weeks, pts.index, pos, out) - patient_mean)
+    out["adherence_within"] = out["adherence_within"].fillna(0.0)
     # Patients with no exercise time (every share zero or missing) have no composition: their
     # ilr coordinates are missing and they are left out below; the count is in attrs.
     no_mix = s.index[s["ilr_1"].isna()]
     n_no_mix = int(out.loc[out["patient_id"].isin(no_mix), "patient_id"].nunique())
     for k in range(1, 5):
         col = s[f"ilr_{k}"]
-        out[f"ilr_{k}"] = out["patient_id"].map(col - col.mean())
+        out[f"ilr_{k}"] = per_patient(col - col.mean())
     planned_w = pts["guided_weeks"].astype(float) if "guided_weeks" in pts else None
-    out["planned_weeks_c"] = out["patient_id"].map(planned_w - 8) if planned_w is not None else 0
+    out["planned_weeks_c"] = per_patient(planned_w - 8) if planned_w is not None else 0
     age = pts["age"].astype(float) if "age" in pts else pd.Series(0.0, index=pts.index)
-    out["age_c"] = out["patient_id"].map((age - age.mean()) / 10)
+    out["age_c"] = per_patient((age - age.mean()) / 10)
     for col in ("sex", "chronicity"):
-        out[col] = out["patient_id"].map(pts[col].astype("string")) if col in pts else "unknown"
-    co = cohort.cointerventions.merge(
-        out[["patient_id", "assessed_on"]].drop_duplicates(), on="patient_id"
-    )
-    active = co[(co["start_on"] <= co["assessed_on"]) & (co["assessed_on"] <= co["end_on"])]
+        out[col] = (
+            pd.Series(pts[col].astype("string").array.take(pos), index=out.index)
+            if col in pts
+            else "unknown"
+        )
+    active = _cointerventions_on(cohort.cointerventions, out, pts.index, pos)
     for kind, name in zip(COINTERVENTION_KINDS, COINTERVENTION_TERMS, strict=True):
-        on = active[active["kind"] == kind][["patient_id", "assessed_on"]].drop_duplicates()
-        on[name] = 1.0
-        out = out.merge(on, on=["patient_id", "assessed_on"], how="left")
-        out[name] = out[name].fillna(0.0)
-    out["attendance_band"] = out["patient_id"].map(s["attendance_band"].astype("string"))
+        out[name] = active.get(kind, 0.0)
+    band = s["attendance_band"].astype("string").reindex(pts.index)
+    out["attendance_band"] = pd.Series(band.array.take(pos), index=out.index)
     out = out.drop(columns=["enrolled_on"]).sort_values(["patient_id", "week", "assessed_on"])
     out = out.dropna(subset=["adherence_between", "ilr_1", "age_c"]).reset_index(drop=True)
     out.attrs["adherence_centre"] = float(centre)
     out.attrs["n_no_exercise_time"] = n_no_mix
     return out
+
+
+def _positions(index: pd.Index, ids: pd.Series) -> np.ndarray:
+    """Positions of ``ids`` in ``index`` (patient ids; every id is in it)."""
+    lookup = pd.Index(index.astype("string").astype(object), dtype=object)
+    return lookup.get_indexer(ids.astype("string").astype(object))
+
+
+def _last_week(weeks: pd.DataFrame, index: pd.Index, pos: np.ndarray, out) -> np.ndarray:
+    """Each assessment's previous week's capped adherence (NaN when that week has no row or
+    nothing was prescribed in it), from the patient-week frame by integer keys."""
+    wpos = _positions(index, weeks["patient_id"])
+    span = int(max(weeks["week"].max(), out["week"].max())) + 2 if len(weeks) else 2
+    keys = pd.Index(wpos.astype(np.int64) * span + weeks["week"].to_numpy(dtype=np.int64) + 1)
+    found = keys.get_indexer(pos.astype(np.int64) * span + out["week"].to_numpy(dtype=np.int64))
+    values = weeks["adherence_capped"].to_numpy(dtype=float, na_value=np.nan)
+    return np.where(found >= 0, values[np.maximum(found, 0)], np.nan)
+
+
+def _cointerventions_on(co: pd.DataFrame, out: pd.DataFrame, index, pos) -> dict:
+    """Kind -> 1.0 where an episode of that kind covers the assessment day, else 0.0."""
+    flags: dict = {}
+    if not len(co) or not len(out):
+        return flags
+    cpos = _positions(index, co["patient_id"])
+    order = np.argsort(pos, kind="stable")
+    sorted_pos = pos[order]
+    lo = np.searchsorted(sorted_pos, cpos, side="left")
+    hi = np.searchsorted(sorted_pos, cpos, side="right")
+    counts = hi - lo
+    ep = np.repeat(np.arange(len(co)), counts)  # episode x assessment of its patient
+    starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
+    rows = order[np.arange(len(ep)) + starts]
+    day = out["assessed_on"].to_numpy().astype("datetime64[s]")[rows]
+    first = co["start_on"].to_numpy().astype("datetime64[s]")[ep]
+    last = co["end_on"].to_numpy().astype("datetime64[s]")[ep]
+    covered = (first <= day) & (day <= last)
+    kinds = co["kind"].astype("string").to_numpy(dtype=object)[ep]
+    for kind in COINTERVENTION_KINDS:
+        hit = np.zeros(len(out))
+        hit[rows[covered & (kinds == kind)]] = 1.0
+        flags[kind] = hit
+    return flags
 
 
 @dataclass
