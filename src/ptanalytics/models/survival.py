@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import stats
+from scipy import sparse, stats
 
 from ptanalytics._checks import check_alpha as _check_alpha
 from ptanalytics._checks import check_number, check_option
@@ -689,10 +689,9 @@ class _Stratum(NamedTuple):
 
     xb: np.ndarray  # design rows of the stratum
     xx: np.ndarray  # their outer products
-    by_stop: np.ndarray  # row order by stop, and by start
-    by_start: np.ndarray
-    i_stop: np.ndarray  # per event time: first row (in those orders) with stop, start >= t
-    i_start: np.ndarray
+    # (event times + 1) x rows: +1 at the first event time a row is at risk, -1 after its
+    # last, so that a cumulative sum over event times of ``entry @ a`` is the at-risk sum.
+    entry: object
     deaths: np.ndarray  # rows with an event, ordered by event time
     d_time: np.ndarray  # the event time index of each
     nt: int  # distinct event times
@@ -711,11 +710,18 @@ class _CoxData:
             etimes, dcount = np.unique(sp[ev == 1], return_counts=True)
             if len(etimes) == 0:
                 continue
-            by_stop = np.argsort(sp, kind="stable")
-            by_start = np.argsort(st, kind="stable")
-            # Rows at risk at t: stop >= t minus start >= t, i.e. start < t <= stop.
-            i_stop = np.searchsorted(sp[by_stop], etimes, side="left")
-            i_start = np.searchsorted(st[by_start], etimes, side="left")
+            # Rows at risk at t: start < t <= stop, i.e. the event times from the first after
+            # start (lo) to the last up to stop (hi - 1).
+            lo = np.searchsorted(etimes, st, side="right")
+            hi = np.searchsorted(etimes, sp, side="right")
+            n_rows = len(rows)
+            entry = sparse.csr_array(
+                (
+                    np.r_[np.ones(n_rows), -np.ones(n_rows)],
+                    (np.r_[lo, hi], np.r_[np.arange(n_rows), np.arange(n_rows)]),
+                ),
+                shape=(len(etimes) + 1, n_rows),
+            )
             deaths = np.flatnonzero(ev == 1)
             d_time = np.searchsorted(etimes, sp[deaths])
             order = np.argsort(d_time, kind="stable")
@@ -726,19 +732,15 @@ class _CoxData:
             k = np.arange(len(deaths)) - np.repeat(first, dcount)
             frac = k / np.repeat(dcount, dcount) if ties == "efron" else np.zeros(len(deaths))
             xx = xb[:, :, None] * xb[:, None, :]
-            self.blocks.append(
-                _Stratum(
-                    xb, xx, by_stop, by_start, i_stop, i_start, deaths, d_time, len(etimes), frac
-                )
-            )
+            self.blocks.append(_Stratum(xb, xx, entry, deaths, d_time, len(etimes), frac))
 
     @staticmethod
     def _risk_sums(a, block: _Stratum):
-        """Sum of ``a`` over the rows of ``block`` at risk at each event time."""
-        pad = np.zeros((1, *a.shape[1:]))
-        suffix_stop = np.concatenate([np.cumsum(a[block.by_stop][::-1], axis=0)[::-1], pad])
-        suffix_start = np.concatenate([np.cumsum(a[block.by_start][::-1], axis=0)[::-1], pad])
-        return suffix_stop[block.i_stop] - suffix_start[block.i_start]
+        """Sum of ``a`` over the rows of ``block`` at risk at each event time (one sparse
+        product over the rows and a cumulative sum over the event times)."""
+        flat = a.reshape(len(a), -1)
+        sums = np.cumsum(block.entry @ flat, axis=0)[: block.nt]
+        return sums.reshape(block.nt, *a.shape[1:])
 
     def evaluate(self, beta: np.ndarray):
         """Log partial likelihood, score and information at ``beta``."""
