@@ -222,15 +222,15 @@ def _completed(g: WeekGrid, ss: pd.DataFrame, n: int, width: int, min_exercises:
     g.sets_completed = np.bincount(cell, weights=sets, minlength=size).reshape(n, width)
     minutes = column("duration_min", 0.0)
     cat = _category_codes(ss["category"], CATEGORIES)[keep]
-    for j in range(len(CATEGORIES)):
-        m = cat == j
-        g.minutes[:, :, j] = np.bincount(cell[m], weights=minutes[m], minlength=size).reshape(
-            n, width
-        )
+    known = cat >= 0  # an exercise of no catalogue category adds no category's minutes
+    k = len(CATEGORIES)
+    g.minutes = np.bincount(
+        cell[known] * k + cat[known], weights=minutes[known], minlength=size * k
+    ).reshape(n, width, k)
     # Session days: days with at least min_exercises exercises logged.
     span = int(day.max()) + 1
     key = codes.astype(np.int64) * span + day
-    uniq, inverse, count = np.unique(key, return_inverse=True, return_counts=True)
+    uniq, inverse, count = _unique_keys(key)
     sup = ss["supervised"].to_numpy(dtype=bool)[keep]
     any_sup = np.bincount(inverse, weights=sup, minlength=len(uniq)) > 0
     is_session = count >= min_exercises
@@ -242,6 +242,16 @@ def _completed(g: WeekGrid, ss: pd.DataFrame, n: int, width: int, min_exercises:
     )
     last = np.flatnonzero(np.diff(sc, append=-1) != 0)  # sorted by patient, then day
     g.last_day[sc[last]] = sd[last]
+
+
+def _unique_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(key, return_inverse=True, return_counts=True)``, without the sort when the
+    keys are already in order (sessions exported by patient and date): one pass instead."""
+    if len(key) and bool(np.all(key[1:] >= key[:-1])):
+        new = np.r_[True, key[1:] != key[:-1]]
+        starts = np.flatnonzero(new)
+        return key[starts], np.cumsum(new) - 1, np.diff(np.r_[starts, len(key)])
+    return np.unique(key, return_inverse=True, return_counts=True)
 
 
 def _weekly_score(out: pd.DataFrame, instrument: str, ids, enrolled, n, width) -> np.ndarray:
