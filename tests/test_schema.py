@@ -97,3 +97,42 @@ def test_bad_boolean_and_number():
         coerce_table("sessions", pd.DataFrame(row))
     with pytest.raises(CohortFormatError, match=r"column 'score', row 2: 'n/a' is not a number"):
         coerce_table("outcomes", _outcomes(score=["4", "n/a"]))
+
+
+def test_coercion_fast_paths_give_the_same_table_and_still_refuse_bad_values():
+    """Typed columns (Parquet written by ptanalytics) skip the per-value checks only where
+    every value is already allowed: categories within the vocabulary, integers within range,
+    finite floats; the input frame is never changed."""
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from ptanalytics.cohort.schema import coerce_table
+    from ptanalytics.exceptions import CohortFormatError
+
+    typed = pd.DataFrame(
+        {
+            "patient_id": pd.Series(["p1", "p1", "p2"], dtype="str"),
+            "performed_on": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
+            "phase": pd.Categorical(["guided", "maintenance", "guided"]),
+            "exercise": pd.Categorical(["front_plank", "front_plank", "cat_cow"]),
+            "category": pd.Categorical(["core_strengthening"] * 2 + ["flexibility"]),
+            "supervised": [True, False, True],
+            "sets": pd.array([3, 2, None], dtype="Int64"),
+            "duration_min": [10.0, np.nan, 5.5],
+        }
+    )
+    text = typed.astype(
+        {c: "string" for c in ["phase", "exercise", "category", "sets", "duration_min"]}
+    )
+    fast, slow = coerce_table("sessions", typed), coerce_table("sessions", text)
+    pd.testing.assert_frame_equal(fast, slow)
+    assert typed["sets"].dtype == "Int64"  # the input is unchanged
+    bad = {
+        "phase": typed.assign(phase=pd.Categorical(["guided", "warmup", "guided"])),
+        "sets": typed.assign(sets=pd.array([3, 70_000, None], dtype="Int64")),
+        "duration_min": typed.assign(duration_min=[10.0, np.inf, 5.5]),
+    }
+    for column, frame in bad.items():
+        with pytest.raises(CohortFormatError, match=f"column '{column}', row 2"):
+            coerce_table("sessions", frame)

@@ -275,7 +275,7 @@ def coerce_table(name: str, df: pd.DataFrame, *, source: str = "<frame>") -> pd.
             f"found {list(df.columns)}. Fix: rename or add the column(s) "
             f"(see docs/data_dictionary.md)."
         )
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: assigning a column never touches ``df``
     for col in table.columns:
         if col.name not in out.columns:
             continue
@@ -340,6 +340,10 @@ def _coerce_values(s: pd.Series, col: Column, table: str, source: str) -> pd.Ser
         )
         return parsed.astype(target)
     if col.kind == "category":
+        if isinstance(s.dtype, pd.CategoricalDtype) and set(s.dtype.categories) <= set(
+            target.categories
+        ):
+            return s.astype(target)  # every value is one of its categories: all allowed
         values = s.astype("str") if not isinstance(s.dtype, pd.CategoricalDtype) else s
         known = values.isin(target.categories) | values.isna()
         _refuse_bad(
@@ -358,6 +362,8 @@ def _coerce_values(s: pd.Series, col: Column, table: str, source: str) -> pd.Ser
         _refuse_bad(s, bad, where, "is not true/false. Fix: use true or false.")
         return mapped.astype(bool)
     if col.kind == "int":
+        if _integers_that_fit(s, target):
+            return s.astype(target)
         num = _finite(s, where)
         bad = (num.isna() & s.notna()) | (num.notna() & (num != np.floor(num)))
         _refuse_bad(
@@ -366,14 +372,45 @@ def _coerce_values(s: pd.Series, col: Column, table: str, source: str) -> pd.Ser
             where,
             "is not a whole number. Fix: correct the value; ptanalytics never rounds data.",
         )
+        limits = np.iinfo(pd.api.types.pandas_dtype(target).numpy_dtype)
+        _refuse_bad(
+            s,
+            num.notna() & ((num < limits.min) | (num > limits.max)),
+            where,
+            f"is outside the range the column holds ({limits.min} to {limits.max}). Fix: "
+            "correct the value (it would otherwise wrap around).",
+        )
         return num.astype(target)
     if col.kind == "float":
+        if pd.api.types.is_float_dtype(s.dtype) or _integers_that_fit(s, np.dtype("int64")):
+            values = s.to_numpy(dtype="float64", na_value=np.nan)
+            _refuse_bad(
+                s,
+                pd.Series(np.isinf(values), index=s.index),
+                where,
+                "is not a finite number. Fix: correct the value or "
+                "leave it empty (ingest quarantines such values).",
+            )
+            return s.astype(target)
         num = _finite(s, where)
         bad = num.isna() & s.notna()
         _refuse_bad(s, bad, where, "is not a number. Fix: correct the value.")
         return num.astype(target)
     # id / str
     return s.astype(target)
+
+
+def _integers_that_fit(s: pd.Series, target) -> bool:
+    """Whether ``s`` already holds integers (not booleans) within ``target``'s range: then
+    casting is exact and no value needs checking one by one (Parquet written by us)."""
+    dtype = s.dtype
+    if not pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        return False
+    target = pd.api.types.pandas_dtype(target)
+    limits = np.iinfo(getattr(target, "numpy_dtype", target))
+    if s.notna().sum() == 0:
+        return True
+    return bool(limits.min <= s.min() and s.max() <= limits.max)
 
 
 def _finite(s: pd.Series, where: str) -> pd.Series:
