@@ -252,25 +252,17 @@ class _Problem:
 
     def _reml_term(self, s: dict, u_mat: np.ndarray) -> np.ndarray:
         """``sum_g P_g A^-1 P_g'`` with ``P_g = Z_g'V^-1 X_g = Z_g'X_g - U_g' W_X,g`` and
-        ``A = X'V^-1 X = L L'``: with ``Q_i = L^-1 P_i`` (p x G for random effect i), entry
-        ``(i, j)`` is the sum of ``Q_i * Q_j`` over groups and columns, one small Gram matrix
-        (before: the ``qp x qp`` Gram matrix of every ``P``, q times the work)."""
-        from scipy.linalg import solve_triangular
-
+        ``A = X'V^-1 X``, through the Gram matrix of every ``P`` (one BLAS product)."""
         q, p = self.q, self.p
         wx = s["w"][:, q : q + p]
-        chol_x = np.linalg.cholesky(s["xtvx"])
-        l_inv = solve_triangular(chol_x, np.eye(p), lower=True, check_finite=False)
-        qmat = np.empty((q, p, self.g))
-        pj, tmp = np.empty_like(wx[0]), np.empty_like(wx[0])
+        pg = self.ztx.copy()
         for j in range(q):
-            pj[...] = self.ztx[j]
             for i in range(q):
-                np.multiply(u_mat[i, j], wx[i], out=tmp)
-                pj -= tmp
-            np.matmul(l_inv, pj, out=qmat[j])
-        flat = qmat.reshape(q, -1)
-        return flat @ flat.T
+                pg[j] -= u_mat[i, j] * wx[i]
+        a_inv = np.linalg.inv(s["xtvx"])
+        flat = pg.reshape(q * p, -1)
+        gram = (flat @ flat.T).reshape(q, p, q, p)  # sum_g P[i, a] P[j, b]
+        return np.einsum("ab,iajb->ij", a_inv, gram)
 
     def fun_and_grad(self, theta: np.ndarray, reml: bool) -> tuple[float, np.ndarray]:
         s = self.checked_state(theta)
