@@ -25,7 +25,7 @@ Examples
 >>> summary = pt.patient_summary(cohort)
 >>> result = pt.models.dose_response(summary, timepoint="end_guided")
 >>> sorted(vars(result))[:4], result.n
-(['curve', 'linear', 'n', 'notes'], 135)
+(['covariates', 'curve', 'linear', 'n'], 135)
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -471,37 +471,6 @@ def _build(design_info, data: pd.DataFrame) -> np.ndarray:
     return np.asarray(m, dtype=float)
 
 
-def _text_as_categorical(data: pd.DataFrame, skip=()) -> pd.DataFrame:
-    """Text columns (but ``skip``) as categoricals with their sorted values as levels: the
-    levels patsy would find itself, and the same design, but coded without patsy's per-row
-    Python loop."""
-    if not isinstance(data, pd.DataFrame):
-        return data
-    text = {}
-    for name, col in data.items():
-        if name in skip:
-            continue
-        if pd.api.types.is_string_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype):
-            values = col.dropna().unique()
-            if all(isinstance(v, str) for v in values):
-                text[name] = pd.Categorical(col, categories=sorted(values))
-    return data.assign(**text) if text else data
-
-
-def _categorical(data, contrast=None, levels=None):
-    """patsy's ``C()``, but a pandas categorical without contrast or levels is returned as it
-    is: patsy 1.0 codes a categorical inside ``C()`` with a Python loop over the rows (its
-    fast path for pandas categoricals comes before it unwraps ``C()``'s box), and codes the
-    bare categorical from its codes, with the same levels (its categories) and the same
-    columns."""
-    from patsy.builtins import C
-
-    plain = contrast is None and levels is None
-    if plain and isinstance(data, pd.Series) and isinstance(data.dtype, pd.CategoricalDtype):
-        return data
-    return C(data, contrast, levels)
-
-
 def lmm_design(
     data: pd.DataFrame, formula: str, *, group: str, re_formula: str = "1"
 ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame, np.ndarray, tuple]:
@@ -512,6 +481,8 @@ def lmm_design(
     """
     from patsy import EvalEnvironment, PatsyError, dmatrices, dmatrix
 
+    from ptanalytics.models._formula import formula_env, text_as_categorical
+
     if not isinstance(data, pd.DataFrame):
         raise ConfigError(
             f"data is a {type(data).__name__}, not a DataFrame. Fix: pass the data first, "
@@ -519,8 +490,8 @@ def lmm_design(
         )
     if group not in data:
         raise ConfigError(f"grouping column {group!r} is not in the data; columns: {list(data)}.")
-    data = _text_as_categorical(data, skip=(group,))
-    env = EvalEnvironment([{"C": _categorical}])
+    data = text_as_categorical(data, skip=(group,))
+    env = EvalEnvironment([formula_env()])
     try:
         yd, xd = dmatrices(formula, data, NA_action="raise", return_type="dataframe", eval_env=env)
         re = re_formula.strip()

@@ -25,6 +25,7 @@ from ptanalytics._checks import check_alpha, check_number, check_option
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.metrics.composition import closure, has_composition, ilr, replace_zeros
 from ptanalytics.metrics.responders import flag_responders
+from ptanalytics.models._formula import formula_env
 from ptanalytics.models._result import Estimates
 from ptanalytics.models._splines import NaturalSpline
 from ptanalytics.models._tidy import linear_contrast, tidy
@@ -196,8 +197,10 @@ def dose_response(
     names = [f"ns_adh_{k}" for k in range(1, df + 1)]
     data[names] = spline.transform(data["adh"])
     rhs = " + ".join([*names, *covs])
-    result = smf.ols(f"{outcome} ~ {rhs}", data).fit()
-    linear = smf.ols(f"{outcome} ~ I(10 * adh) + {' + '.join(covs) or '1'}", data).fit()
+    result = smf.ols(f"{outcome} ~ {rhs}", data, eval_env=formula_env()).fit()
+    linear = smf.ols(
+        f"{outcome} ~ I(10 * adh) + {' + '.join(covs) or '1'}", data, eval_env=formula_env()
+    ).fit()
     lin = (
         tidy(linear, alpha=alpha)
         .query("term == 'I(10 * adh)'")
@@ -336,7 +339,7 @@ def category_substitution(
     coords = ilr(replace_zeros(shares, delta=delta))
     data[coords.columns] = coords.to_numpy()
     rhs = " + ".join([*coords.columns, *covs])
-    result = smf.ols(f"{outcome} ~ {rhs}", data).fit()
+    result = smf.ols(f"{outcome} ~ {rhs}", data, eval_env=formula_env()).fit()
     pairs = pairs or [(a, b) for a in CATEGORIES for b in CATEGORIES if a != b]
     rows = []
     for source, target in pairs:
@@ -438,7 +441,7 @@ def program_length(
         )
         reference = levels[0]
     rhs = " + ".join([f"C(guided_weeks, Treatment({reference}))", *covs])
-    result = smf.ols(f"{outcome} ~ {rhs}", data).fit()
+    result = smf.ols(f"{outcome} ~ {rhs}", data, eval_env=formula_env()).fit()
     table = tidy(result, alpha=alpha, extra={"model": "program_length", "outcome": outcome})
     table["term"] = table["term"].str.replace(
         f"C(guided_weeks, Treatment({reference}))", "C(guided_weeks)", regex=False
@@ -525,7 +528,7 @@ def responder_logistic(
     data, formula, text = _logistic_data(
         summary, adherence=adherence, covariates=covariates, **definition
     )
-    result = smf.glm(formula, data, family=sm.families.Binomial()).fit()
+    result = smf.glm(formula, data, family=sm.families.Binomial(), eval_env=formula_env()).fit()
     timepoint = data["timepoint"].iloc[0]
     table = _odds_ratios(
         result,
