@@ -273,3 +273,18 @@ def test_a_grid_built_once_gives_the_same_frames_and_a_foreign_grid_is_refused()
         pt.patient_summary(cohort, grid=grid, min_exercises=2)
     with pytest.raises(ConfigError, match="WeekGrid"):
         pt.patient_weeks(cohort, grid=summary)
+
+
+def test_patient_weeks_columns_subset_is_the_same_values_and_unknown_names_are_refused():
+    from ptanalytics.exceptions import ConfigError
+
+    cohort = pt.simulate_cohort(60, seed=8)
+    full = pt.patient_weeks(cohort, truncate_at_dropout=False)
+    some = pt.patient_weeks(
+        cohort, truncate_at_dropout=False, columns=["adherence_capped", "share_core_strengthening"]
+    )
+    pd.testing.assert_frame_equal(
+        some, full[["patient_id", "week", "adherence_capped", "share_core_strengthening"]]
+    )
+    with pytest.raises(ConfigError, match="adherance"):
+        pt.patient_weeks(cohort, columns=["adherance"])

@@ -118,7 +118,12 @@ def pain_model_frame(
         )
     s = summary if summary is not None else patient_summary(cohort, grid=grid)
     s = s.set_index("patient_id")
-    weeks = patient_weeks(cohort, truncate_at_dropout=False, grid=grid)
+    weeks = patient_weeks(
+        cohort,
+        truncate_at_dropout=False,
+        grid=grid,
+        columns=("phase", "sessions_prescribed", "adherence_capped"),
+    )
     pts = cohort.patients.set_index("patient_id")
     out = cohort.outcomes[cohort.outcomes["instrument"] == "NPRS"][
         ["patient_id", "assessed_on", "score"]
