@@ -217,10 +217,14 @@ def _completed(g: WeekGrid, ss: pd.DataFrame, n: int, width: int, min_exercises:
             return np.full(int(keep.sum()), fill)
         return ss[name].to_numpy(dtype="float64", na_value=fill)[keep]
 
+    # One array per session row is large (2 x 10^7 rows for 10^5 patients): each is dropped
+    # as soon as it has been summed, to keep the peak low.
     cell = codes * width + week
+    del week
     size = n * width
     sets = column("sets", 1.0)
     g.sets_completed = np.bincount(cell, weights=sets, minlength=size).reshape(n, width)
+    del sets
     minutes = column("duration_min", 0.0)
     cat = _category_codes(ss["category"], CATEGORIES)[keep]
     known = cat >= 0  # an exercise of no catalogue category adds no category's minutes
@@ -228,12 +232,16 @@ def _completed(g: WeekGrid, ss: pd.DataFrame, n: int, width: int, min_exercises:
     g.minutes = np.bincount(
         cell[known] * k + cat[known], weights=minutes[known], minlength=size * k
     ).reshape(n, width, k)
+    del minutes, cat, known, cell
     # Session days: days with at least min_exercises exercises logged.
     span = int(day.max()) + 1
     key = codes.astype(np.int64) * span + day
+    del codes, day
     uniq, inverse, count = _unique_keys(key)
+    del key
     sup = ss["supervised"].to_numpy(dtype=bool)[keep]
     any_sup = np.bincount(inverse, weights=sup, minlength=len(uniq)) > 0
+    del inverse, sup
     is_session = count >= min_exercises
     sc, sd = (uniq // span)[is_session], (uniq % span)[is_session]
     scell = sc * width + sd // 7
