@@ -157,3 +157,23 @@ def test_pain_model_leaves_out_patients_with_no_exercise_time():
     assert frame[[f"ilr_{k}" for k in range(1, 5)]].notna().all().all()
     model = fit_pain_model(frame=frame)
     assert any(f"{expected} patient(s) with no exercise time" in n for n in model.notes)
+
+
+def test_no_exercise_time_names_the_patients_the_substitution_model_leaves_out():
+    """The report registers this set in its disclosure control, so it must be exactly the
+    patients the model counts in n_no_exercise_time."""
+    import ptanalytics as pt
+    from ptanalytics.models.outcomes import category_substitution, no_exercise_time
+
+    summary = pt.patient_summary(pt.simulate_cohort(120, seed=21))
+    shares = [c for c in summary if c.startswith("share_")]
+    chosen = summary.index[::9]
+    summary.loc[chosen, shares] = 0.0
+    ids = no_exercise_time(summary)
+    result = category_substitution(summary)
+    assert len(ids) == result.n_no_exercise_time > 0
+    used = ["nprs_change_end_guided", "adherence", "nprs_baseline", "age", "sex", "chronicity"]
+    complete = summary.loc[chosen].dropna(subset=used)
+    assert set(complete["patient_id"]) <= set(ids)  # every emptied patient the model would use
+    with_time = summary.loc[summary[shares].fillna(0).sum(axis=1) > 0, "patient_id"]
+    assert not set(ids) & set(with_time)  # nobody with exercise time is counted

@@ -39,6 +39,7 @@ __all__ = [
     "Substitutions",
     "category_substitution",
     "dose_response",
+    "no_exercise_time",
     "program_length",
     "responder_gee",
     "responder_logistic",
@@ -290,13 +291,36 @@ class Substitutions(Estimates):
         return plot_substitutions(self, ax=ax)
 
 
+#: Covariates of :func:`category_substitution` besides the composition.
+SUBSTITUTION_COVARIATES = ("adherence", *DEFAULT_COVARIATES)
+
+
+def _mix_split(summary: pd.DataFrame, outcome: str, covs: list[str]):
+    """The complete cases of the substitution model, and which of them have a composition."""
+    data = _complete(summary, [outcome], covs)
+    return data, has_composition(data[_SHARES])
+
+
+def no_exercise_time(
+    summary: pd.DataFrame, *, timepoint: str = "end_guided", covariates=SUBSTITUTION_COVARIATES
+) -> pd.Series:
+    """The patients :func:`category_substitution` leaves out for having no exercise time (the
+    outcome and covariates observed, every ``share_*`` zero or missing): their ``patient_id``.
+    Its length is the model's ``n_no_exercise_time``; a report registers the set itself, so that
+    the count is protected with every other count it publishes."""
+    if not set(_SHARES) <= set(summary.columns):
+        raise ConfigError("summary has no composition (share_*) columns: it needs sessions.")
+    data, mix = _mix_split(summary, _change(timepoint), _usable_covariates(summary, covariates))
+    return data.loc[~mix.to_numpy(), "patient_id"].reset_index(drop=True)
+
+
 def category_substitution(
     summary: pd.DataFrame,
     *,
     timepoint: str = "end_guided",
     amount: float = 0.10,
     pairs: list[tuple[str, str]] | None = None,
-    covariates=("adherence", *DEFAULT_COVARIATES),
+    covariates=SUBSTITUTION_COVARIATES,
     zero_delta: float | None = None,
     alpha: float = 0.05,
 ) -> Substitutions:
@@ -324,8 +348,7 @@ def category_substitution(
     if not set(_SHARES) <= set(summary.columns):
         raise ConfigError("summary has no composition (share_*) columns: it needs sessions.")
     covs = _usable_covariates(summary, covariates)
-    data = _complete(summary, [outcome], covs)
-    mix = has_composition(data[_SHARES])
+    data, mix = _mix_split(summary, outcome, covs)
     n_no_time = int((~mix).sum())
     data = data[mix.to_numpy()].reset_index(drop=True)
     if len(data) == 0:

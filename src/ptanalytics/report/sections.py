@@ -156,6 +156,7 @@ def prepare_report(
         if f"nprs_change_{tp}" in summary and adh in summary:
             disc.add(("dose_response", tp), model_patients(summary, f"nprs_change_{tp}", adh))
     linked["flow"] = _link_flow(disc, cohort, summary)
+    _link_no_exercise_time(disc, summary)
     disc.protect(keep=[TOTAL, *group_totals(disc)])
     return Report(
         cohort,
@@ -170,6 +171,21 @@ def prepare_report(
         out or Blocks(),
         grid,
     )
+
+
+#: The disclosure key of the patients the exercise-mix model leaves out (no exercise time).
+NO_EXERCISE_TIME = ("substitution", "no_exercise_time")
+
+
+def _link_no_exercise_time(disc: Disclosure, summary: pd.DataFrame) -> None:
+    """Register the patients the exercise-mix model leaves out for having no exercise time,
+    so that the sentence that counts them is protected with every other count."""
+    from ptanalytics.models.outcomes import no_exercise_time
+
+    try:
+        disc.add(NO_EXERCISE_TIME, no_exercise_time(summary))
+    except PtAnalyticsError:  # no composition (outcomes only): the model is not shown
+        return
 
 
 def estimable(out: Blocks, what: str, fn: Callable):
@@ -563,18 +579,17 @@ def _substitution_blocks(r: Report) -> None:
     if subs is None or "flexibility->core_strengthening" not in set(subs.table["term"]):
         return
     fc = subs.table.set_index("term").loc["flexibility->core_strengthening"]
-    left_out = subs.n_no_exercise_time
+    left_out = (
+        f" Patients with no logged exercise time have no exercise mix and are left out: "
+        f"{r.disclosure.count(NO_EXERCISE_TIME)}."
+        if subs.n_no_exercise_time
+        else ""
+    )
     r.out.markdown(
         f"**Exercise mix**: moving 10% of exercise time from flexibility to core "
         f"strengthening goes with {fc['estimate']:.2f} NPRS points of change by the end "
         f"of the guided phase (95% CI {fc['ci_low']:.2f} to {fc['ci_high']:.2f})."
-        + (
-            f" {subs.n_no_exercise_time} patient(s) with no logged exercise time "
-            "have no exercise mix and are left out."
-            if left_out >= r.min_cell
-            else " Patients with no logged exercise time (fewer than "
-            f"{r.min_cell}, if any) have no exercise mix and are left out."
-        )
+        + left_out
         + " "
         + adjusted_for_text(subs.covariates, lead="Besides the exercise mix, adjusted for")
     )
