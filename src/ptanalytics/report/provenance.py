@@ -179,6 +179,13 @@ def _origin_text(meta: dict) -> str:
     return text
 
 
+def _headed(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with its headers in words (its cells, names and hashes, as they are)."""
+    from ptanalytics.report.tables import column_label
+
+    return table.rename(columns=column_label)
+
+
 def add_provenance(
     out, meta: dict, *, folder=None, settings, min_cell: int, group, versions: pd.DataFrame
 ) -> None:
@@ -196,7 +203,7 @@ def add_provenance(
     if isinstance(ingest, dict):
         counts = ["rows read", "rows used", "rows set aside"]
         out.html(aggregate_html(ingest_sources(ingest), counts=counts, min_cell=min_cell))
-        out.html(pd.DataFrame([mapping_row(ingest)]).to_html(index=False))
+        out.html(_headed(pd.DataFrame([mapping_row(ingest)])).to_html(index=False))
         sources = [s for s in ingest.get("sources") or () if isinstance(s, dict)]
         unhashed = any(not s.get("sha256") for s in sources) or (
             ingest.get("mapping") and not ingest.get("mapping_sha256")
@@ -226,7 +233,7 @@ def add_provenance(
             f"written by ptanalytics {meta.get('ptanalytics_version')}); check a copy with "
             "`sha256sum`:"
         )
-        out.html(folder_hashes(folder).to_html(index=False))
+        out.html(_headed(folder_hashes(folder)).to_html(index=False))
     else:
         out.markdown(
             "The cohort was not read from a folder (it was generated in memory), so there is no "
@@ -236,7 +243,7 @@ def add_provenance(
     params = report_parameters(
         settings, min_cell=min_cell, group=group, schedule=meta.get("schedule")
     )
-    out.html(params.to_html(index=False))
+    out.html(_headed(params).to_html(index=False))
     out.markdown(
         "Software: " + ", ".join(f"{p} {v}" for p, v in versions.itertuples(index=False)) + "."
     )

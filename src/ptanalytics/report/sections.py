@@ -32,6 +32,7 @@ from ptanalytics.report.disclosure import Disclosure
 from ptanalytics.report.render import Blocks
 from ptanalytics.report.tables import (
     aggregate_html,
+    column_label,
     group_totals,
     km_for_report,
     mathtext_safe,
@@ -693,7 +694,7 @@ def methods_section(r: Report) -> None:
 
 def software_section(r: Report) -> None:
     """8. Software and data: package versions and the cohort's fingerprint."""
-    r.out.html(software_versions().to_html(index=False))
+    r.out.html(software_versions().rename(columns=column_label).to_html(index=False))
     r.out.markdown(
         f"Data fingerprint (SHA-256 of the cohort tables): `{cohort_fingerprint(r.cohort)}`"
     )
