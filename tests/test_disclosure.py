@@ -85,13 +85,13 @@ def attack(text):
     # Table 1 by group: in each column a categorical characteristic's levels (missing included)
     # add up to the column's patients; in each row the groups add up to Overall; a cell is
     # "n (%)" or a label, so a hidden count shows no percent.
-    (head,) = [h for h in tabs if h[:3] == ("characteristic", "level", "Overall")]
+    (head,) = [h for h in tabs if h[:3] == ("Characteristic", "Level", "Overall")]
     (t1,) = tabs[head]
     cols = [c for c in head[2:] if c != "SMD"]
     t1_patients, blocks, char = {}, {}, None
     for i, r in enumerate(t1):
-        char = r["characteristic"] or char
-        if r["level"] in ("mean (SD)", "median [IQR]"):
+        char = r["Characteristic"] or char
+        if r["Level"] in ("mean (SD)", "median [IQR]"):
             continue
         ks = {c: cell(("t1", i, c), r[c].split(" (")[0]) for c in cols}
         if len(cols) > 1:
@@ -267,7 +267,7 @@ def test_the_attack_recovers_what_primary_suppression_alone_leaks():
         "<th>Patients (%)</th></tr><tr><td>low</td><td>165</td><td>55.0%</td></tr>"
         f"<tr><td>medium</td><td>&lt;{MIN}</td><td>suppressed</td></tr>"
         "<tr><td>high</td><td>130</td><td>43.3%</td></tr></table>"
-        "<table><tr><th>characteristic</th><th>level</th><th>Overall</th></tr>"
+        "<table><tr><th>Characteristic</th><th>Level</th><th>Overall</th></tr>"
         "<tr><td>Patients</td><td>n</td><td>300</td></tr></table>"
     )
     recovered, cells = attack(page)

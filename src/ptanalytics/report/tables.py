@@ -392,9 +392,9 @@ def table_one_html(table: pd.DataFrame) -> str:
         side = "left" if i < 2 else "right"
         return f'style="text-align: {side}; white-space: nowrap; padding: 0.1em 0.6em"'
 
-    head = "".join(
-        f"<th {style(i)}>{html.escape(str(c))}</th>" for i, c in enumerate(table.columns)
-    )
+    # The first two headers are words ("Characteristic", "Level"); the others name groups.
+    names = [column_label(c) if i < 2 else str(c) for i, c in enumerate(table.columns)]
+    head = "".join(f"<th {style(i)}>{html.escape(c)}</th>" for i, c in enumerate(names))
     body = "".join(
         "<tr>"
         + "".join(f"<td {style(i)}>{html.escape(str(v))}</td>" for i, v in enumerate(row))
