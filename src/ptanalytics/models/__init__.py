@@ -47,6 +47,8 @@ _EXPORTS = {
     "ModelResult": "_result",
     "Estimates": "_result",
     "fit_lmm": "lmm",
+    "complier_effect": "causal",
+    "e_value": "causal",
     "pain_model_frame": "trajectory",
     "fit_pain_model": "trajectory",
     "predicted_trajectories": "trajectory",
