@@ -274,3 +274,168 @@ def test_e_value_scales():
 def test_e_value_refuses_bad_input(args, kwargs):
     with pytest.raises(ConfigError):
         e_value(*args, **kwargs)
+
+
+# --------------------------------------------------------------- marginal structural model (IPW)
+PSI = -0.5  # NPRS points per adherent week, for every patient (the MSM's true parameter)
+
+
+def feedback(n: int, seed: int, *, periods: int = 5, censor: bool = False, strength: float = 0.9):
+    """Treatment-confounder feedback: an unmeasured trait ``u`` raises last week's pain ``l``
+    and the final pain; more pain makes a patient adhere more this week (``a``); adhering lowers
+    next week's pain. ``E[Y^a] = PSI * (adherent weeks) + 0.5 age`` exactly, so the MSM is
+    correctly specified; a regression on adherence is confounded (through ``l`` and ``u``).
+    With ``censor``, patients in more pain leave early (their outcome is missing)."""
+    from scipy.special import expit
+
+    rng = np.random.default_rng(seed)
+    u, age = rng.normal(size=n), rng.normal(size=n)
+    rows, a_prev, total, alive = [], np.zeros(n), np.zeros(n), np.ones(n, dtype=bool)
+    for t in range(periods):
+        pain = 0.8 * u - 0.6 * a_prev + rng.normal(size=n)
+        a = (rng.random(n) < expit(-0.2 + strength * pain + 0.3 * age)).astype(float)
+        left = np.zeros(n)
+        if censor and t < periods - 1:
+            left = (rng.random(n) < expit(-3 + 0.8 * pain)).astype(float) * alive
+        rows.append(
+            pd.DataFrame(
+                {
+                    "pid": np.arange(n)[alive],
+                    "week": t,
+                    "adhered": a[alive],
+                    "pain_last": pain[alive],
+                    "age": age[alive],
+                    "left": left[alive],
+                }
+            )
+        )
+        total, a_prev, alive = total + a, a, alive & (left == 0)
+    y = PSI * total + 1.5 * u + 0.5 * age + rng.normal(size=n)
+    out = pd.DataFrame({"pid": np.arange(n), "change": np.where(alive, y, np.nan)})
+    return pd.concat(rows, ignore_index=True), out
+
+
+def _msm(long, out, **kwargs):
+    from ptanalytics.models.causal import ipw_msm
+
+    args = {
+        "id": "pid",
+        "time": "week",
+        "treatment": "adhered",
+        "confounders": ["pain_last"],
+        "baseline": ["age"],
+        "outcome_data": out,
+        "outcome": "change",
+    }
+    return ipw_msm(long, **(args | kwargs))
+
+
+@pytest.mark.parametrize("censor", [False, True])
+def test_msm_recovers_the_effect_where_the_association_misses(censor):
+    long, out = feedback(20_000, seed=1, censor=censor)
+    fit = _msm(long, out, censored="left" if censor else None)
+    row = fit.table.set_index("term").loc["cumulative_treatment"]
+    assert abs(row["estimate"] - PSI) < 3 * row["std_error"] and row["std_error"] < 0.06
+    naive = fit.naive.set_index("term").loc["cumulative_treatment"]
+    assert naive["estimate"] - PSI > 10 * naive["std_error"]  # confounded, the wrong sign
+    assert abs(fit.weight_summary.loc[0, "mean"] - 1) < 0.1  # stabilised weights average 1
+    assert fit.positivity["rows"] == len(long) and fit.positivity["extreme"] < 0.01
+    assert fit.n == int(out["change"].notna().sum())
+    assert any("no unmeasured confounding" in n for n in fit.notes)
+
+
+def test_msm_intervals_cover_the_truth():
+    """200 replications of 1,500 patients with moderate confounding: mean estimate within 0.02 of
+    PSI and the robust (sandwich) interval covering it about 95% of the time (measured: mean
+    -0.4998, empirical SD 0.082 against a mean SE of 0.076, coverage 92.5%). The sandwich ignores
+    that the weights are estimated; with extreme weights it is too narrow (strength 0.9: coverage
+    83%, largest weights over 100), which the notes flag."""
+    hits, est = 0, []
+    for seed in range(200):
+        long, out = feedback(1500, seed=500 + seed, strength=0.5)
+        row = _msm(long, out).table.set_index("term").loc["cumulative_treatment"]
+        hits += row["ci_low"] <= PSI <= row["ci_high"]
+        est.append(row["estimate"])
+    assert hits / 200 >= 0.90
+    assert abs(np.mean(est) - PSI) < 0.02
+    long, out = feedback(1500, seed=500, strength=0.9)
+    assert any("intervals may be too narrow" in n for n in _msm(long, out).notes)
+
+
+def test_msm_truncation_and_bad_input():
+    long, out = feedback(3000, seed=2)
+    plain, cut = _msm(long, out), _msm(long, out, truncate=(1, 99))
+    w = plain.weights["weight"]
+    assert cut.weights["weight"].max() == pytest.approx(np.percentile(w, 99))
+    assert cut.weights["weight"].min() == pytest.approx(np.percentile(w, 1))
+    with pytest.raises(ConfigError, match="lacks column"):
+        _msm(long, out, confounders=["pain_now"])
+    with pytest.raises(ConfigError, match="0/1"):
+        _msm(long.assign(adhered=long["adhered"] * 2), out)
+    with pytest.raises(ConfigError, match="truncate"):
+        _msm(long, out, truncate=(99, 1))
+
+
+R_MSM = r"""
+args <- commandArgs(trailingOnly = TRUE)
+suppressPackageStartupMessages(library(sandwich))
+d <- read.csv(args[1]); o <- read.csv(args[2])
+d <- d[order(d$pid, d$week), ]
+d$lag <- ave(d$adhered, d$pid, FUN = function(a) c(0, head(a, -1)))
+den <- glm(adhered ~ pain_last + lag + factor(week) + age, family = binomial, data = d)
+num <- glm(adhered ~ lag + factor(week) + age, family = binomial, data = d)
+pd <- ifelse(d$adhered == 1, fitted(den), 1 - fitted(den))
+pn <- ifelse(d$adhered == 1, fitted(num), 1 - fitted(num))
+sw <- tapply(pn / pd, d$pid, prod)
+cum <- tapply(d$adhered, d$pid, sum)
+age <- tapply(d$age, d$pid, function(x) x[1])
+p <- data.frame(pid = as.integer(names(sw)), sw = as.numeric(sw), cum = as.numeric(cum),
+                age = as.numeric(age))
+p <- merge(p, o, by = "pid")
+fit <- lm(change ~ cum + age, data = p, weights = sw)
+out <- data.frame(key = c("coef", "coef", "se", "se", "mean_w"),
+                  term = c("cum", "age", "cum", "age", "w"),
+                  value = c(coef(fit)[c("cum", "age")],
+                            sqrt(diag(vcovHC(fit, type = "HC0")))[c("cum", "age")],
+                            mean(p$sw)))
+write.csv(out, args[3], row.names = FALSE)
+"""
+
+
+def test_msm_agrees_with_glm_and_weighted_lm_in_r(tmp_path):
+    """The same estimator written in R (Hernan & Robins' recipe: pooled logistic glm for the
+    numerator and denominator, the product of the ratios per patient, lm with weights and
+    sandwich's HC0 covariance)."""
+    if shutil.which("Rscript") is None:
+        pytest.skip("Rscript not found: cannot compare with R")
+    long, out = feedback(2000, seed=4)
+    long.to_csv(tmp_path / "d.csv", index=False)
+    out.to_csv(tmp_path / "o.csv", index=False)
+    (tmp_path / "msm.R").write_text(R_MSM)
+    run = subprocess.run(
+        [
+            "Rscript",
+            str(tmp_path / "msm.R"),
+            *(str(tmp_path / f) for f in ("d.csv", "o.csv", "r.csv")),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode != 0 and "sandwich" in run.stderr:
+        pytest.skip("R package sandwich missing (apt: r-cran-sandwich, with r-cran-aer)")
+    assert run.returncode == 0, run.stderr
+    ref = pd.read_csv(tmp_path / "r.csv").set_index(["key", "term"])["value"]
+    fit = _msm(long, out)
+    table = fit.table.set_index("term")
+    # R: coef(lm(change ~ cum + age, data = p, weights = sw))
+    assert table.loc["cumulative_treatment", "estimate"] == pytest.approx(
+        ref[("coef", "cum")], rel=1e-6
+    )
+    assert table.loc["age", "estimate"] == pytest.approx(ref[("coef", "age")], rel=1e-6)
+    # R: sqrt(diag(vcovHC(fit, type = "HC0")))
+    assert table.loc["cumulative_treatment", "std_error"] == pytest.approx(
+        ref[("se", "cum")], rel=1e-6
+    )
+    assert table.loc["age", "std_error"] == pytest.approx(ref[("se", "age")], rel=1e-6)
+    # R: mean(sw)
+    assert fit.weight_summary.loc[0, "mean"] == pytest.approx(ref[("mean_w", "w")], rel=1e-6)

@@ -49,6 +49,7 @@ _EXPORTS = {
     "fit_lmm": "lmm",
     "complier_effect": "causal",
     "e_value": "causal",
+    "ipw_msm": "causal",
     "pain_model_frame": "trajectory",
     "fit_pain_model": "trajectory",
     "predicted_trajectories": "trajectory",

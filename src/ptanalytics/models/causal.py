@@ -38,7 +38,17 @@ from ptanalytics._checks import check_alpha, check_option
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.models._result import Estimates
 
-__all__ = ["IV_ASSUMPTIONS", "WEAK_F", "ComplierEffect", "complier_effect", "e_value"]
+__all__ = [
+    "HEAVY_WEIGHT",
+    "IV_ASSUMPTIONS",
+    "MSM_ASSUMPTIONS",
+    "WEAK_F",
+    "ComplierEffect",
+    "MSMResult",
+    "complier_effect",
+    "e_value",
+    "ipw_msm",
+]
 
 #: First-stage F below which an instrument is called weak (Staiger & Stock 1997).
 WEAK_F = 10.0
@@ -365,4 +375,229 @@ def e_value(
                 "e_value_ci": ev_ci,
             }
         ]
+    )
+
+
+# ------------------------------------------------------------------ marginal structural models
+#: A stabilised weight above this makes :func:`ipw_msm` warn that its intervals may be too narrow.
+HEAVY_WEIGHT = 20.0
+
+#: The assumptions of :func:`ipw_msm`, as its notes state them.
+MSM_ASSUMPTIONS = (
+    "no unmeasured confounding: given the measured history (the time-varying confounders, "
+    "past treatment and the baseline covariates), treatment each period is as if randomised",
+    "positivity: every patient could have been treated or not in every period (see the "
+    "positivity check)",
+    "consistency: the outcome under the treatment received is the outcome observed",
+    "the weight models (pooled logistic regressions) are correctly specified",
+)
+
+
+@dataclass
+class MSMResult(Estimates):
+    """:func:`ipw_msm`'s result: the protocol's ``table``, ``n``, ``notes``, ``figure()``, plus:
+
+    Attributes
+    ----------
+    weights : DataFrame
+        Per patient: ``id``, the stabilised treatment weight, the censoring weight and the
+        weight used (their product, after truncation).
+    weight_summary : DataFrame
+        Mean, SD, minimum, 1st/50th/99th percentiles and maximum of the weights used (stabilised
+        weights should average about 1).
+    positivity : dict
+        ``rows``: person-periods; ``extreme``: share of them whose probability of the treatment
+        received, given the history, is below 0.05 (practical positivity violations).
+    naive : DataFrame
+        The unweighted regression of the outcome on the cumulative treatment and the baseline
+        covariates (an association).
+    """
+
+    weights: pd.DataFrame = field(default_factory=pd.DataFrame)
+    weight_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    positivity: dict = field(default_factory=dict)
+    naive: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _logistic_probability(frame: pd.DataFrame, formula: str) -> np.ndarray:
+    """Fitted probabilities of a pooled logistic regression (statsmodels GLM)."""
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    from ptanalytics.models._formula import formula_env
+
+    fit = smf.glm(formula, frame, family=sm.families.Binomial(), eval_env=formula_env()).fit()
+    return np.asarray(fit.fittedvalues, dtype=float)
+
+
+def _weighted_fit(y, x, w, names, alpha, model) -> pd.DataFrame:
+    """Weighted least squares with the robust (HC0) sandwich, as ``survey``/``geeglm`` use for
+    inverse-probability weights (conservative: the weights' estimation is ignored)."""
+    sw = np.sqrt(w)
+    beta, *_ = np.linalg.lstsq(x * sw[:, None], y * sw, rcond=None)
+    resid = y - x @ beta
+    bread = np.linalg.inv((x * w[:, None]).T @ x)
+    meat = (x * (w * resid)[:, None]).T @ (x * (w * resid)[:, None])
+    cov = bread @ meat @ bread
+    return _tidy(names, beta, np.sqrt(np.diag(cov)), len(y) - x.shape[1], alpha, model=model)
+
+
+def _stabilised(frame, event: str, history: str, numerator: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: P(observed event | numerator terms) / P(observed event | history terms)."""
+    observed = frame[event].to_numpy(dtype=float)
+    den = _logistic_probability(frame, f"{event} ~ {history}")
+    num = _logistic_probability(frame, f"{event} ~ {numerator}")
+    p_den = np.where(observed == 1, den, 1 - den)
+    p_num = np.where(observed == 1, num, 1 - num)
+    return p_num / p_den, p_den
+
+
+def ipw_msm(
+    data: pd.DataFrame,
+    *,
+    id: str,
+    time: str,
+    treatment: str,
+    confounders: Sequence[str],
+    outcome_data: pd.DataFrame,
+    outcome: str,
+    baseline: Sequence[str] = (),
+    censored: str | None = None,
+    truncate: tuple[float, float] | None = None,
+    alpha: float = 0.05,
+) -> MSMResult:
+    """Inverse-probability-weighted marginal structural model of a time-varying treatment.
+
+    ``E[Y^a] = b0 + psi * (number of treated periods) + baseline terms``: ``psi`` is the
+    change in the outcome for each period treated, had every patient followed the treatment
+    pattern (an effect, under the assumptions in the notes, unlike a regression that adjusts
+    for the time-varying confounders, which is biased when treatment affects them).
+
+    The stabilised weight of a patient is the product over periods of ``P(A_t | A_t-1, baseline,
+    period) / P(A_t | confounders_t, A_t-1, baseline, period)`` (pooled logistic regressions with
+    a separate intercept per period), times the same ratio for remaining uncensored when
+    ``censored`` is given; ``truncate`` (percentiles, e.g. ``(1, 99)``) truncates the weights.
+    The outcome is then regressed on the cumulative treatment and the baseline covariates by
+    weighted least squares with robust (sandwich) standard errors.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long: one row per patient and period (``id``, ``time``), with the 0/1 ``treatment`` of
+        the period (e.g. adhered: at least 80% of the prescribed sessions), the time-varying
+        ``confounders`` measured before it (e.g. last week's NPRS), the ``baseline`` columns
+        (constant within a patient) and, optionally, ``censored`` (1 in a patient's last period
+        when they leave before the outcome).
+    outcome_data : DataFrame
+        One row per patient: ``id`` and ``outcome`` (missing for a censored patient).
+    truncate : (low, high), optional
+        Percentiles at which the weights are truncated.
+
+    Returns
+    -------
+    MSMResult
+        ``table``: ``cumulative_treatment`` (per period treated) and the baseline terms;
+        ``naive``, ``weights``, ``weight_summary``, ``positivity``; ``notes``: the assumptions.
+    """
+    alpha = check_alpha(alpha)
+    for name, cols, frame in (
+        ("data", [id, time, treatment, *confounders, *baseline], data),
+        ("outcome_data", [id, outcome], outcome_data),
+    ):
+        missing = [c for c in cols if c not in frame]
+        if missing:
+            raise ConfigError(f"{name} lacks column(s) {missing}; it has {list(frame)}.")
+    if truncate is not None and not (0 <= truncate[0] < truncate[1] <= 100):
+        raise ConfigError(f"truncate={truncate!r}; allowed: percentiles (low, high), low < high.")
+    cols = [id, time, treatment, *confounders, *baseline] + ([censored] if censored else [])
+    long = data[cols].dropna().sort_values([id, time], kind="stable").reset_index(drop=True)
+    a = long[treatment].to_numpy(dtype=float)
+    if not np.isin(a, (0.0, 1.0)).all():
+        raise ConfigError(f"treatment {treatment!r} must be 0/1 (or boolean) in every row.")
+    first = ~long[id].duplicated()
+    long["_a"] = a
+    long["_lag"] = np.where(first, 0.0, np.r_[0.0, a[:-1]])
+    long["_t"] = pd.Categorical(long[time])
+    base = " + ".join(["_lag", "C(_t)", *baseline])
+    hist = " + ".join([*confounders, base])
+    ratio, p_den = _stabilised(long, "_a", hist, base)
+    weights = pd.Series(ratio).groupby(long[id].to_numpy()).prod()
+    cens_w = pd.Series(1.0, index=weights.index)
+    if censored:
+        long["_stay"] = 1.0 - long[censored].to_numpy(dtype=float)
+        stay_ratio, _ = _stabilised(
+            long, "_stay", " + ".join(["_a", *confounders, base]), " + ".join(["_a", base])
+        )
+        cens_w = pd.Series(stay_ratio).groupby(long[id].to_numpy()).prod()
+    per = pd.DataFrame(
+        {
+            "id": weights.index,
+            "treatment_weight": weights.to_numpy(),
+            "censoring_weight": cens_w.reindex(weights.index).to_numpy(),
+        }
+    )
+    per["weight"] = per["treatment_weight"] * per["censoring_weight"]
+    if truncate is not None:
+        lo, hi = np.percentile(per["weight"], truncate)
+        per["weight"] = per["weight"].clip(lo, hi)
+    cum = long.groupby(id, sort=False)["_a"].sum()
+    first_rows = long[first.to_numpy()].set_index(id)
+    patients = (
+        per.set_index("id")
+        .join(cum.rename("cumulative_treatment"))
+        .join(first_rows[list(baseline)])
+        .join(outcome_data.drop_duplicates(id).set_index(id)[[outcome]])
+    )
+    used = patients.dropna(subset=[outcome, "cumulative_treatment", *baseline])
+    if len(used) <= 2 + len(baseline):
+        raise ConfigError(f"{len(used)} patients with an outcome: too few for the model.")
+    x = np.column_stack(
+        [np.ones(len(used)), used["cumulative_treatment"], *(used[b] for b in baseline)]
+    ).astype(float)
+    names = ["Intercept", "cumulative_treatment", *baseline]
+    y = used[outcome].to_numpy(dtype=float)
+    table = _weighted_fit(y, x, used["weight"].to_numpy(float), names, alpha, "IPW MSM")
+    naive = _weighted_fit(y, x, np.ones(len(used)), names, alpha, "unweighted (association)")
+    w = used["weight"]
+    summary = pd.DataFrame(
+        [
+            {
+                "mean": w.mean(),
+                "sd": w.std(),
+                "min": w.min(),
+                "p1": w.quantile(0.01),
+                "p50": w.median(),
+                "p99": w.quantile(0.99),
+                "max": w.max(),
+            }
+        ]
+    )
+    extreme = float(np.mean(p_den < 0.05))
+    notes = [f"assumes {a}" for a in MSM_ASSUMPTIONS]
+    notes.append(
+        f"stabilised weights: mean {w.mean():.2f} (about 1 when the models fit), range "
+        f"{w.min():.2f} to {w.max():.2f}"
+        + (f", truncated at percentiles {truncate}" if truncate else "")
+    )
+    if w.max() > HEAVY_WEIGHT:
+        notes.append(
+            f"the largest weight is {w.max():.0f}: a few patients carry the estimate and the "
+            "robust intervals may be too narrow; compare truncate=(1, 99), which trades "
+            "variance for bias"
+        )
+    if extreme > 0.01:
+        notes.append(
+            f"positivity: {100 * extreme:.1f}% of person-periods had a probability below 0.05 "
+            "of the treatment they received; the weights are unstable there"
+        )
+    if len(used) < len(patients):
+        notes.append(f"{len(patients) - len(used)} patient(s) without an outcome left out")
+    return MSMResult(
+        table.iloc[1:].reset_index(drop=True),
+        len(used),
+        notes,
+        weights=per,
+        weight_summary=summary,
+        positivity={"rows": len(long), "extreme": extreme},
+        naive=naive.iloc[1:].reset_index(drop=True),
     )
