@@ -50,6 +50,7 @@ _EXPORTS = {
     "complier_effect": "causal",
     "e_value": "causal",
     "ipw_msm": "causal",
+    "gformula": "causal",
     "pain_model_frame": "trajectory",
     "fit_pain_model": "trajectory",
     "predicted_trajectories": "trajectory",
