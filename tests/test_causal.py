@@ -488,3 +488,55 @@ def test_gformula_is_reproducible_and_refuses_bad_input():
         _gf(long[long["pid"] < 30], out)
     gaps = long.drop(long.index[long["pid"] == 7][:1])  # patient 7 misses a week
     assert any("1 patient(s)" in n for n in _gf(gaps, out).notes)
+
+
+# ------------------------------------------------------- the simulator's encouragement design
+def test_the_encouragement_design_adds_an_arm_and_its_truths_and_leaves_the_rest():
+    import ptanalytics as pt
+
+    plain = pt.simulate_cohort(300, seed=31)
+    trial = pt.simulate_cohort(300, seed=31, encouragement_share=0.5)
+    assert "arm" not in plain.patients
+    assert set(trial.patients["arm"]) == {"encouraged", "usual"}
+    assert 0.4 < (trial.patients["arm"] == "encouraged").mean() < 0.6
+    effects = {e["term"]: e["value"] for e in trial.truth["effects"]}
+    itt = effects["encouragement_itt[followup]"]
+    first = effects["encouragement_first_stage[adherence]"]
+    assert first > 0.03  # encouragement raises adherence
+    assert effects["complier_effect[adherence][followup]"] == pytest.approx(itt / first)
+    assert not any(
+        t.startswith("encouragement") for t in (e["term"] for e in plain.truth["effects"])
+    )
+    # Everything drawn before the arm is the same: same patients, same baseline.
+    pd.testing.assert_frame_equal(plain.patients, trial.patients.drop(columns=["arm"]))
+    summary = pt.patient_summary(trial)
+    by_arm = summary.groupby("arm")["adherence"].mean()
+    assert by_arm["encouraged"] > by_arm["usual"]
+
+
+def test_complier_effect_recovers_the_simulators_complier_truth():
+    """20 simulated trials of 3,000 patients (half encouraged): 2SLS of the follow-up NPRS
+    change on overall adherence, the arm as instrument, complete cases, against the truth by
+    common random numbers (on the recorded NPRS scale). Measured over 40 trials: mean estimate
+    -3.47 against a mean truth of -3.40, empirical SD 0.64, mean SE 0.77, coverage 97.5%."""
+    import ptanalytics as pt
+
+    est, truth, hits = [], [], 0
+    for seed in range(20):
+        cohort = pt.simulate_cohort(3000, seed=100 + seed, encouragement_share=0.5)
+        effects = {e["term"]: e["value"] for e in cohort.truth["effects"]}
+        row = complier_effect(
+            pt.patient_summary(cohort),
+            outcome="nprs_change_followup",
+            exposure="adherence",
+            instrument="arm",
+            instrument_level="encouraged",
+            covariates=["nprs_baseline", "age", "C(sex)", "C(chronicity)"],
+        ).table.iloc[0]
+        value = effects["complier_effect[adherence][followup]"]
+        est.append(row["estimate"])
+        truth.append(value)
+        hits += row["ci_low"] <= value <= row["ci_high"]
+    bias = np.mean(est) - np.mean(truth)
+    assert abs(bias) < 3 * np.std(est) / np.sqrt(len(est))
+    assert hits / len(est) >= 0.85

@@ -99,10 +99,14 @@ def _design(data: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.ndarray, 
     from ptanalytics.models._formula import formula_env, text_as_categorical
 
     rhs = " + ".join(covariates) if covariates else "1"
+    # Categories as text, so that a level nobody in ``data`` has is no column of zeros.
+    cats = {
+        c: data[c].astype("string") for c in data if isinstance(data[c].dtype, pd.CategoricalDtype)
+    }
     try:
         m = dmatrix(
             rhs,
-            text_as_categorical(data),
+            text_as_categorical(data.assign(**cats)),
             NA_action="drop",
             return_type="dataframe",
             eval_env=EvalEnvironment([formula_env()]),
@@ -235,11 +239,16 @@ def complier_effect(
     frame = data.reset_index(drop=True)
     z_all = _instrument(frame, instrument, instrument_level)
     frame = frame.assign(_z=z_all)
-    x_all, x_names = _design(frame, covariates)
-    ok = np.isfinite(x_all).all(axis=1)
+    ok = np.isfinite(_design(frame, covariates)[0]).all(axis=1)
     for c in (outcome, exposure, "_z"):
         ok &= np.isfinite(pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float))
     n_all, n = len(frame), int(ok.sum())
+    # The design again on the complete cases: their own levels, no empty column.
+    x_all, x_names = np.full((n_all, 0), np.nan), []
+    if n:
+        x_ok, x_names = _design(frame[ok].reset_index(drop=True), covariates)
+        x_all = np.full((n_all, x_ok.shape[1]), np.nan)
+        x_all[ok] = x_ok
     y = pd.to_numeric(frame[outcome], errors="coerce").to_numpy(dtype=float)[ok]
     d = pd.to_numeric(frame[exposure], errors="coerce").to_numpy(dtype=float)[ok]
     z = z_all[ok]
@@ -250,6 +259,11 @@ def complier_effect(
         raise ConfigError(f"instrument {instrument!r} takes one value in the complete cases.")
     if np.ptp(d) == 0:
         raise ConfigError(f"exposure {exposure!r} takes one value in the complete cases.")
+    if np.linalg.matrix_rank(np.column_stack([z, d, w])) < w.shape[1] + 2:
+        raise ConfigError(
+            "the design is singular: a covariate is constant or a combination of the others "
+            "(or of the instrument or exposure) in the complete cases. Fix: drop it."
+        )
     # First stage: exposure on instrument and covariates; F of the instrument (classical).
     zw = np.column_stack([z, w])
     gamma, resid_u = _ols(d, zw)

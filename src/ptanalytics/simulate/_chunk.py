@@ -57,6 +57,8 @@ def simulate_chunk(
     d = draw_loop(n, cfg, rng)
     odi_noise = rng.normal(0.0, cfg.odi_noise_sd, (n, 3))
     co = cointervention_effect(p, cfg)
+    if cfg.encouragement_share > 0:  # drawn only in a trial: other cohorts keep their draws
+        p.encouraged = rng.random(n) < cfg.encouragement_share
     r = run(p, d, cfg, co)
     observed = observed_weeks(p, r, d, cfg)
     ids = numbered_ids("P", np.arange(first_id, first_id + n), width)

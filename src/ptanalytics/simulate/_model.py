@@ -99,6 +99,7 @@ class Patients:
     odi0: np.ndarray
     co_has: np.ndarray  # (N, K) bool
     co_start_day: np.ndarray  # (N, K) days from enrolment
+    encouraged: np.ndarray | None = None  # bool: randomised to encouragement (None: no trial)
 
 
 @dataclass
@@ -301,11 +302,13 @@ def run(
     planned_weeks: np.ndarray | None = None,
     effectiveness: np.ndarray | None = None,
     dropout: bool = True,
+    encouraged: np.ndarray | None = None,
 ) -> Run:
     """Run the program week by week for all patients (vectorised over patients).
 
     ``adherence`` forces the attendance probability of every prescribed session; ``planned_weeks``
-    and ``effectiveness`` replace the patients' own; ``dropout=False`` keeps everyone in.
+    and ``effectiveness`` replace the patients' own; ``dropout=False`` keeps everyone in;
+    ``encouraged`` replaces the randomised encouragement (an arm for everyone).
     """
     n, h = p.n, cfg.horizon_weeks
     days, sup, act_g, act_m = slots(cfg)
@@ -313,6 +316,8 @@ def run(
         p.trajectory
     ]
     eff = p.effectiveness if effectiveness is None else effectiveness
+    enc = p.encouraged if encouraged is None else encouraged
+    shift = 0.0 if enc is None else cfg.encouragement_log_odds * np.asarray(enc, dtype=float)
     guided_weeks = (p.planned_weeks if planned_weeks is None else planned_weeks).copy()
     rho = 0.5 ** (1.0 / cfg.dose_half_life_weeks)
     h0 = logit(cfg.weekly_dropout_hazard) if cfg.dropout_by_week8 > 0 else -np.inf
@@ -343,7 +348,7 @@ def run(
         if w == cfg.review_week:
             guided_weeks = _review(d, cfg, pain, guided_weeks, active, w)
         guided = w < guided_weeks
-        prob = _attendance_probability(p, cfg, w, guided, sup, traj_slope, adherence)
+        prob = _attendance_probability(p, cfg, w, guided, sup, traj_slope, adherence, shift)
         slot_on = np.where(guided[:, None], act_g[None, :], act_m[None, :])
         att = (d.attend[:, w, :] < prob) & slot_on & active[:, None]
         attended[:, w, :] = att
@@ -362,11 +367,13 @@ def _attendance_probability(
     sup: np.ndarray,
     traj_slope: np.ndarray,
     adherence: float | None,
+    shift=0.0,
 ) -> np.ndarray:
     """(N, S): probability of attending each session slot of week ``w``.
 
     ``adherence`` forces it; an ``adherence_mean`` of 0 or 1 gives it exactly; otherwise the
-    patient's propensity moves with the trajectory class, the phase and supervision.
+    patient's propensity moves with the trajectory class, the phase, supervision and ``shift``
+    (the encouragement arm's logit shift, 0 outside a trial).
     """
     n, s = p.n, len(sup)
     if adherence is not None:
@@ -377,6 +384,7 @@ def _attendance_probability(
         p.propensity_logit
         + traj_slope * (w - cfg.trajectory_center_week)
         + np.where(guided, 0.0, cfg.maintenance_adherence_shift)
+        + shift
     )
     return expit(base[:, None] + cfg.supervised_adherence_shift * (guided[:, None] & sup[None, :]))
 

@@ -58,7 +58,7 @@ def cohort_tables(
 def _patients_table(p: Patients, ids: np.ndarray, cfg: SimulationConfig) -> pd.DataFrame:
     cw = max(2, len(str(cfg.n_clinics)))
     tw = max(3, len(str(cfg.n_clinics * cfg.therapists_per_clinic)))
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "patient_id": pd.array(ids, dtype="str"),
             "enrolled_on": p.enrolled.astype("datetime64[s]"),
@@ -71,6 +71,9 @@ def _patients_table(p: Patients, ids: np.ndarray, cfg: SimulationConfig) -> pd.D
             "therapist_id": pd.array(numbered_ids("T", p.therapist + 1, tw), dtype="str"),
         }
     )
+    if p.encouraged is not None:  # a randomised arm: an extra patient attribute
+        table["arm"] = pd.array(np.where(p.encouraged, "encouraged", "usual"), dtype="str")
+    return table
 
 
 def _prescriptions_table(p, r, ids, cfg) -> pd.DataFrame:

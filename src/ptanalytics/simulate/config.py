@@ -195,6 +195,10 @@ class SimulationConfig:
     """Probability each prescribed exercise is done in an attended session (one is always done)."""
     partial_dose_probability: float = _p(0.15, 0, 1, group=_ADH)
     """Probability a done exercise is cut short (50-100% of reps or minutes)."""
+    encouragement_share: float = _p(0.0, 0, 1, group=_ADH)
+    """Share randomised to an encouragement arm (reminders; ``patients.arm``); 0: no trial."""
+    encouragement_log_odds: float = _p(1.0, -5, 5, group=_ADH)
+    """Logit shift of every session's attendance in the encouragement arm."""
     # -- dropout
     dropout_by_week8: float = _p(0.27, 0, 0.95, group=_DROP)
     """Target share gone by week 8 (sets the baseline weekly hazard)."""
