@@ -540,3 +540,51 @@ def test_complier_effect_recovers_the_simulators_complier_truth():
     bias = np.mean(est) - np.mean(truth)
     assert abs(bias) < 3 * np.std(est) / np.sqrt(len(est))
     assert hits / len(est) >= 0.85
+
+
+# ---------------------------------------------------------------------------- named scenarios
+def test_named_scenarios_and_the_null_scenario_has_no_effect_of_adherence(tmp_path):
+    import ptanalytics as pt
+    from ptanalytics.cli import main
+    from ptanalytics.simulate import SCENARIOS, SimulationConfig, scenario_config
+
+    assert scenario_config("optimistic") == SimulationConfig()
+    null = scenario_config("null_adherence", horizon_weeks=12)
+    assert null.benefit_max == 0 and null.horizon_weeks == 12
+    with pytest.raises(ConfigError, match="Did you mean null_adherence"):
+        scenario_config("null_adherance")
+    assert set(SCENARIOS) >= {"optimistic", "null_adherence"}
+    cohort = pt.simulate_cohort(400, seed=41, config=null, encouragement_share=0.5)
+    effects = {e["term"]: e["value"] for e in cohort.truth["effects"]}
+    assert effects["adherence_full_vs_none[followup]"] == 0.0
+    assert effects["encouragement_itt[followup]"] == 0.0
+    assert effects["complier_effect[adherence][followup]"] == 0.0
+    # The command line: --scenario, and not together with --config.
+    assert main(["simulate", "--patients", "30", "--scenario", "null_adherence",
+                 "--out", str(tmp_path / "c"), "--format", "csv"]) == 0  # fmt: skip
+    (tmp_path / "cfg.toml").write_text("horizon_weeks = 12\n")
+    assert main(["simulate", "--patients", "30", "--scenario", "null_adherence", "--config",
+                 str(tmp_path / "cfg.toml"), "--out", str(tmp_path / "d")]) == 2  # fmt: skip
+
+
+def test_the_null_scenario_gives_complier_estimates_consistent_with_zero():
+    """10 simulated encouragement trials of 3,000 patients in which exercise has no effect:
+    the 95% intervals cover 0 in at least 8 of them and the mean estimate is near 0."""
+    import ptanalytics as pt
+    from ptanalytics.simulate import scenario_config
+
+    cfg = scenario_config("null_adherence", encouragement_share=0.5)
+    est, covered = [], 0
+    for seed in range(10):
+        row = complier_effect(
+            pt.patient_summary(pt.simulate_cohort(3000, seed=300 + seed, config=cfg)),
+            outcome="nprs_change_followup",
+            exposure="adherence",
+            instrument="arm",
+            instrument_level="encouraged",
+            covariates=["nprs_baseline", "age"],
+        ).table.iloc[0]
+        est.append(row["estimate"])
+        covered += row["ci_low"] <= 0 <= row["ci_high"]
+    assert covered >= 8
+    assert abs(np.mean(est)) < 3 * np.std(est) / np.sqrt(len(est))

@@ -32,8 +32,10 @@ from ptanalytics.privacy.suppression import MIN_CELL
 from ptanalytics.simulate import (
     DEFAULT_PATIENTS,
     DEFAULT_SEED,
+    SCENARIOS,
     SimulationConfig,
     load_config,
+    scenario_config,
     simulate_cohort,
     simulate_to_disk,
 )
@@ -138,6 +140,11 @@ def _add_simulate(sub) -> None:
     cmd.add_argument("--out", required=True, type=Path, help="cohort folder to write")
     _add_format(cmd, help_text="table file format (default parquet)")
     _add_config(cmd)
+    cmd.add_argument(
+        "--scenario",
+        choices=tuple(SCENARIOS),
+        help="a named scenario of the simulator (docs/simulator.md#scenarios); not with --config",
+    )
     _add_overwrite(cmd)
     cmd.add_argument(
         "--chunk-patients",
@@ -308,7 +315,14 @@ def _one_line(exc: Exception) -> str:
 
 
 def _simulate(args) -> int:
+    if args.config and args.scenario:
+        raise ConfigError(
+            f"--config {args.config} and --scenario {args.scenario} were both given. Fix: give "
+            "one (a config file can set the scenario's parameters itself)."
+        )
     cfg = load_config(args.config) if args.config else SimulationConfig()
+    if args.scenario:
+        cfg = scenario_config(args.scenario)
     if args.chunk_patients is not None and args.format != "parquet":
         raise ConfigError(
             f"--chunk-patients {args.chunk_patients} writes Parquet parts; --format "

@@ -12,15 +12,17 @@ from ptanalytics.simulate.cohort import (
     default_cohort,
     simulate_cohort,
 )
-from ptanalytics.simulate.config import SimulationConfig, load_config
+from ptanalytics.simulate.config import SCENARIOS, SimulationConfig, load_config, scenario_config
 from ptanalytics.simulate.disk import simulate_to_disk
 
 __all__ = [
     "DEFAULT_PATIENTS",
     "DEFAULT_SEED",
+    "SCENARIOS",
     "SimulationConfig",
     "default_cohort",
     "load_config",
+    "scenario_config",
     "simulate_cohort",
     "simulate_to_disk",
 ]

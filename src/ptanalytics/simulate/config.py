@@ -29,7 +29,7 @@ from ptanalytics.cohort.catalogue import exercise_catalogue
 from ptanalytics.exceptions import ConfigError
 from ptanalytics.vocab import CATEGORIES, CHRONICITIES, COINTERVENTION_KINDS, TRAJECTORY_CLASSES
 
-__all__ = ["SimulationConfig", "load_config", "parameters_markdown"]
+__all__ = ["SCENARIOS", "SimulationConfig", "load_config", "parameters_markdown", "scenario_config"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -433,6 +433,28 @@ def _checked_keys(name: str, value: dict, rule: _Rule) -> dict:
             f"{', '.join(rule.keys)}."
         )
     return {k: value[k] for k in rule.keys}
+
+
+#: Named scenarios: overrides of the calibrated defaults (docs/simulator.md#scenarios).
+#: ``optimistic``: the defaults, where exercise lowers pain with diminishing returns;
+#: ``null_adherence``: exercise dose has no effect on pain (``benefit_max = 0``), as in cohorts
+#: that found no association between adherence and outcome; everything else (adherence, dropout
+#: driven by pain, co-interventions, the review rule) as in the defaults.
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "optimistic": {},
+    "null_adherence": {"benefit_max": 0.0},
+}
+
+
+def scenario_config(name: str, **overrides) -> SimulationConfig:
+    """The config of a named scenario (:data:`SCENARIOS`), with keyword overrides on top."""
+    if name not in SCENARIOS:
+        close = difflib.get_close_matches(str(name), list(SCENARIOS), n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise ConfigError(
+            f"scenario={name!r}; allowed: {', '.join(SCENARIOS)}.{hint} See docs/simulator.md."
+        )
+    return SimulationConfig.from_mapping(SCENARIOS[name], **overrides)
 
 
 def load_config(path: str | Path) -> SimulationConfig:
