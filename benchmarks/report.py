@@ -38,6 +38,7 @@ SECTIONS = (
     "adherence",
     "outcomes",
     "models",
+    "effects",
     "dropout",
     "methods",
     "software",

@@ -370,3 +370,46 @@ def test_each_model_says_what_it_is_adjusted_for(report, prepared):
     assert "baseline NPRS" in sentences[1] and "nprs_baseline" not in text
     assert len(covariate_words(cox.covariates)) == len(cox.covariates) >= 1
     assert "adjusted for baseline NPRS and age" in text  # the tipping point's own model
+
+
+def test_effects_section_gives_the_e_value_and_says_there_is_no_instrument(report):
+    """The default cohort has no randomised arm: the section gives the E-value of the follow-up
+    dose-response (recomputed here from the model) and says why no effect is estimated."""
+    from ptanalytics.models import dose_response, e_value
+
+    _, text = report
+    assert "Effects under assumptions" in text
+    summary = pt.patient_summary(pt.default_cohort())
+    row = dose_response(summary, timepoint="followup", reference="median").linear.iloc[0]
+    sd = summary["nprs_change_followup"].std()
+    ev = e_value(row["estimate"] / sd, row["ci_low"] / sd, row["ci_high"] / sd, scale="SMD")
+    assert f"a risk ratio of <strong>{ev.loc[0, 'e_value']:.2f}</strong> each" in text
+    assert "The cohort has no randomised arm" in text
+
+
+def test_effects_section_of_a_simulated_trial_with_its_active_arm(tmp_path):
+    """A simulated encouragement trial rendered with --active-arm: the complier effect with its
+    first-stage F and assumptions, beside the association; no patient count leaks."""
+    cohort = pt.simulate_cohort(600, seed=51, encouragement_share=0.5)
+    cohort.write(tmp_path / "trial", format="parquet")
+    out = tmp_path / "trial.html"
+    assert (
+        main(
+            [
+                "report",
+                "--data",
+                str(tmp_path / "trial"),
+                "--out",
+                str(out),
+                "--active-arm",
+                "encouraged",
+            ]
+        )
+        == 0
+    )
+    text = out.read_text(encoding="utf-8")
+    assert "Effect of adherence among the patients the 'encouraged' arm moved" in text
+    assert "first-stage F = " in text and "exclusion restriction" in text
+    assert "complier effect (2SLS, arm as instrument)" in text and "association (OLS)" in text
+    for pid in cohort.patients["patient_id"].head(50):
+        assert pid not in text

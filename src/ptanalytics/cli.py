@@ -205,6 +205,12 @@ def _add_report(sub) -> None:
         help=f"counts below this are shown as <N (default {MIN_CELL})",
     )
     cmd.add_argument("--show-code", action="store_true", help="keep the code in the HTML")
+    cmd.add_argument(
+        "--active-arm",
+        metavar="LEVEL",
+        help="the randomised active level of patients.arm: estimate the complier effect of "
+        "adherence with the arm as instrument (docs/causal.md)",
+    )
 
 
 def _add_recovery(sub) -> None:
@@ -460,7 +466,12 @@ def _report(args) -> int:
             file=sys.stderr,
         )
     path = render_report(
-        args.data, args.out, title=args.title, min_cell=args.min_cell, show_code=args.show_code
+        args.data,
+        args.out,
+        title=args.title,
+        min_cell=args.min_cell,
+        show_code=args.show_code,
+        active_arm=args.active_arm,
     )
     print(path.resolve())
     return 0

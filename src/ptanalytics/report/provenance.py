@@ -44,6 +44,7 @@ MEANINGS = {
     "mi_imputations": "imputations of the multiple-imputation responder table (m)",
     "mi_seed": "seed of the multiple imputation",
     "landmark_week": "Kaplan-Meier landmark: early adherence over weeks 0 .. landmark_week - 1",
+    "active_arm": "randomised active level of patients.arm, the instrument of the effects section",
     "window_days": "an assessment counts for a timepoint within this many days of its target",
     "inactivity_days": "dropout: no session in the last this many days before the planned end",
     "missed_sessions": "dropout: or this many supervised sessions missed in a row",

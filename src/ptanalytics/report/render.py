@@ -202,6 +202,7 @@ def render_report(
     min_cell: int = MIN_CELL,
     show_code: bool = False,
     progress: bool = True,
+    active_arm: str | None = None,
 ) -> Path:
     """Execute the report notebook on a cohort and write a self-contained HTML file.
 
@@ -219,6 +220,9 @@ def render_report(
         Keep the code cells in the HTML.
     progress : bool
         Show papermill's progress bar on the terminal.
+    active_arm : str, optional
+        The randomised active level of ``patients.arm`` (``ReportSettings.active_arm``): the
+        effects section then estimates the complier effect of adherence.
 
     Returns
     -------
@@ -258,6 +262,7 @@ def render_report(
                 "data_dir": None if data is None else str(Path(data).resolve()),
                 "title": title,
                 "min_cell": int(min_cell),
+                "active_arm": None if active_arm is None else str(active_arm),
             },
             kernel_name="python3",
             progress_bar=progress,

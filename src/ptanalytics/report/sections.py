@@ -62,6 +62,7 @@ __all__ = [
     "cohort_section",
     "data_quality_section",
     "dropout_section",
+    "effects_section",
     "estimable",
     "flow_section",
     "methods_section",
@@ -95,12 +96,16 @@ class ReportSettings:
         Imputations and seed of the multiple-imputation responder table.
     landmark_week : int
         The Kaplan-Meier landmark: early adherence over weeks ``0 .. landmark_week - 1``.
+    active_arm : str, optional
+        The randomised active level of ``patients.arm`` (e.g. ``encouraged``): with it, the
+        effects section estimates the complier effect of adherence with the arm as instrument.
     """
 
     timepoint: str = "followup"
     mi_imputations: int = 20
     mi_seed: int = 1
     landmark_week: int = 4
+    active_arm: str | None = None
 
 
 @dataclass
@@ -561,6 +566,7 @@ def _dose_response_blocks(r: Report, tp: str) -> None:
     )
     if dr is None:
         return
+    r.linked.setdefault("dose_response", {})[tp] = dr  # the effects section reads it
     row = dr.linear.iloc[0]
     r.out.markdown(
         f"**Dose-response at the {label}**: each 10 points of adherence goes with "
@@ -642,6 +648,91 @@ def _program_length_blocks(r: Report) -> None:
             f"NPRS change at {when} (unadjusted; over the patients with a score). Counts below "
             f"{r.min_cell} are shown as <{r.min_cell}."
         )
+
+
+def effects_section(r: Report) -> None:
+    """5b. Effects under assumptions: how much unmeasured confounding would explain the main
+    association away (E-value), and the complier effect of adherence where a randomised arm
+    is named (``settings.active_arm``), each with the assumptions it rests on."""
+    from ptanalytics.models.causal import IV_ASSUMPTIONS, complier_effect, e_value
+
+    r.out.markdown(
+        "Every estimate above is an **association**. An effect (what would change if patients "
+        "adhered more) needs assumptions the data cannot check; this section states them next "
+        "to each number."
+    )
+    dr = r.linked.get("dose_response", {}).get("followup")
+    change = r.summary.get("nprs_change_followup")
+    sd = float(change.std()) if change is not None else 0.0
+    if dr is not None and sd > 0:
+        row = dr.linear.iloc[0]
+        ev = e_value(
+            row["estimate"] / sd, row["ci_low"] / sd, row["ci_high"] / sd, scale="SMD"
+        ).iloc[0]
+        r.out.markdown(
+            f"**How strong would unmeasured confounding have to be?** The association of 10 "
+            f"more points of adherence with {row['estimate']:.2f} NPRS points of change at "
+            f"follow-up ({row['estimate'] / sd:.2f} standard deviations of the change) would be "
+            "explained away by an unmeasured factor associated with both adherence and pain, "
+            f"beyond the adjustment set, by a risk ratio of **{ev['e_value']:.2f}** each "
+            f"(E-value, VanderWeele & Ding 2017); {ev['e_value_ci']:.2f} would move its 95% "
+            "interval to include no association. Patients whose pain does not improve adhere "
+            "less, so confounding of this size is plausible: read the association as an upper "
+            "bound on what adherence itself does, not as its effect."
+        )
+    else:
+        r.out.markdown("No dose-response at follow-up was estimated, so no E-value is given.")
+    _complier_blocks(r, complier_effect, IV_ASSUMPTIONS)
+
+
+def _complier_blocks(r: Report, complier_effect, assumptions) -> None:
+    """The complier effect of adherence with the named randomised arm as instrument."""
+    arm = r.settings.active_arm
+    levels = sorted(r.summary["arm"].dropna().astype(str).unique()) if "arm" in r.summary else []
+    if arm is None or arm not in levels or len(levels) != 2 or "adherence" not in r.summary:
+        r.out.markdown(
+            "**Effects with a randomised instrument**: not estimated. "
+            + (
+                "The cohort has an arm column; name its randomised active level "
+                "(ReportSettings(active_arm=...)) to estimate the effect of adherence among "
+                "the patients the arm moved, if the arm has two levels and sessions were logged."
+                if levels
+                else "The cohort has no randomised arm. Without one, an effect of adherence "
+                "rests on no unmeasured confounding given the measured history (the "
+                "weighting and g-formula methods of docs/causal.md)."
+            )
+        )
+        return
+    fit = estimable(
+        r.out,
+        "Complier effect",
+        lambda: complier_effect(
+            r.summary,
+            outcome="nprs_change_followup",
+            exposure="adherence",
+            instrument="arm",
+            instrument_level=arm,
+            covariates=["nprs_baseline", "age", "C(sex)", "C(chronicity)"],
+        ),
+    )
+    if fit is None:
+        return
+    rows = pd.concat([fit.table.iloc[:1], fit.naive]).assign(
+        term=["complier effect (2SLS, arm as instrument)", "association (OLS)"]
+    )
+    shown = terms_table(
+        rows[["term", "estimate", "std_error", "ci_low", "ci_high", "p_value"]],
+        estimate="NPRS points per unit of adherence",
+    )
+    r.out.markdown(
+        f"**Effect of adherence among the patients the '{html.escape(arm)}' arm moved** "
+        f"(two-stage least squares, first-stage F = {fit.first_stage_f:.1f}"
+        + ("; **weak instrument: do not rely on it**" if fit.weak else "")
+        + "). It holds only if "
+        + "; ".join(assumptions)
+        + ". The association beside it assumes nothing and is confounded."
+    )
+    r.out.html(shown.to_html(index=False))
 
 
 def dropout_section(r: Report) -> None:
