@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ptanalytics._checks import check_number
-from ptanalytics.studies.recovery import summarise_recovery
+from ptanalytics.studies.recovery import progress_line, summarise_recovery
 
 __all__ = ["COVARIATES", "TRUTH_TERM", "causal_recovery", "targets"]
 
@@ -117,13 +117,7 @@ def causal_recovery(
         for done, part in enumerate(pool.map(_one, jobs, chunksize=4), start=1):
             rows += part
             if progress:
-                elapsed = time.perf_counter() - start
-                print(
-                    f"\rcausal recovery {done}/{len(jobs)}  {elapsed:5.0f} s",
-                    end="",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                progress_line("causal recovery", done, len(jobs), start)
     if progress:
         print(file=sys.stderr)
     fits = pd.DataFrame(rows)

@@ -27,7 +27,7 @@ from ptanalytics.cohort.schema import COINTERVENTION_KINDS
 from ptanalytics.models.trajectory import fit_pain_model, pain_model_frame
 from ptanalytics.simulate import simulate_cohort
 
-__all__ = ["FIXED_TERMS", "VARIANCE_TERMS", "recovery", "summarise_recovery"]
+__all__ = ["FIXED_TERMS", "VARIANCE_TERMS", "progress_line", "recovery", "summarise_recovery"]
 
 FIXED_TERMS = {f"cointervention[{k}]": f"co_{k}" for k in COINTERVENTION_KINDS}
 VARIANCE_TERMS = {"sd(Intercept|patient_id)": "sd(Intercept)", "residual_sd": "residual_sd"}
@@ -96,19 +96,25 @@ def recovery(
     for i, s in enumerate(seeds, start=1):
         rows += _one(n_patients, int(s), config)
         if progress:
-            elapsed = time.perf_counter() - start
-            eta = elapsed / i * (replications - i)
-            bar = "#" * int(30 * i / replications)
-            print(
-                f"\rrecovery [{bar:<30}] {i}/{replications}  {elapsed:5.0f} s, ~{eta:4.0f} s left",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
+            progress_line("recovery", i, replications, start)
     if progress:
         print(file=sys.stderr)
     fits = pd.DataFrame(rows)
     return summarise_recovery(fits), fits
+
+
+def progress_line(label: str, done: int, total: int, start: float) -> None:
+    """One progress line on stderr, rewritten in place: a bar, the count, seconds so far and
+    the seconds left at this pace."""
+    elapsed = time.perf_counter() - start
+    eta = elapsed / done * (total - done)
+    bar = "#" * int(30 * done / total)
+    print(
+        f"\r{label} [{bar:<30}] {done}/{total}  {elapsed:5.0f} s, ~{eta:4.0f} s left",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def summarise_recovery(fits: pd.DataFrame) -> pd.DataFrame:
