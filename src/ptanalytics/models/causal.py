@@ -436,6 +436,17 @@ class MSMResult(Estimates):
     naive: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+def _check_long(data, outcome_data, columns, id: str, outcome: str) -> None:
+    """The long frame and the outcome frame have the columns the method names."""
+    for name, frame, need in (
+        ("data", data, columns),
+        ("outcome_data", outcome_data, [id, outcome]),
+    ):
+        missing = [c for c in need if c not in frame]
+        if missing:
+            raise ConfigError(f"{name} lacks column(s) {missing}; it has {list(frame)}.")
+
+
 def _logistic_probability(frame: pd.DataFrame, formula: str) -> np.ndarray:
     """Fitted probabilities of a pooled logistic regression (statsmodels GLM)."""
     import statsmodels.api as sm
@@ -517,13 +528,7 @@ def ipw_msm(
         ``naive``, ``weights``, ``weight_summary``, ``positivity``; ``notes``: the assumptions.
     """
     alpha = check_alpha(alpha)
-    for name, cols, frame in (
-        ("data", [id, time, treatment, *confounders, *baseline], data),
-        ("outcome_data", [id, outcome], outcome_data),
-    ):
-        missing = [c for c in cols if c not in frame]
-        if missing:
-            raise ConfigError(f"{name} lacks column(s) {missing}; it has {list(frame)}.")
+    _check_long(data, outcome_data, [id, time, treatment, *confounders, *baseline], id, outcome)
     if truncate is not None and not (0 <= truncate[0] < truncate[1] <= 100):
         raise ConfigError(f"truncate={truncate!r}; allowed: percentiles (low, high), low < high.")
     cols = [id, time, treatment, *confounders, *baseline] + ([censored] if censored else [])
@@ -645,8 +650,8 @@ def _wide(long: pd.DataFrame, id: str, time: str, cols: list[str]) -> tuple[pd.D
 
 
 def _lstsq(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
-    resid = y - x @ beta
+    """Coefficients and residual SD of the least-squares fit of ``y`` on ``x``."""
+    beta, resid = _ols(y, x)
     return beta, float(np.sqrt(resid @ resid / max(len(y) - x.shape[1], 1)))
 
 
@@ -764,14 +769,7 @@ def gformula(
     for name, value, low in (("n_sim", n_sim, 100), ("bootstrap", bootstrap, 10)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{name}={value!r}; allowed: a whole number >= {low}.")
-    cols = [id, time, treatment, *confounders]
-    for frame, need, name in (
-        (data, [*cols, *baseline], "data"),
-        (outcome_data, [id, outcome], "outcome_data"),
-    ):
-        missing = [c for c in need if c not in frame]
-        if missing:
-            raise ConfigError(f"{name} lacks column(s) {missing}; it has {list(frame)}.")
+    _check_long(data, outcome_data, [id, time, treatment, *confounders, *baseline], id, outcome)
     wide, periods = _wide(data, id, time, [treatment, *confounders])
     base = data.sort_values(time, kind="stable").drop_duplicates(id).set_index(id)[list(baseline)]
     y = outcome_data.drop_duplicates(id).set_index(id)[outcome]

@@ -654,7 +654,7 @@ def effects_section(r: Report) -> None:
     """5b. Effects under assumptions: how much unmeasured confounding would explain the main
     association away (E-value), and the complier effect of adherence where a randomised arm
     is named (``settings.active_arm``), each with the assumptions it rests on."""
-    from ptanalytics.models.causal import IV_ASSUMPTIONS, complier_effect, e_value
+    from ptanalytics.models.causal import e_value
 
     r.out.markdown(
         "Every estimate above is an **association**. An effect (what would change if patients "
@@ -682,11 +682,13 @@ def effects_section(r: Report) -> None:
         )
     else:
         r.out.markdown("No dose-response at follow-up was estimated, so no E-value is given.")
-    _complier_blocks(r, complier_effect, IV_ASSUMPTIONS)
+    _complier_blocks(r)
 
 
-def _complier_blocks(r: Report, complier_effect, assumptions) -> None:
+def _complier_blocks(r: Report) -> None:
     """The complier effect of adherence with the named randomised arm as instrument."""
+    from ptanalytics.models.causal import IV_ASSUMPTIONS, complier_effect
+
     arm = r.settings.active_arm
     levels = sorted(r.summary["arm"].dropna().astype(str).unique()) if "arm" in r.summary else []
     if arm is None or arm not in levels or len(levels) != 2 or "adherence" not in r.summary:
@@ -729,7 +731,7 @@ def _complier_blocks(r: Report, complier_effect, assumptions) -> None:
         f"(two-stage least squares, first-stage F = {fit.first_stage_f:.1f}"
         + ("; **weak instrument: do not rely on it**" if fit.weak else "")
         + "). It holds only if "
-        + "; ".join(assumptions)
+        + "; ".join(IV_ASSUMPTIONS)
         + ". The association beside it assumes nothing and is confounded."
     )
     r.out.html(shown.to_html(index=False))

@@ -225,6 +225,15 @@ def _program_adherence(r, cfg: SimulationConfig) -> np.ndarray:
     return np.divide(done, prescribed, out=np.full(len(g), np.nan), where=prescribed > 0)
 
 
+#: The complier effect: a ratio of two cohort averages, so pooled from them, never averaged.
+COMPLIER_TERM = "complier_effect[adherence][followup]"
+_COMPLIER_PARTS = ("encouragement_itt[followup]", "encouragement_first_stage[adherence]")
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+    return num / den if num is not None and den else None
+
+
 def _encouragement_contrasts(p, d, cfg, co) -> list[Weighted]:
     """In a randomised encouragement design: everyone encouraged against no one, same random
     numbers, dropout as it happens: the effect of the arm on pain at follow-up (ITT), on
@@ -266,9 +275,9 @@ def _encouragement_contrasts(p, d, cfg, co) -> list[Weighted]:
             p.n,
         ),
         _effect(
-            "complier_effect[adherence][followup]",
+            COMPLIER_TERM,
             "counterfactual",
-            itt / first if first else None,
+            _ratio(itt, first),
             "NPRS points per unit of adherence (0 to 1)",
             "cohort_average",
             "The ratio of the two above: the change in follow-up pain per unit of overall "
@@ -461,4 +470,8 @@ def pool_effects(
             total = sum(w for _, w in used)
             effect["value"] = sum(v * w for v, w in used) / total if total else None
         pooled.append(effect)
+    values = {e["term"]: e["value"] for e in pooled}
+    for effect in pooled:  # a ratio of pooled averages, not an average of the chunks' ratios
+        if effect["term"] == COMPLIER_TERM:
+            effect["value"] = _ratio(*(values[t] for t in _COMPLIER_PARTS))
     return pooled
