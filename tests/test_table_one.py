@@ -250,32 +250,33 @@ def test_default_cohort_agrees_with_tableone():
     #            "guided_weeks"], categorical=["sex", "chronicity", "guided_weeks"],
     #            groupby="attendance_band", smd=True, pval=False, decimals=4)
     # (and nonnormal=[the three continuous] for median [Q1,Q3]); its SMD table per pair:
-    #   age -0.020061 (low,high) -0.117676 (low,medium) 0.098949 (medium,high)
-    #   nprs_baseline -0.048138 -0.168505 0.115559; odi_baseline -0.057837 -0.203256 0.158924
-    #   sex 0.092042 0.206724 0.300155; chronicity 0.0545 0.067262 0.121042
-    #   guided_weeks 0.242289 0.415699 0.309963
+    #   age -0.260785 (high,medium) 0.036611 (high,low) -0.296148 (low,medium)
+    #   nprs_baseline 0.008221 0.029247 -0.02041; odi_baseline 0.008299 0.138769 -0.126465
+    #   sex 0.385623 0.056204 0.327699; chronicity 0.089472 0.059833 0.146746
+    #   guided_weeks 0.27262 0.259906 0.505531
     summary = pt.patient_summary(pt.default_cohort())
     stats = table_one_stats(summary, group="attendance_band")
     largest = {
-        "age": 0.117676,
-        "nprs_baseline": 0.168505,
-        "odi_baseline": 0.203256,
-        "sex": 0.300155,
-        "chronicity": 0.121042,
-        "guided_weeks": 0.415699,
+        "age": 0.296148,
+        "nprs_baseline": 0.029247,
+        "odi_baseline": 0.138769,
+        "sex": 0.385623,
+        "chronicity": 0.146746,
+        "guided_weeks": 0.505531,
     }
     for variable, smd in largest.items():
         assert _get(stats, variable, "SMD", "smd") == pytest.approx(smd, abs=5e-7), variable
-    # tableone: age 46.1033 (11.9034) overall, 44.9565 (12.5432) medium;
-    # median [Q1,Q3] 46.500 [37.250,53.750] medium; ODI 33.2174 (11.9887) medium.
+    # tableone: age 46.1033 (11.9034) overall, 43.3636 (11.8858) medium;
+    # median [Q1,Q3] 42.0000 [35.0000,50.5000] medium; ODI 34.3636 (11.2289) medium.
     assert _get(stats, "age", "Overall", "mean") == pytest.approx(46.1033, abs=5e-5)
     assert _get(stats, "age", "Overall", "sd") == pytest.approx(11.9034, abs=5e-5)
-    assert _get(stats, "age", "medium", "sd") == pytest.approx(12.5432, abs=5e-5)
-    assert [_get(stats, "age", "medium", s) for s in ("median", "q1", "q3")] == [46.5, 37.25, 53.75]
-    assert _get(stats, "odi_baseline", "medium", "mean") == pytest.approx(33.2174, abs=5e-5)
-    # tableone: guided_weeks 12 -> 1 (2.1739) in medium; chronic 192 (64.0000) overall.
+    assert _get(stats, "age", "medium", "mean") == pytest.approx(43.3636, abs=5e-5)
+    assert _get(stats, "age", "medium", "sd") == pytest.approx(11.8858, abs=5e-5)
+    assert [_get(stats, "age", "medium", s) for s in ("median", "q1", "q3")] == [42.0, 35.0, 50.5]
+    assert _get(stats, "odi_baseline", "medium", "mean") == pytest.approx(34.3636, abs=5e-5)
+    # tableone: guided_weeks 12 -> 1 (1.8182) in medium; chronic 192 (64.0000) overall.
     assert _get(stats, "guided_weeks", "medium", "n", "12") == 1
-    assert _get(stats, "guided_weeks", "medium", "percent", "12") == pytest.approx(2.1739, abs=5e-5)
+    assert _get(stats, "guided_weeks", "medium", "percent", "12") == pytest.approx(1.8182, abs=5e-5)
     assert _get(stats, "chronicity", "Overall", "n", "chronic") == 192
     # Our levels are in vocabulary / numeric order (tableone needed order= for this).
     weeks = stats[(stats["variable"] == "guided_weeks") & (stats["statistic"] == "percent")]

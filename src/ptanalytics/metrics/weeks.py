@@ -430,7 +430,7 @@ def patient_weeks(
     >>> import ptanalytics as pt
     >>> weeks = pt.patient_weeks(pt.simulate_cohort(200, seed=1))
     >>> weeks[["patient_id", "week", "phase", "sessions_prescribed", "sessions_completed"]].shape
-    (3613, 5)
+    (3626, 5)
     >>> bool(weeks.duplicated(["patient_id", "week"]).any())  # one row per patient and week
     False
     """

@@ -174,7 +174,7 @@ def dose_response(
     135
     >>> dr.linear[["term", "estimate"]].round(2)
                             term  estimate
-    0  adherence (per 10 points)     -0.21
+    0  adherence (per 10 points)     -0.23
     >>> fig = dr.figure()  # the curve with its 95% band
     """
     alpha = check_alpha(alpha)

@@ -17,6 +17,7 @@ from ptanalytics.simulate._model import (
     draw_patients,
     observed_weeks,
     run,
+    trial_planned_weeks,
 )
 from ptanalytics.simulate._tables import cohort_tables, numbered_ids, truth_patients_table
 from ptanalytics.simulate._truth import SampleStats, Weighted, calibration_samples, true_effects
@@ -57,8 +58,10 @@ def simulate_chunk(
     d = draw_loop(n, cfg, rng)
     odi_noise = rng.normal(0.0, cfg.odi_noise_sd, (n, 3))
     co = cointervention_effect(p, cfg)
-    if cfg.encouragement_share > 0:  # drawn only in a trial: other cohorts keep their draws
-        p.encouraged = rng.random(n) < cfg.encouragement_share
+    if cfg.trial is not None:  # drawn only in a trial: other cohorts keep their draws
+        p.arm = rng.random(n) < cfg.trial_share
+        if cfg.trial == "length":
+            p.planned_weeks = trial_planned_weeks(p.arm, cfg)
     r = run(p, d, cfg, co)
     observed = observed_weeks(p, r, d, cfg)
     ids = numbered_ids("P", np.arange(first_id, first_id + n), width)

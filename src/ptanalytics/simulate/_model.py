@@ -10,7 +10,10 @@ described in ``docs/simulator.md``), week by week for every patient at once (no 
   Each patient gets ``exercises_per_session`` catalogue exercises drawn by a personal Dirichlet
   category mix.
 * **Adherence.** Each prescribed session is attended with probability
-  ``expit(z_i + slope_class * (week - centre) + maintenance shift + supervised bonus)``.
+  ``expit(z_i + slope_class * (week - centre) + maintenance shift + supervised bonus + feedback)``
+  where the feedback is ``c1 (R_it - R_i0) + c2 (R_it - R_i,t-1)`` on the reported NPRS ``R`` of
+  the assessment that opens the week (whether or not it was recorded): pain that has not improved
+  lowers adherence, which in turn raises pain (treatment-confounder feedback).
 * **Pain.** ``P_it = b_i + (natural_slope + u_i) t - B_i (1 - exp(-D_it / dose_scale)) +
   co-interventions``, where the dose ``D`` accumulates attended sessions weighted by the patient's
   category effectiveness and decays with ``dose_half_life_weeks`` (gains are lost when exercise
@@ -47,6 +50,7 @@ __all__ = [
     "observed_weeks",
     "run",
     "slots",
+    "trial_planned_weeks",
 ]
 
 
@@ -99,7 +103,7 @@ class Patients:
     odi0: np.ndarray
     co_has: np.ndarray  # (N, K) bool
     co_start_day: np.ndarray  # (N, K) days from enrolment
-    encouraged: np.ndarray | None = None  # bool: randomised to encouragement (None: no trial)
+    arm: np.ndarray | None = None  # bool: randomised to the active arm of cfg.trial (or None)
 
 
 @dataclass
@@ -302,13 +306,30 @@ def run(
     planned_weeks: np.ndarray | None = None,
     effectiveness: np.ndarray | None = None,
     dropout: bool = True,
-    encouraged: np.ndarray | None = None,
+    arm: np.ndarray | None = None,
+    adherence_add: float = 0.0,
+    adherence_make_up: float = 0.0,
+    adherence_kept_at: float = 0.0,
+    review: str = "natural",
+    extend_below: float | None = None,
 ) -> Run:
     """Run the program week by week for all patients (vectorised over patients).
 
     ``adherence`` forces the attendance probability of every prescribed session; ``planned_weeks``
     and ``effectiveness`` replace the patients' own; ``dropout=False`` keeps everyone in;
-    ``encouraged`` replaces the randomised encouragement (an arm for everyone).
+    ``arm`` replaces the randomised arm of the config's trial (e.g. the active arm for everyone):
+    encouragement shifts every session's attendance logit, a home-only guided phase has no
+    supervised sessions (nor their attendance bonus), a length trial plans the arm's weeks.
+
+    Regimes that keep the patients' own behaviour but change it: ``adherence_add`` adds to every
+    session's attendance probability (capped at 1; after the feedback from pain, so the regime's
+    own pain drives it), ``adherence_make_up`` makes up that share of the sessions the patient
+    would have missed (the probability ``p`` becomes ``p + q (1 - p)``) and ``adherence_kept_at``
+    makes a patient do every session of a week
+    (from week 1) that opens with the share of their prescribed sessions done so far below it;
+    ``review="natural"`` applies the config's review, ``"none"`` keeps the planned length and
+    ``"rule"`` extends by ``extend_weeks`` every patient assessed at the review whose reported
+    improvement is below ``extend_below`` (a deterministic dynamic regime, nobody shortened).
     """
     n, h = p.n, cfg.horizon_weeks
     days, sup, act_g, act_m = slots(cfg)
@@ -316,8 +337,12 @@ def run(
         p.trajectory
     ]
     eff = p.effectiveness if effectiveness is None else effectiveness
-    enc = p.encouraged if encouraged is None else encouraged
-    shift = 0.0 if enc is None else cfg.encouragement_log_odds * np.asarray(enc, dtype=float)
+    active_arm = np.zeros(n, dtype=bool) if cfg.trial is None else p.arm if arm is None else arm
+    active_arm = np.asarray(active_arm, dtype=bool)
+    shift = cfg.encouragement_log_odds * active_arm if cfg.trial == "encouragement" else 0.0
+    home = active_arm if cfg.trial == "home_only" else None
+    if planned_weeks is None and arm is not None and cfg.trial == "length":
+        planned_weeks = trial_planned_weeks(active_arm, cfg)
     guided_weeks = (p.planned_weeks if planned_weeks is None else planned_weeks).copy()
     rho = 0.5 ** (1.0 / cfg.dose_half_life_weeks)
     h0 = logit(cfg.weekly_dropout_hazard) if cfg.dropout_by_week8 > 0 else -np.inf
@@ -334,6 +359,8 @@ def run(
     active = np.ones(n, dtype=bool)
     dropout_week = np.full(n, -1, dtype=np.int64)
     idle_weeks = np.zeros(n, dtype=np.int64)
+    reported0 = previous = nprs_observed(pain[:, 0], d.noise[:, 0])
+    prescribed = np.zeros(n, dtype=np.int64)  # sessions prescribed before week w
     for w in range(h):
         if dropout and w >= 1 and cfg.dropout_by_week8 > 0:
             base = h0 + np.where(w >= guided_weeks, log_or_maint, 0.0)
@@ -345,11 +372,27 @@ def run(
             drop = active & (d.drop[:, w] < expit(logit_h))
             dropout_week[drop] = w
             active &= ~drop
-        if w == cfg.review_week:
-            guided_weeks = _review(d, cfg, pain, guided_weeks, active, w)
+        if w == cfg.review_week and review != "none":
+            rule = extend_below if review == "rule" else None
+            guided_weeks = _review(d, cfg, pain, guided_weeks, active, w, rule)
         guided = w < guided_weeks
-        prob = _attendance_probability(p, cfg, w, guided, sup, traj_slope, adherence, shift)
+        reported = nprs_observed(pain[:, w], d.noise[:, w])
+        feedback = cfg.adherence_per_nprs_change * (reported - reported0) + (
+            cfg.adherence_per_weekly_nprs_change * (reported - previous)
+        )
+        previous = reported
+        prob = _attendance_probability(
+            p, cfg, w, guided, sup, traj_slope, adherence, shift + feedback, home
+        )
+        if adherence_add:
+            prob = np.minimum(prob + adherence_add, 1.0)
+        if adherence_make_up:
+            prob = prob + adherence_make_up * (1.0 - prob)
         slot_on = np.where(guided[:, None], act_g[None, :], act_m[None, :])
+        if adherence_kept_at and w >= 1:
+            behind = attended[:, :w, :].sum(axis=(1, 2)) < adherence_kept_at * prescribed
+            prob = np.where(behind[:, None], 1.0, prob)
+        prescribed = prescribed + slot_on.sum(axis=1)
         att = (d.attend[:, w, :] < prob) & slot_on & active[:, None]
         attended[:, w, :] = att
         idle_weeks = np.where(att.any(axis=1), 0, idle_weeks + 1)
@@ -368,12 +411,14 @@ def _attendance_probability(
     traj_slope: np.ndarray,
     adherence: float | None,
     shift=0.0,
+    home: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N, S): probability of attending each session slot of week ``w``.
 
     ``adherence`` forces it; an ``adherence_mean`` of 0 or 1 gives it exactly; otherwise the
     patient's propensity moves with the trajectory class, the phase, supervision and ``shift``
-    (the encouragement arm's logit shift, 0 outside a trial).
+    (the encouragement arm's logit shift and the feedback from pain); ``home`` marks patients
+    whose guided phase is home-only (no supervised bonus).
     """
     n, s = p.n, len(sup)
     if adherence is not None:
@@ -386,7 +431,15 @@ def _attendance_probability(
         + np.where(guided, 0.0, cfg.maintenance_adherence_shift)
         + shift
     )
-    return expit(base[:, None] + cfg.supervised_adherence_shift * (guided[:, None] & sup[None, :]))
+    supervised = guided[:, None] & sup[None, :]
+    if home is not None:
+        supervised &= ~home[:, None]
+    return expit(base[:, None] + cfg.supervised_adherence_shift * supervised)
+
+
+def trial_planned_weeks(arm: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
+    """Planned guided weeks in a length trial: the longer arm's weeks or 8 (within the horizon)."""
+    return np.minimum(np.where(arm, cfg.length_trial_weeks, 8), cfg.horizon_weeks)
 
 
 def _calibrated_offset(base: np.ndarray, risk: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -410,12 +463,20 @@ def _calibrated_offset(base: np.ndarray, risk: np.ndarray, active: np.ndarray) -
     return risk + shift
 
 
-def _review(d, cfg, pain, guided_weeks, active, w):
-    """Early-response review: extend non-responders, shorten early responders (observed NPRS)."""
+def _review(d, cfg, pain, guided_weeks, active, w, extend_below=None):
+    """Early-response review: extend non-responders, shorten early responders (observed NPRS).
+
+    With ``extend_below``, the deterministic rule instead: every patient assessed at the review
+    whose improvement is below it is extended, nobody is shortened."""
     obs0 = nprs_observed(pain[:, 0], d.noise[:, 0])
     obs = nprs_observed(pain[:, w], d.noise[:, w])
     rel = np.divide(obs0 - obs, obs0, out=np.zeros_like(obs0), where=obs0 > 0)
     seen = active & (w < guided_weeks) & (d.miss[:, w] >= cfg.missed_assessment)
+    if extend_below is not None:
+        extend = seen & (rel < extend_below)
+        return np.where(
+            extend, np.minimum(guided_weeks + cfg.extend_weeks, cfg.horizon_weeks), guided_weeks
+        )
     extend = seen & (rel < cfg.extend_below_improvement) & (d.adjust < cfg.extend_probability)
     shorten = seen & (rel >= cfg.shorten_at_improvement) & (d.adjust >= 1 - cfg.shorten_probability)
     out = np.where(

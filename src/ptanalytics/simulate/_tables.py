@@ -71,9 +71,17 @@ def _patients_table(p: Patients, ids: np.ndarray, cfg: SimulationConfig) -> pd.D
             "therapist_id": pd.array(numbered_ids("T", p.therapist + 1, tw), dtype="str"),
         }
     )
-    if p.encouraged is not None:  # a randomised arm: an extra patient attribute
-        table["arm"] = pd.array(np.where(p.encouraged, "encouraged", "usual"), dtype="str")
+    if p.arm is not None:  # a randomised arm: an extra patient attribute
+        active, control = cfg.trial_arms
+        table["arm"] = pd.array(np.where(p.arm, active, control), dtype="str")
     return table
+
+
+def _home_only(p, cfg) -> np.ndarray:
+    """(N,) bool: patients randomised to a home-only guided phase."""
+    if cfg.trial == "home_only":
+        return p.arm
+    return np.zeros(p.n, dtype=bool)
 
 
 def _prescriptions_table(p, r, ids, cfg) -> pd.DataFrame:
@@ -87,7 +95,7 @@ def _prescriptions_table(p, r, ids, cfg) -> pd.DataFrame:
         ex = p.exercises[rows].ravel()
         if phase == "guided":
             per_week = cfg.guided_supervised_per_week + cfg.guided_home_per_week
-            sup = cfg.guided_supervised_per_week
+            sup = np.where(_home_only(p, cfg)[idx], 0, cfg.guided_supervised_per_week)
             start = p.enrolled[idx]
             end = p.enrolled[idx] + (7 * g[idx] - 1).astype("timedelta64[D]")
         else:
@@ -132,7 +140,7 @@ def _sessions_table(p, r, ids, cfg, rng) -> pd.DataFrame:
     ex = p.exercises[i, pos]
     week = wk[srow]
     guided = week < r.guided_weeks[i]
-    supervised = guided & sup[sl[srow]]
+    supervised = guided & sup[sl[srow]] & ~_home_only(p, cfg)[i]
     performed = p.enrolled[i] + (7 * week + days[sl[srow]]).astype("timedelta64[D]")
 
     aerobic = (cat["category"].to_numpy() == "aerobic")[ex]

@@ -18,6 +18,8 @@ from ptanalytics.simulate.config import SimulationConfig
 from ptanalytics.vocab import CATEGORIES, COINTERVENTION_KINDS, TRAJECTORY_CLASSES
 
 __all__ = [
+    "ADHERENCE_REGIMES",
+    "EXTENSION_THRESHOLDS",
     "TRUTH_FORMAT_VERSION",
     "PooledStats",
     "SampleStats",
@@ -66,7 +68,9 @@ def true_effects(p: Patients, d: Draws, cfg: SimulationConfig, co: np.ndarray) -
         *_adherence_contrasts(p, d, cfg, co),
         *_substitution_contrasts(p, d, cfg, co),
         *_guided_weeks_contrasts(p, d, cfg, co),
-        *_encouragement_contrasts(p, d, cfg, co),
+        *_regime_contrasts(p, d, cfg, co),
+        *_extension_rule_contrasts(p, d, cfg, co),
+        *_trial_contrasts(p, d, cfg, co),
     ]
 
 
@@ -215,6 +219,119 @@ def _guided_weeks_contrasts(p, d, cfg, co, ref: int = 8) -> list[Weighted]:
     return out
 
 
+#: Adherence regimes against the patients' own adherence, by the term's label: adherence kept
+#: at 0.8 (a week that opens with less than 80% of the sessions prescribed so far done is done in
+#: full); every session's probability of being done raised by 0.10 (capped at 1); or a quarter
+#: of the sessions each patient would have missed made up (about +10 points of adherence in the
+#: default cohort, and, unlike the +0.10, a function of what the patient would have done, which
+#: weekly data can identify).
+ADHERENCE_REGIMES = {
+    "kept_at_0.8_vs_own": {"adherence_kept_at": 0.8},
+    "plus_0.10_vs_own": {"adherence_add": 0.10},
+    "make_up_0.25_vs_own": {"adherence_make_up": 0.25},
+}
+
+_RECORDED = (
+    "recorded NPRS (rounded, 0-10, these patients' measurement noise: the data's scale, which "
+    "the bounded scale compresses near 0)"
+)
+
+
+def _recorded(r, d, week: int) -> np.ndarray:
+    """Each patient's NPRS at ``week`` as it would be recorded in run ``r``."""
+    return nprs_observed(r.pain[:, week], d.noise[:, week])
+
+
+def _regime_contrasts(p, d, cfg, co) -> list[Weighted]:
+    """Adherence regimes against the patients' own (natural) adherence, at week 8 and follow-up.
+
+    Under a regime the feedback from pain still acts (a patient whose pain worsens under it is
+    still less likely to attend, before the regime raises the probability)."""
+    if np.isinf(p.propensity_logit).all():
+        return []  # adherence fixed by the config: the regimes are not defined
+    own = run(p, d, cfg, co, dropout=False)
+    full = run(p, d, cfg, co, adherence=1.0, dropout=False)
+    none = run(p, d, cfg, co, adherence=0.0, dropout=False)
+    h = cfg.horizon_weeks
+    out = [
+        _effect(
+            "regime[adherence_all_vs_none][followup]",
+            "counterfactual",
+            float(np.mean(_recorded(full, d, h) - _recorded(none, d, h))),
+            "NPRS points",
+            "cohort_average",
+            f"Mean {_RECORDED} at the follow-up (week {h}) if every prescribed session were "
+            "done minus if none were, no dropout (adherence_full_vs_none on the latent scale).",
+            p.n,
+        )
+    ]
+    for label, change in ADHERENCE_REGIMES.items():
+        alt = run(p, d, cfg, co, dropout=False, **change)
+        what = {
+            "adherence_kept_at": lambda x: (
+                f"every week from week 1 that opens with less than "
+                f"{x:.0%} of the sessions prescribed so far done, done in full (adherence kept at "
+                "that level by a therapist who calls in whoever falls behind)"
+            ),
+            "adherence_add": lambda x: (
+                f"every session's probability of being done raised by {x:g} (capped at 1)"
+            ),
+            "adherence_make_up": lambda x: (
+                f"a share {x:g} of the sessions each patient would "
+                "have missed made up (probability p becomes p + q (1 - p))"
+            ),
+        }[next(iter(change))](next(iter(change.values())))
+        for week, when in _contrast_weeks(cfg):
+            out.append(
+                _effect(
+                    f"regime[adherence_{label}][{when}]",
+                    "counterfactual",
+                    float(np.mean(_recorded(alt, d, week) - _recorded(own, d, week))),
+                    "NPRS points",
+                    "cohort_average",
+                    f"Mean {_RECORDED} at week {week} with {what}, minus with the patients' own "
+                    "adherence (the feedback from pain acting in both), no dropout.",
+                    p.n,
+                )
+            )
+    return out
+
+
+#: Improvement thresholds of the dynamic extension rule whose effect truth.json gives (with the
+#: config's own ``extend_below_improvement``, the threshold the simulated review uses).
+EXTENSION_THRESHOLDS = (0.30,)
+
+
+def _extension_rule_contrasts(p, d, cfg, co, ref: int = 8) -> list[Weighted]:
+    """The dynamic rule "plan ``ref`` weeks, extend by ``extend_weeks`` if the reported
+    improvement at the review is below a threshold" against a fixed ``ref`` weeks, at follow-up."""
+    h = cfg.horizon_weeks
+    if cfg.review_week >= min(ref, h) or cfg.extend_weeks == 0:
+        return []
+    planned = np.full(p.n, min(ref, h))
+    fixed = run(p, d, cfg, co, planned_weeks=planned, review="none", dropout=False)
+    out = []
+    for below in sorted({cfg.extend_below_improvement, *EXTENSION_THRESHOLDS}):
+        rule = run(
+            p, d, cfg, co, planned_weeks=planned, review="rule", extend_below=below, dropout=False
+        )
+        out.append(
+            _effect(
+                f"regime[extend_below_{below:g}_vs_fixed_{ref}][followup]",
+                "counterfactual",
+                float(np.mean(_recorded(rule, d, h) - _recorded(fixed, d, h))),
+                "NPRS points",
+                "cohort_average",
+                f"Mean {_RECORDED} at the follow-up (week {h}) if every patient were planned "
+                f"{ref} guided weeks and extended by {cfg.extend_weeks} when assessed at the "
+                f"week-{cfg.review_week} review with an improvement below {below:.0%}, minus a "
+                f"fixed {ref} weeks for all; own adherence, no dropout.",
+                p.n,
+            )
+        )
+    return out
+
+
 def _program_adherence(r, cfg: SimulationConfig) -> np.ndarray:
     """Overall adherence as ``patient_summary`` defines it: sessions done over sessions
     prescribed across the planned program (weeks after dropout count as missed)."""
@@ -225,24 +342,34 @@ def _program_adherence(r, cfg: SimulationConfig) -> np.ndarray:
     return np.divide(done, prescribed, out=np.full(len(g), np.nan), where=prescribed > 0)
 
 
-#: The complier effect: a ratio of two cohort averages, so pooled from them, never averaged.
-COMPLIER_TERM = "complier_effect[adherence][followup]"
-_COMPLIER_PARTS = ("encouragement_itt[followup]", "encouragement_first_stage[adherence]")
+#: Complier effects are ratios of two cohort averages, so pooled from them, never averaged:
+#: ``complier_effect[<exposure>][followup]`` = ``<design>_itt[followup]`` over
+#: ``<design>_first_stage[<exposure>]``.
+COMPLIER_PREFIX = "complier_effect["
+
+#: Per randomised design: the exposure the arm moves, its scale and what the arm does.
+_TRIAL_EXPOSURES = {
+    "encouragement": ("adherence", "adherence (proportion)", "encouraged"),
+    "home_only": ("adherence", "adherence (proportion)", "assigned a home-only guided phase"),
+    "length": ("guided_weeks", "weeks", "planned the longer guided phase"),
+}
 
 
 def _ratio(num: float | None, den: float | None) -> float | None:
     return num / den if num is not None and den else None
 
 
-def _encouragement_contrasts(p, d, cfg, co) -> list[Weighted]:
-    """In a randomised encouragement design: everyone encouraged against no one, same random
-    numbers, dropout as it happens: the effect of the arm on pain at follow-up (ITT), on
-    adherence (first stage), and their ratio, the complier (Wald) effect of adherence."""
-    if p.encouraged is None:
+def _trial_contrasts(p, d, cfg, co) -> list[Weighted]:
+    """In a randomised design: everyone in the active arm against no one, same random numbers,
+    dropout as it happens: the effect of the arm on pain at follow-up (ITT), on the exposure it
+    moves (first stage: overall adherence, or actual guided weeks in a length trial), and their
+    ratio, the complier (Wald) effect of the exposure."""
+    if p.arm is None:
         return []
-    h = cfg.horizon_weeks
-    yes = run(p, d, cfg, co, encouraged=np.ones(p.n, dtype=bool))
-    no = run(p, d, cfg, co, encouraged=np.zeros(p.n, dtype=bool))
+    design, h = cfg.trial, cfg.horizon_weeks
+    exposure, scale, what = _TRIAL_EXPOSURES[design]
+    yes = run(p, d, cfg, co, arm=np.ones(p.n, dtype=bool))
+    no = run(p, d, cfg, co, arm=np.zeros(p.n, dtype=bool))
 
     # On the recorded scale (rounded, 0-10, the measurement noise of these patients): the
     # scale of the data's NPRS change, which a bounded scale compresses near 0.
@@ -250,38 +377,47 @@ def _encouragement_contrasts(p, d, cfg, co) -> list[Weighted]:
         nprs = nprs_observed(r.pain[:, [0, h]], d.noise[:, [0, h]])
         return nprs[:, 1] - nprs[:, 0]
 
+    def exposed(r):
+        if exposure == "guided_weeks":
+            return r.guided_weeks.astype(float)
+        return _program_adherence(r, cfg)
+
     itt = float(np.mean(change(yes) - change(no)))
-    first = float(np.nanmean(_program_adherence(yes, cfg) - _program_adherence(no, cfg)))
+    first = float(np.nanmean(exposed(yes) - exposed(no)))
+    exposure_words = {
+        "adherence": "overall adherence (sessions done over prescribed across the planned program)",
+        "guided_weeks": "actual guided weeks (after the review's extensions and shortenings)",
+    }[exposure]
+    unit = {"adherence": "unit of overall adherence (0 to 1)", "guided_weeks": "guided week"}
     return [
         _effect(
-            "encouragement_itt[followup]",
+            f"{design}_itt[followup]",
             "counterfactual",
             itt,
             "NPRS points",
             "cohort_average",
             f"Mean change in recorded NPRS (rounded, 0-10) from baseline to the follow-up (week "
-            f"{h}) if every patient were encouraged minus if none were (dropout as it happens, "
+            f"{h}) if every patient were {what} minus if none were (dropout as it happens, "
             "every patient's follow-up counted).",
             p.n,
         ),
         _effect(
-            "encouragement_first_stage[adherence]",
+            f"{design}_first_stage[{exposure}]",
             "counterfactual",
             first,
-            "adherence (proportion)",
+            scale,
             "cohort_average",
-            "Mean overall adherence (sessions done over prescribed across the planned program) "
-            "if every patient were encouraged minus if none were.",
+            f"Mean {exposure_words} if every patient were {what} minus if none were.",
             p.n,
         ),
         _effect(
-            COMPLIER_TERM,
+            f"{COMPLIER_PREFIX}{exposure}][followup]",
             "counterfactual",
             _ratio(itt, first),
-            "NPRS points per unit of adherence (0 to 1)",
+            f"NPRS points per {unit[exposure]}",
             "cohort_average",
-            "The ratio of the two above: the change in follow-up pain per unit of overall "
-            "adherence among the patients whose adherence the encouragement moved (the Wald "
+            f"The ratio of the two above: the change in follow-up pain per {unit[exposure]} "
+            f"among the patients whose {exposure.replace('_', ' ')} the arm moved (the Wald "
             "estimand that two-stage least squares with the arm as instrument targets).",
             p.n,
         ),
@@ -472,6 +608,10 @@ def pool_effects(
         pooled.append(effect)
     values = {e["term"]: e["value"] for e in pooled}
     for effect in pooled:  # a ratio of pooled averages, not an average of the chunks' ratios
-        if effect["term"] == COMPLIER_TERM:
-            effect["value"] = _ratio(*(values[t] for t in _COMPLIER_PARTS))
+        if effect["term"].startswith(COMPLIER_PREFIX):
+            exposure = effect["term"][len(COMPLIER_PREFIX) :].split("]")[0]
+            design = next(d for d in _TRIAL_EXPOSURES if f"{d}_itt[followup]" in values)
+            effect["value"] = _ratio(
+                values[f"{design}_itt[followup]"], values[f"{design}_first_stage[{exposure}]"]
+            )
     return pooled

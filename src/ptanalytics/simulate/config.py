@@ -176,6 +176,13 @@ class SimulationConfig:
     """SD of patients' adherence propensity (logit)."""
     adherence_per_baseline_nprs: float = _p(-0.1, -2, 2, group=_ADH)
     """Logit shift per baseline NPRS point above the mean (confounding by severity)."""
+    adherence_per_nprs_change: float = _p(-0.15, -2, 2, group=_ADH)
+    """Logit shift of a week's sessions per point of the patient's reported NPRS change since
+    baseline, at the assessment that opens the week (worse pain, fewer sessions). With the dose
+    effect on pain this is treatment-confounder feedback (docs/causal.md)."""
+    adherence_per_weekly_nprs_change: float = _p(-0.1, -2, 2, group=_ADH)
+    """Logit shift of a week's sessions per point of reported NPRS change since the previous
+    week's assessment (a flare-up last week, fewer sessions this week)."""
     trajectory_shares: dict = _p(
         {"declining": 0.12, "stable": 0.45, "increasing": 0.43},
         0, 1, group=_ADH, keys=TRAJECTORY_CLASSES, sums_to_one=True,
@@ -199,6 +206,17 @@ class SimulationConfig:
     """Share randomised to an encouragement arm (reminders; ``patients.arm``); 0: no trial."""
     encouragement_log_odds: float = _p(1.0, -5, 5, group=_ADH)
     """Logit shift of every session's attendance in the encouragement arm."""
+    home_only_share: float = _p(0.0, 0, 1, group=_ADH)
+    """Share randomised to a home-only guided phase (``patients.arm`` ``home_only`` vs
+    ``supervised``): the supervised sessions are done at home, without the supervised attendance
+    bonus; 0: no such trial."""
+    length_trial_share: float = _p(0.0, 0, 1, group=_ADH)
+    """Share randomised to a planned guided phase of ``length_trial_weeks`` rather than 8 weeks
+    (``patients.arm`` ``<weeks>_weeks`` vs ``8_weeks``; everyone else is planned 8 weeks, the
+    review still extends or shortens); 0: no such trial (planned lengths from
+    ``guided_weeks_mix``)."""
+    length_trial_weeks: int = _p(12, 1, 52, group=_ADH, integer=True)
+    """Planned guided weeks of the longer arm of a length trial."""
     # -- dropout
     dropout_by_week8: float = _p(0.27, 0, 0.95, group=_DROP)
     """Target share gone by week 8 (sets the baseline weekly hazard)."""
@@ -313,6 +331,12 @@ class SimulationConfig:
                 f"{self.guided_supervised_per_week + self.guided_home_per_week}; allowed: at most "
                 "7 sessions a week."
             )
+        trials = [n for n in TRIAL_SHARES if getattr(self, n) > 0]
+        if len(trials) > 1:
+            raise ConfigError(
+                f"{' and '.join(trials)} are both positive; allowed: one randomised design at a "
+                "time (set the others to 0)."
+            )
         cat = exercise_catalogue()
         usable = cat[cat["category"].map(lambda c: self.category_mix_mean[c] > 0).astype(bool)]
         if self.exercises_per_session > len(usable):
@@ -323,6 +347,28 @@ class SimulationConfig:
             )
 
     # ------------------------------------------------------------------ derived values
+    @property
+    def trial(self) -> str | None:
+        """The randomised design (``encouragement``, ``home_only`` or ``length``), or None."""
+        for name, design in TRIAL_SHARES.items():
+            if getattr(self, name) > 0:
+                return design
+        return None
+
+    @property
+    def trial_share(self) -> float:
+        """Share randomised to the active arm of :attr:`trial` (0 without a trial)."""
+        return next((getattr(self, n) for n, d in TRIAL_SHARES.items() if d == self.trial), 0.0)
+
+    @property
+    def trial_arms(self) -> tuple[str, str]:
+        """The ``patients.arm`` labels of the active and the control arm of :attr:`trial`."""
+        return {
+            "encouragement": ("encouraged", "usual"),
+            "home_only": ("home_only", "supervised"),
+            "length": (f"{self.length_trial_weeks}_weeks", "8_weeks"),
+        }[self.trial]
+
     @property
     def start(self) -> dt.date:
         return dt.date.fromisoformat(self.start_date)
@@ -434,6 +480,13 @@ def _checked_keys(name: str, value: dict, rule: _Rule) -> dict:
         )
     return {k: value[k] for k in rule.keys}
 
+
+#: The randomised designs the simulator knows, by the config parameter giving their share.
+TRIAL_SHARES = {
+    "encouragement_share": "encouragement",
+    "home_only_share": "home_only",
+    "length_trial_share": "length",
+}
 
 #: Named scenarios: overrides of the calibrated defaults (docs/simulator.md#scenarios).
 #: ``optimistic``: the defaults, where exercise lowers pain with diminishing returns;
