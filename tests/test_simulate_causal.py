@@ -92,7 +92,7 @@ def test_regime_truths_by_common_random_numbers():
     )
     # Kept at 80%: from week 1, nobody opens a week behind without doing all of it.
     kept = _model.run(p, d, cfg, co, dropout=False, adherence_kept_at=0.8)
-    days, _, act_g, act_m = _model.slots(cfg)
+    _, _, act_g, act_m = _model.slots(cfg)
     for w in range(1, 26):
         guided = w < kept.guided_weeks
         due = np.where(guided[:, None], act_g, act_m)
