@@ -97,9 +97,7 @@ def test_regime_truths_by_common_random_numbers():
         guided = w < kept.guided_weeks
         due = np.where(guided[:, None], act_g, act_m)
         so_far = kept.attended[:, :w].sum(axis=(1, 2))
-        presc = sum(
-            np.where(v < kept.guided_weeks, act_g.sum(), act_m.sum()) for v in range(w)
-        )
+        presc = sum(np.where(v < kept.guided_weeks, act_g.sum(), act_m.sum()) for v in range(w))
         behind = so_far < 0.8 * presc
         assert (kept.attended[behind, w] == due[behind]).all()
 
