@@ -225,7 +225,8 @@ def _add_recovery(sub) -> None:
         choices=("pain_model", "causal"),
         default="pain_model",
         help="pain_model (default): the mixed model's terms; causal: the complier effect of "
-        "simulated encouragement trials, per scenario, beside the naive association",
+        "simulated encouragement trials and the g-formula's adherence regimes, per scenario, "
+        "beside the naive associations",
     )
     cmd.add_argument(
         "--patients", type=int, help="patients per cohort (300; 2,000 with --analysis causal)"

@@ -51,6 +51,7 @@ _EXPORTS = {
     "e_value": "causal",
     "ipw_msm": "causal",
     "gformula": "causal",
+    "target_trial": "causal",
     "pain_model_frame": "trajectory",
     "fit_pain_model": "trajectory",
     "predicted_trajectories": "trajectory",

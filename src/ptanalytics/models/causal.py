@@ -27,6 +27,7 @@ simulated encouragement design with non-compliance where the naive comparison do
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -42,8 +43,10 @@ __all__ = [
     "GFORMULA_ASSUMPTIONS",
     "HEAVY_WEIGHT",
     "IV_ASSUMPTIONS",
+    "MIN_PROBABILITY",
     "MSM_ASSUMPTIONS",
     "REGIMES",
+    "TTE_ASSUMPTIONS",
     "WEAK_F",
     "ComplierEffect",
     "MSMResult",
@@ -51,6 +54,7 @@ __all__ = [
     "e_value",
     "gformula",
     "ipw_msm",
+    "target_trial",
 ]
 
 #: First-stage F below which an instrument is called weak (Staiger & Stock 1997).
@@ -636,70 +640,294 @@ GFORMULA_ASSUMPTIONS = (
     "errors) are correctly specified",
 )
 
-#: The regimes :func:`gformula` knows: treated every period, never, and the natural course
-#: (treatment drawn from its fitted model, which should reproduce the data).
+#: The regimes :func:`gformula` knows by name: treated every period (every prescribed session),
+#: never, and the natural course (treatment drawn from its fitted model, which should reproduce
+#: the data). Three more are named with a value: ``natural+<x>``, the natural course with each
+#: prescribed session's probability raised by x (capped at 1); ``natural+<q>*missed``, a share q
+#: of the sessions the patient would have missed made up (p becomes p + q (1 - p)); and
+#: ``keep>=<x>``, the natural
+#: course except that a period (from the second) that opens with less than a share x of the
+#: prescribed so far done is done in full (a dynamic regime: adherence kept at x).
 REGIMES = ("always", "never", "natural")
+
+_SHIFT = re.compile(r"(natural\s*\+|keep\s*>=)\s*([0-9]*\.?[0-9]+)(\s*\*\s*missed)?")
+
+
+def _parse_regime(name) -> tuple[str, float]:
+    """(kind, value) of a regime name: always, never, natural, add (natural+x), keep (keep>=x)."""
+    if name in REGIMES:
+        return str(name), 0.0
+    m = _SHIFT.fullmatch(str(name).strip())
+    if m and 0 < float(m.group(2)) <= 1 and not (m.group(3) and m.group(1).startswith("keep")):
+        kind = "keep" if m.group(1).startswith("keep") else "make_up" if m.group(3) else "add"
+        return kind, float(m.group(2))
+    raise ConfigError(
+        f"regime={name!r}; allowed: always, never, natural, natural+<x> (each prescribed "
+        "session's probability raised by x, capped at 1), natural+<x>*missed (a share x of the "
+        "sessions that would have been missed made up) or keep>=<x> (a period that opens with "
+        "less than a share x of the prescribed so far done is done in full), 0 < x <= 1."
+    )
+
+
+def _treat(regime: tuple[str, float], prob, trials, u, done=None, due=None) -> np.ndarray:
+    """Treatment of one period under ``regime``: the number of the ``trials`` prescribed done.
+
+    ``prob`` is the fitted probability of each (the natural course; None for ``always`` and
+    ``never``), ``u`` (n, max trials) the uniforms every regime shares (common random numbers: a
+    regime that raises the probability never lowers anyone's count) and ``done``/``due`` the
+    treatment and the prescribed so far under the regime (for ``keep``)."""
+    kind, x = regime
+    if kind == "always":
+        return trials.astype(float)
+    if kind == "never":
+        return np.zeros(len(trials))
+    if kind == "add":
+        prob = np.minimum(prob + x, 1.0)
+    elif kind == "make_up":
+        prob = prob + x * (1.0 - prob)
+    elif kind == "keep" and done is not None:
+        prob = np.where((due > 0) & (done < x * due), 1.0, prob)
+    slots = np.arange(u.shape[1])[None, :] < trials[:, None]
+    return ((u < prob[:, None]) & slots).sum(axis=1).astype(float)
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, m: np.ndarray, w=None, start=None):
+    """Coefficients of ``logit P = x b`` for ``y`` successes of ``m`` trials (frequency weights
+    ``w``), by Newton's method; None when it does not converge (separation)."""
+    from scipy.special import expit
+
+    w = np.ones(len(y)) if w is None else w
+    beta = np.zeros(x.shape[1]) if start is None else start.copy()
+    for _ in range(100):
+        prob = expit(x @ beta)
+        grad = x.T @ (w * (y - m * prob))
+        hess = (x * (w * m * prob * (1 - prob))[:, None]).T @ x
+        # Least squares, not solve: a design may hold collinear columns (a schedule constant
+        # over the data); the minimum-norm step leaves the fitted probabilities the same.
+        step = np.linalg.lstsq(hess, grad, rcond=1e-10)[0]
+        beta += step
+        if np.max(np.abs(step)) < 1e-9:
+            return beta if np.max(np.abs(x @ beta)) < 30 else None
+    return None
 
 
 def _wide(long: pd.DataFrame, id: str, time: str, cols: list[str]) -> tuple[pd.DataFrame, list]:
-    """One row per patient, ``<col>_<k>`` per period k (periods in order); complete patients."""
+    """One row per patient, ``<col>_<k>`` per period k (periods in order)."""
     periods = sorted(long[time].unique())
     wide = long.pivot(index=id, columns=time, values=cols)
     wide.columns = [f"{c}_{periods.index(t)}" for c, t in wide.columns]
     return wide, periods
 
 
-def _lstsq(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Coefficients and residual SD of the least-squares fit of ``y`` on ``x``."""
-    beta, resid = _ols(y, x)
-    return beta, float(np.sqrt(resid @ resid / max(len(y) - x.shape[1], 1)))
+def _lstsq(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Coefficients and residual SD of the least-squares fit of ``y`` on ``x`` (with frequency
+    weights ``w``: a bootstrap sample's counts)."""
+    if w is None:
+        beta, resid = _ols(y, x)
+        return beta, float(np.sqrt(resid @ resid / max(len(y) - x.shape[1], 1)))
+    sw = np.sqrt(w)
+    beta = np.linalg.lstsq(x * sw[:, None], y * sw, rcond=None)[0]
+    resid = y - x @ beta
+    return beta, float(np.sqrt((w * resid * resid).sum() / max(w.sum() - x.shape[1], 1)))
 
 
-def _fit_gformula(w: np.ndarray, lc: np.ndarray, a: np.ndarray, y: np.ndarray) -> dict:
+# -- history="full": per-period models on the whole history (complete patients, 0/1 treatment)
+def _fit_full(w: np.ndarray, lc: np.ndarray, a: np.ndarray, y: np.ndarray, fw) -> dict:
     """Per-period models on the whole history: each confounder (linear, Gaussian), the
-    treatment (logistic, for the natural course) and the outcome (linear).
+    treatment (logistic, for the natural course and its shifts) and the outcome (linear).
 
     ``w`` baseline (n, b) with an intercept column; ``lc`` confounders (n, T, k); ``a``
-    treatments (n, T); ``y`` outcome (n,)."""
-    import statsmodels.api as sm
-
+    treatments (n, T); ``y`` outcome (n,); ``fw`` frequency weights (n,)."""
     n, periods, k = lc.shape
     models: dict = {"confounders": [], "treatment": []}
     for t in range(periods):
         past = np.column_stack([w, lc[:, :t, :].reshape(n, -1), a[:, :t]])
-        models["confounders"].append([_lstsq(past, lc[:, t, j]) for j in range(k)])
+        models["confounders"].append([_lstsq(past, lc[:, t, j], fw) for j in range(k)])
         now = np.column_stack([past, lc[:, t, :]])
-        try:
-            fit = sm.GLM(a[:, t], now, family=sm.families.Binomial()).fit()
-            models["treatment"].append(np.asarray(fit.params))
-        except (ValueError, np.linalg.LinAlgError):  # separation: natural course unavailable
-            models["treatment"].append(None)
-    full = np.column_stack([w, lc.reshape(n, -1), a])
-    models["outcome"] = _lstsq(full, y)
+        models["treatment"].append(_logistic(now, a[:, t], np.ones(n), fw))
+    models["outcome"] = _lstsq(np.column_stack([w, lc.reshape(n, -1), a]), y, fw)
     return models
 
 
-def _simulate(models: dict, w: np.ndarray, k: int, periods: int, regime: str, rng) -> float:
+def _simulate_full(models: dict, w: np.ndarray, k: int, periods: int, regime, rng) -> float:
     """Mean outcome under ``regime`` by Monte Carlo over the baseline rows ``w``."""
     from scipy.special import expit
 
     n = len(w)
     lc = np.zeros((n, periods, k))
     a = np.zeros((n, periods))
+    ones = np.ones(n, dtype=np.int64)
+    natural = np.zeros((n, periods))  # what each patient would have done, for the shifts
+    shifts = regime[0] not in ("always", "never")
     for t in range(periods):
         past = np.column_stack([w, lc[:, :t, :].reshape(n, -1), a[:, :t]])
         for j, (beta, sd) in enumerate(models["confounders"][t]):
             lc[:, t, j] = past @ beta + sd * rng.standard_normal(n)
-        if regime == "always":
-            a[:, t] = 1.0
-        elif regime == "natural":
-            coef = models["treatment"][t]
-            if coef is None:
-                return float("nan")
-            p = expit(np.column_stack([past, lc[:, t, :]]) @ coef)
-            a[:, t] = (rng.random(n) < p).astype(float)
+        u = rng.random((n, 1))
+        coef = models["treatment"][t]
+        if coef is None and shifts:
+            return float("nan")
+        now = np.column_stack([w, lc[:, :t, :].reshape(n, -1), natural[:, :t], lc[:, t, :]])
+        prob = expit(now @ coef) if shifts else None
+        a[:, t] = _treat(regime, prob, ones, u, a[:, :t].sum(axis=1), np.full(n, t))
+        if shifts:
+            natural[:, t] = _treat(("natural", 0.0), prob, ones, u)
     beta, _ = models["outcome"]
     return float(np.mean(np.column_stack([w, lc.reshape(n, -1), a]) @ beta))
+
+
+# -- history="summary": models pooled over periods on summaries of the history (any length)
+def _summaries(first, last, l_mean, a_last, a_sum, a_4, m_sum, m_4, t: int, periods: int):
+    """(n, 11 + 3k) summaries of the history before period ``t``: the period (linear and
+    quadratic), each confounder's first, last and mean value, and the treatment's last value,
+    total (and its square), total over the last 4 periods, the share of the prescribed done so
+    far and over the last 4 periods, and the empirical log-odds of the share done, alone and
+    times the period (a patient's propensity is known better the longer they are seen)."""
+    n = len(first)
+    scale = max(periods, 1)
+    rate = np.divide(a_sum, m_sum, out=np.zeros(n), where=m_sum > 0)
+    rate_4 = np.divide(a_4, m_4, out=np.zeros(n), where=m_4 > 0)
+    elogit = np.log((a_sum + 0.5) / (m_sum - a_sum + 0.5)) if t else np.zeros(n)
+    return np.column_stack(
+        [
+            np.full(n, t / scale),
+            np.full(n, (t / scale) ** 2),
+            first,
+            last,
+            l_mean,
+            a_last,
+            a_sum / scale,
+            (a_sum / scale) ** 2,
+            a_4,
+            rate,
+            rate_4,
+            elogit,
+            elogit * t / scale,
+        ]
+    )
+
+
+class _Running:
+    """Running sums of a history, period by period, for :func:`_summaries`."""
+
+    def __init__(self, first: np.ndarray, periods: int):
+        self.first, self.last, self.l_sum = first, first, np.zeros_like(first)
+        n = len(first)
+        self.a = np.zeros((n, periods))
+        self.m = np.zeros((n, periods))
+        self.a_sum, self.m_sum = np.zeros(n), np.zeros(n)
+        self.t, self.periods = 0, periods
+
+    def add(self, lc_t: np.ndarray, a_t: np.ndarray, m_t: np.ndarray) -> None:
+        """Period ``t``'s confounders, treatment and prescribed count."""
+        self.last, self.l_sum = lc_t, self.l_sum + lc_t
+        self.a[:, self.t], self.m[:, self.t] = a_t, m_t
+        self.a_sum, self.m_sum = self.a_sum + a_t, self.m_sum + m_t
+        self.t += 1
+
+    def summaries(self) -> np.ndarray:
+        t = self.t
+        if t == 0:
+            zero = np.zeros(len(self.first))
+            return _summaries(self.first, self.first, self.first, *[zero] * 5, 0, self.periods)
+        recent = slice(max(t - 4, 0), t)
+        return _summaries(
+            self.first, self.last, self.l_sum / t, self.a[:, t - 1], self.a_sum,
+            self.a[:, recent].sum(axis=1), self.m_sum, self.m[:, recent].sum(axis=1), t,
+            self.periods,
+        )  # fmt: skip
+
+
+def _history(lc: np.ndarray, a: np.ndarray, m: np.ndarray, t: int, periods: int) -> np.ndarray:
+    """:func:`_summaries` of the observed history before period ``t``."""
+    run = _Running(lc[:, 0, :], periods)
+    if t:
+        run.a[:, :t], run.m[:, :t] = a[:, :t], m[:, :t]
+        run.t, run.last = t, lc[:, t - 1, :]
+        run.l_sum = lc[:, :t, :].sum(axis=1)
+        run.a_sum, run.m_sum = a[:, :t].sum(axis=1), m[:, :t].sum(axis=1)
+    return run.summaries()
+
+
+def _summary_designs(w, lc, a, m, sched, y) -> dict:
+    """The pooled design of each model over the rows observed (patient, period), with each
+    row's patient: confounders at periods 1..T-1 given the history; treatment at 0..T-1 given
+    the history, the period's schedule and the current confounders; outcome given the whole."""
+    periods = lc.shape[1]
+    seen_l = np.cumprod(~np.isnan(lc).any(axis=2), axis=1).astype(bool)
+    seen_a = np.cumprod(~np.isnan(a), axis=1).astype(bool) & seen_l
+    conf, treat = [], []
+    for t in range(periods):
+        hist = np.column_stack([w, _history(lc, a, m, t, periods), sched[:, t, :], m[:, t]])
+        if t >= 1:
+            rows = np.flatnonzero(seen_l[:, t] & seen_a[:, t - 1])
+            conf.append((rows, hist[rows], lc[rows, t, :]))
+        rows = np.flatnonzero(seen_a[:, t])
+        treat.append((rows, np.column_stack([hist[rows], lc[rows, t, :]]), a[rows, t], m[rows, t]))
+    done = np.flatnonzero(seen_a[:, -1] & ~np.isnan(y))
+    out_x = np.column_stack([w, _history(lc, a, m, periods, periods)])[done]
+
+    def stack(parts, j):
+        return np.concatenate([p[j] for p in parts]) if parts else np.zeros((0,))
+
+    return {
+        "conf": (stack(conf, 0), stack(conf, 1), stack(conf, 2)) if conf else None,
+        "treat": tuple(stack(treat, j) for j in range(4)),
+        "outcome": (done, out_x, y[done]),
+        "completed": int(seen_a[:, -1].sum()),
+    }
+
+
+def _fit_summary(designs: dict, counts: np.ndarray, start=None) -> dict:
+    """Pooled models with the bootstrap sample's patient ``counts`` as frequency weights."""
+    models: dict = {}
+    if designs["conf"] is not None:
+        rows, x, lc = designs["conf"]
+        fw = counts[rows]
+        models["confounders"] = [_lstsq(x, lc[:, j], fw) for j in range(lc.shape[1])]
+    rows, x, a, m = designs["treat"]
+    models["treatment"] = _logistic(x, a, m, counts[rows], start)
+    rows, x, y = designs["outcome"]
+    models["outcome"] = _lstsq(x, y, counts[rows])
+    return models
+
+
+def _simulate_summary(models, w, l0, m, sched, regime, rng) -> float:
+    """Mean outcome under ``regime``: patients (baseline ``w``, first confounders ``l0``,
+    schedule ``m``/``sched``) run forward period by period."""
+    from scipy.special import expit
+
+    n, periods = m.shape
+    shifts = regime[0] not in ("always", "never")
+    coef = models["treatment"]
+    if coef is None and shifts:
+        return float("nan")
+    width = max(int(m.max()), 1)
+    # The history as the regime made it, and with each patient's own (natural) treatment, which
+    # the treatment model sees: past treatment stands for the patient's propensity.
+    made, own = _Running(l0, periods), _Running(l0, periods)
+    lc_t = l0
+    for t in range(periods):
+        period = [sched[:, t, :], m[:, t]]
+        hist = np.column_stack([w, made.summaries(), *period])
+        if t >= 1:
+            lc_t = np.column_stack(
+                [hist @ beta + sd * rng.standard_normal(n) for beta, sd in models["confounders"]]
+            )
+        u = rng.random((n, width))
+        trials = m[:, t].astype(np.int64)
+        prob = None
+        if shifts:
+            x = np.column_stack([w, own.summaries(), *period, lc_t])
+            prob = expit(x @ coef)
+        a_t = _treat(regime, prob, trials, u, made.a_sum, made.m_sum)
+        made.add(lc_t, a_t, m[:, t])
+        own.add(lc_t, _treat(("natural", 0.0), prob, trials, u) if shifts else a_t, m[:, t])
+    beta, _ = models["outcome"]
+    return float(np.mean(np.column_stack([w, made.summaries()]) @ beta))
+
+
+HISTORIES = ("full", "summary")
 
 
 def gformula(
@@ -714,6 +942,10 @@ def gformula(
     baseline: Sequence[str] = (),
     regimes: Sequence[str] = REGIMES,
     reference: str = "never",
+    contrasts: Sequence[tuple[str, str]] | None = None,
+    history: str = "full",
+    trials: str | None = None,
+    schedule: Sequence[str] = (),
     n_sim: int = 10_000,
     bootstrap: int = 200,
     seed: int,
@@ -722,25 +954,40 @@ def gformula(
     """The parametric g-formula (Robins 1986): the mean outcome had every patient followed a
     treatment regime, by Monte Carlo over fitted models of the time-varying history.
 
-    For each period ``t``, each confounder is regressed on the whole past (baseline, earlier
-    confounders and treatments; Gaussian errors with that period's residual SD), the treatment
-    on the past and the current confounders (logistic, for the natural course), and the outcome
-    on the whole history. ``n_sim`` patients drawn from the baseline rows are then simulated
-    forward under each regime (``always``: treated every period; ``never``; ``natural``: the
-    fitted treatment model, a check that the models reproduce the observed mean). Intervals are
-    nonparametric bootstrap percentiles (patients resampled, every model refitted, ``bootstrap``
-    times; common random numbers across regimes).
+    Regimes: ``always`` (treated every period; every prescribed session with ``trials``),
+    ``never``, ``natural`` (the fitted treatment model, a check that the models reproduce the
+    observed mean), ``natural+0.1`` (each prescribed session's probability raised by 0.1, capped
+    at 1), ``natural+0.25*missed`` (a quarter of the sessions that would have been missed made
+    up) and ``keep>=0.8`` (natural, except that a period from the second on that opens with
+    less than 80% of the prescribed so far done is done in full). The
+    table gives the mean under each regime and each regime against ``reference`` (or the pairs
+    in ``contrasts``).
 
-    Needs complete patients (every period and the outcome observed); others are left out and
-    counted in the notes (a censoring model is not part of this first version).
+    ``history="full"`` (short designs): for each period ``t`` each confounder is regressed on
+    the whole past (baseline, earlier confounders and treatments; Gaussian errors with that
+    period's residual SD), the 0/1 treatment on the past and the current confounders
+    (logistic), the outcome on the whole history; complete patients only (others are counted
+    in the notes). ``history="summary"`` (any number of periods, censoring): one model pooled
+    over periods for each confounder, the treatment and the outcome, on summaries of the
+    history (the period, linear and quadratic; each confounder's first, last and mean value;
+    the treatment's last value, total, total squared and total over the last 4 periods; the
+    period's ``schedule`` columns and prescribed ``trials``); with ``trials`` the treatment is
+    the number done of that many prescribed (binomial). Each model is fitted on the periods a
+    patient was observed through, so patients who leave count until they leave (censoring at
+    random given the measured history); the regimes are simulated with nobody leaving.
+
+    ``n_sim`` patients drawn from the baseline rows (with their first confounder values and
+    schedule) are simulated forward under each regime with common random numbers; intervals are
+    nonparametric bootstrap percentiles (patients resampled, every model refitted,
+    ``bootstrap`` times).
 
     Returns
     -------
     Estimates
         ``table``: one row per regime (``term`` = ``mean under <regime>``) and one per contrast
-        with ``reference`` (``<regime> vs <reference>``): ``estimate``, ``std_error`` (bootstrap
-        SD), ``ci_low``, ``ci_high`` (percentiles); ``notes``: the assumptions, the observed mean
-        beside the natural course, the patients left out. ``n``: patients used.
+        (``<regime> vs <reference>``): ``estimate``, ``std_error`` (bootstrap SD), ``ci_low``,
+        ``ci_high`` (percentiles); ``notes``: the assumptions, the observed mean beside the
+        natural course, the patients left out or censored. ``n``: patients used.
 
     Examples
     --------
@@ -757,63 +1004,66 @@ def gformula(
     >>> fit = gformula(long, id="pid", time="week", treatment="a", confounders=["pain"],
     ...                outcome_data=out, outcome="y", bootstrap=20, seed=1)
     >>> row = fit.table.set_index("term").loc["always vs never"]  # the truth is 3 x -0.5
-    >>> bool(row["ci_low"] <= -1.5 <= row["ci_high"]), round(float(row["estimate"]), 2)
-    (True, -1.65)
+    >>> bool(row["ci_low"] <= -1.5 <= row["ci_high"]), round(float(row["estimate"]), 1)
+    (True, -1.7)
     """
     from ptanalytics._checks import check_seed
 
     alpha = check_alpha(alpha)
     seed = check_seed(seed)
-    for r in (*regimes, reference):
-        check_option("regime", r, REGIMES, what=", ".join(REGIMES))
+    check_option("history", history, HISTORIES, what=", ".join(HISTORIES))
+    parsed = {r: _parse_regime(r) for r in (*regimes, reference)}
+    names = list(dict.fromkeys([*regimes, reference]))
+    pairs = [(r, reference) for r in names if r != reference] if contrasts is None else contrasts
+    for pair in pairs:
+        if len(pair) != 2 or any(r not in parsed for r in pair):
+            raise ConfigError(
+                f"contrast {pair!r}; allowed: pairs of the regimes asked for ({names})."
+            )
     for name, value, low in (("n_sim", n_sim, 100), ("bootstrap", bootstrap, 10)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{name}={value!r}; allowed: a whole number >= {low}.")
-    _check_long(data, outcome_data, [id, time, treatment, *confounders, *baseline], id, outcome)
-    wide, periods = _wide(data, id, time, [treatment, *confounders])
-    base = data.sort_values(time, kind="stable").drop_duplicates(id).set_index(id)[list(baseline)]
-    y = outcome_data.drop_duplicates(id).set_index(id)[outcome]
-    table = wide.join(base).join(y.rename("_y"))
-    complete = table.dropna()
-    n_all, n = len(table), len(complete)
-    if n < 10 * (2 + len(periods) * (1 + len(confounders)) + len(baseline)):
+    if history == "full" and (trials is not None or schedule):
         raise ConfigError(
-            f"{n} complete patients for {len(periods)} periods: too few for the g-formula's "
-            "models (about ten patients per coefficient)."
+            "trials= and schedule= need history='summary' (the full-history models take a 0/1 "
+            "treatment and no schedule)."
         )
-    k, nt = len(confounders), len(periods)
-    a = complete[[f"{treatment}_{t}" for t in range(nt)]].to_numpy(dtype=float)
-    if not np.isin(a, (0.0, 1.0)).all():
-        raise ConfigError(f"treatment {treatment!r} must be 0/1 in every period.")
-    lc = np.stack(
-        [complete[[f"{c}_{t}" for c in confounders]].to_numpy(dtype=float) for t in range(nt)],
-        axis=1,
+    extra = ([trials] if trials else []) + list(schedule)
+    _check_long(
+        data, outcome_data, [id, time, treatment, *confounders, *baseline, *extra], id, outcome
     )
-    w = np.column_stack([np.ones(n), complete[list(baseline)].to_numpy(dtype=float)])
-    yv = complete["_y"].to_numpy(dtype=float)
+    if data.duplicated([id, time]).any():
+        raise ConfigError(f"data has more than one row for some ({id}, {time}); allowed: one.")
     rng = np.random.default_rng(seed)
+    if history == "full":
+        fitter = _full_fitter(data, outcome_data, id, time, treatment, confounders, outcome,
+                              baseline)  # fmt: skip
+    else:
+        fitter = _summary_fitter(data, outcome_data, id, time, treatment, confounders, outcome,
+                                 baseline, trials, list(schedule))  # fmt: skip
+    n_patients = fitter["n"]
 
-    def estimates(rows: np.ndarray, draw_seed: int) -> dict:
-        models = _fit_gformula(w[rows], lc[rows], a[rows], yv[rows])
-        start = np.random.default_rng(draw_seed).integers(0, len(rows), n_sim)
-        sim_w = w[rows][start]
+    def estimates(counts: np.ndarray, draw_seed: int, start=None) -> tuple[dict, object]:
+        models = fitter["fit"](counts, start)
+        pool = np.repeat(np.arange(n_patients), counts.astype(np.int64))
+        sim_rows = pool[np.random.default_rng(draw_seed).integers(0, len(pool), n_sim)]
         # Common random numbers: every regime starts from the same generator state.
-        return {
-            r: _simulate(models, sim_w, k, nt, r, np.random.default_rng(draw_seed + 1))
-            for r in dict.fromkeys([*regimes, reference])
+        out = {
+            r: fitter["simulate"](models, sim_rows, parsed[r], np.random.default_rng(draw_seed + 1))
+            for r in names
         }
+        return out, models
 
-    point = estimates(np.arange(n), int(rng.integers(2**31)))
-    boots = [estimates(rng.integers(0, n, n), int(rng.integers(2**31))) for _ in range(bootstrap)]
+    point, point_models = estimates(np.ones(n_patients), int(rng.integers(2**31)))
+    start = point_models.get("treatment") if isinstance(point_models, dict) else None
+    boots = []
+    for _ in range(bootstrap):
+        counts = np.bincount(rng.integers(0, n_patients, n_patients), minlength=n_patients)
+        boots.append(estimates(counts.astype(float), int(rng.integers(2**31)), start)[0])
     rows = []
-    names = list(dict.fromkeys([*regimes, reference]))
     for term, fn in [
         *((f"mean under {r}", lambda e, r=r: e[r]) for r in names),
-        *(
-            (f"{r} vs {reference}", lambda e, r=r: e[r] - e[reference])
-            for r in names
-            if r != reference
-        ),
+        *((f"{r} vs {ref}", lambda e, r=r, ref=ref: e[r] - e[ref]) for r, ref in pairs),
     ]:
         values = np.array([fn(b) for b in boots])
         lo, hi = np.nanpercentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
@@ -829,14 +1079,318 @@ def gformula(
             }
         )
     notes = [f"assumes {x}" for x in GFORMULA_ASSUMPTIONS]
+    if history == "summary":
+        notes.append(
+            "the models use summaries of the history (first, last and mean confounder values; "
+            "last, total and recent treatment) pooled over periods; patients who left count "
+            "until they left (censoring assumed at random given the measured history)"
+        )
     if "natural" in point:
         notes.append(
-            f"natural course {point['natural']:.3f} against the observed mean {yv.mean():.3f} "
-            "(they should agree when the models fit)"
+            f"natural course {point['natural']:.3f} against the observed mean "
+            f"{fitter['observed_mean']:.3f} (they should agree when the models fit and nobody "
+            "left, or those who left are like those who stayed given their history)"
         )
     notes.append(
         f"{n_sim} simulated patients per regime, {bootstrap} bootstrap samples, seed {seed}"
     )
+    notes.extend(fitter["notes"])
+    return Estimates(pd.DataFrame(rows), n_patients, notes)
+
+
+def _full_fitter(data, outcome_data, id, time, treatment, confounders, outcome, baseline):
+    """Fit and simulate closures of ``history="full"`` (complete patients)."""
+    wide, periods = _wide(data, id, time, [treatment, *confounders])
+    base = data.sort_values(time, kind="stable").drop_duplicates(id).set_index(id)[list(baseline)]
+    y = outcome_data.drop_duplicates(id).set_index(id)[outcome]
+    table = wide.join(base).join(y.rename("_y"))
+    complete = table.dropna()
+    n_all, n = len(table), len(complete)
+    if n < 10 * (2 + len(periods) * (1 + len(confounders)) + len(baseline)):
+        raise ConfigError(
+            f"{n} complete patients for {len(periods)} periods: too few for the g-formula's "
+            "models (about ten patients per coefficient); history='summary' needs fewer."
+        )
+    k, nt = len(confounders), len(periods)
+    a = complete[[f"{treatment}_{t}" for t in range(nt)]].to_numpy(dtype=float)
+    if not np.isin(a, (0.0, 1.0)).all():
+        raise ConfigError(f"treatment {treatment!r} must be 0/1 in every period.")
+    lc = np.stack(
+        [complete[[f"{c}_{t}" for c in confounders]].to_numpy(dtype=float) for t in range(nt)],
+        axis=1,
+    )
+    w = np.column_stack([np.ones(n), complete[list(baseline)].to_numpy(dtype=float)])
+    yv = complete["_y"].to_numpy(dtype=float)
+    notes = [f"{n_all - n} patient(s) with a missing period or outcome left out"][: n < n_all]
+    return {
+        "n": n,
+        "fit": lambda counts, start: _fit_full(w, lc, a, yv, counts),
+        "simulate": lambda models, rows, regime, rng: _simulate_full(
+            models, w[rows], k, nt, regime, rng
+        ),
+        "observed_mean": float(yv.mean()),
+        "notes": notes,
+    }
+
+
+def _summary_fitter(data, outcome_data, id, time, treatment, confounders, outcome, baseline,
+                    trials, schedule):  # fmt: skip
+    """Fit and simulate closures of ``history="summary"`` (pooled models, censoring)."""
+    cols = [treatment, *confounders, *([trials] if trials else []), *schedule]
+    wide, periods = _wide(data, id, time, cols)
+    nt, k = len(periods), len(confounders)
+    base = data.sort_values(time, kind="stable").drop_duplicates(id).set_index(id)[list(baseline)]
+    y = outcome_data.drop_duplicates(id).set_index(id)[outcome].reindex(wide.index)
+    first = [f"{c}_0" for c in confounders]
+    keep = wide[first].notna().all(axis=1) & base.reindex(wide.index).notna().all(axis=1)
+    wide, n_all = wide[keep], len(wide)
+    n = len(wide)
+
+    def block(col):
+        return wide[[f"{col}_{t}" for t in range(nt)]].to_numpy(dtype=float)
+
+    a = block(treatment)
+    lc = np.stack([block(c) for c in confounders], axis=2)
+    if trials:  # prescribed sessions are known after a patient leaves: carried forward
+        m = pd.DataFrame(block(trials)).ffill(axis=1).bfill(axis=1).to_numpy()
+        if np.isnan(m).any() or (m < 0).any() or (m != np.round(m)).any():
+            raise ConfigError(f"trials {trials!r} must be a whole number >= 0 in every period.")
+    else:
+        m = np.ones((n, nt))
+    sched = np.stack(
+        [pd.DataFrame(block(c)).ffill(axis=1).bfill(axis=1).to_numpy() for c in schedule]
+        or [np.zeros((n, nt))],
+        axis=2,
+    )[:, :, : len(schedule)]
+    seen = ~np.isnan(a)
+    if ((a[seen] < 0) | (a[seen] > m[seen]) | (a[seen] != np.round(a[seen]))).any():
+        raise ConfigError(
+            f"treatment {treatment!r} must be "
+            + (f"a whole number from 0 to {trials!r}" if trials else "0/1")
+            + " in every observed period."
+        )
+    w = np.column_stack([np.ones(n), base.reindex(wide.index).to_numpy(dtype=float)])
+    yv = y.to_numpy(dtype=float)
+    designs = _summary_designs(w, lc, a, m, sched, yv)
+    n_out = len(designs["outcome"][0])
+    if n_out < 10 * (w.shape[1] + 11 + 3 * k):
+        raise ConfigError(
+            f"{n_out} patients observed through every period with an outcome: too few for the "
+            "g-formula's outcome model (about ten patients per coefficient)."
+        )
+    notes = []
     if n < n_all:
-        notes.append(f"{n_all - n} patient(s) with a missing period or outcome left out")
+        notes.append(f"{n_all - n} patient(s) without a first period or baseline left out")
+    if designs["completed"] < n:
+        notes.append(
+            f"{n - designs['completed']} of {n} patients left (or missed a period) before the "
+            "last period: counted until then"
+        )
+    return {
+        "n": n,
+        "fit": lambda counts, start: _fit_summary(designs, counts, start),
+        "simulate": lambda models, rows, regime, rng: _simulate_summary(
+            models, w[rows], lc[rows, 0, :], m[rows], sched[rows], regime, rng
+        ),
+        "observed_mean": float(designs["outcome"][2].mean()),
+        "notes": notes,
+    }
+
+
+# ------------------------------------------------------------ target-trial emulation (one decision)
+#: The assumptions of :func:`target_trial`, as its notes state them.
+TTE_ASSUMPTIONS = (
+    "no unmeasured confounding of the decision: given the covariates measured by the decision "
+    "point, which strategy a patient's care followed is as if randomised",
+    "positivity: at every covariate pattern some patients' care followed each strategy (see "
+    "the notes)",
+    "consistency: a patient whose care followed a strategy has the outcome that strategy gives",
+    "the outcome is missing at random given the covariates and the strategy followed",
+    "the models of following each strategy and of the outcome being observed (logistic, on "
+    "the covariates) are correctly specified",
+)
+
+#: Fitted probabilities of following a strategy below this are positivity failures.
+MIN_PROBABILITY = 0.01
+
+
+def _weighted_means(y, follow_p, observed_p, followed, observed, counts) -> float:
+    """Hajek mean of ``y`` over the clones that followed the strategy with an outcome, weighted
+    by 1 / (P(follow) P(observed | followed)) and the bootstrap counts."""
+    keep = followed & observed
+    w = counts[keep] / (follow_p[keep] * observed_p[keep])
+    return float(np.sum(w * y[keep]) / np.sum(w)) if w.sum() > 0 else float("nan")
+
+
+def target_trial(
+    data: pd.DataFrame,
+    *,
+    id: str,
+    outcome: str,
+    strategies: dict[str, str],
+    covariates: Sequence[str],
+    reference: str,
+    observed_covariates: Sequence[str] | None = None,
+    bootstrap: int = 200,
+    seed: int,
+    alpha: float = 0.05,
+) -> Estimates:
+    """Emulate a target trial of strategies decided at one point: clone, censor, weight.
+
+    Every eligible patient is cloned into each strategy; a clone whose care did not follow the
+    strategy at the decision point (``strategies[name]``: a 0/1 column, 1 = followed) is
+    censored there, and the clones that followed are weighted by the inverse of the fitted
+    probability of following it given the ``covariates`` measured by then (logistic), and of
+    their outcome being observed (logistic, among the followers, on ``observed_covariates``,
+    which may include what was measured after the decision, such as the last pain score before
+    leaving; by default the ``covariates``). The
+    mean outcome under each strategy is the weighted mean of the followers' outcomes (Hajek);
+    intervals are nonparametric bootstrap percentiles (patients resampled, every model
+    refitted). For example, "plan 8 guided weeks and extend by 2 when the improvement at the
+    week-4 review is below 10%" against "a fixed 8 weeks", among patients planned 8 weeks:
+    ``studies.causal_recovery.extension_rule_trial`` builds that frame from a cohort.
+
+    Where a strategy was (almost) never followed at some covariate pattern — a rule the clinic
+    did not use — the fitted probability is below ``MIN_PROBABILITY`` (0.01) for some clones:
+    the estimate is then not given (NaN) and the notes say where positivity fails.
+
+    Returns
+    -------
+    Estimates
+        ``table``: ``mean under <strategy>`` and ``<strategy> vs <reference>`` rows
+        (``estimate``, bootstrap ``std_error``, percentile ``ci_low``/``ci_high``), and beside
+        them ``naive: <strategy> vs <reference>``, the unweighted difference between the
+        patients whose care followed each (the per-protocol association); ``notes``:
+        the assumptions, followers per strategy, weights and positivity. ``n``: patients.
+    """
+    from ptanalytics._checks import check_seed
+
+    alpha = check_alpha(alpha)
+    seed = check_seed(seed)
+    if reference not in strategies:
+        raise ConfigError(f"reference={reference!r}; allowed: one of {list(strategies)}.")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 10:
+        raise ConfigError(f"bootstrap={bootstrap!r}; allowed: a whole number >= 10.")
+    need = [id, outcome, *strategies.values()]
+    missing = [c for c in need if c not in data]
+    if missing:
+        raise ConfigError(f"data lacks column(s) {missing}; it has {list(data)}.")
+    if data[id].duplicated().any():
+        raise ConfigError(f"data has more than one row for some {id}; allowed: one per patient.")
+    x, _ = _design(data, covariates)
+    xo, _ = _design(data, covariates if observed_covariates is None else observed_covariates)
+    complete = ~np.isnan(x).any(axis=1) & ~np.isnan(xo).any(axis=1)
+    frame = data[complete].reset_index(drop=True)
+    x, xo = x[complete], xo[complete]
+    n = len(frame)
+    if n < 20 * x.shape[1]:
+        raise ConfigError(
+            f"{n} eligible patients with the covariates: too few for the models of following "
+            f"each strategy ({x.shape[1]} coefficients; about 20 patients per coefficient)."
+        )
+    y = frame[outcome].to_numpy(dtype=float)
+    observed = ~np.isnan(y)
+    y = np.where(observed, y, 0.0)
+    followed = {}
+    for name, column in strategies.items():
+        f = frame[column].to_numpy(dtype=float)
+        if not np.isin(f, (0.0, 1.0)).all():
+            raise ConfigError(f"strategy column {column!r} must be 0/1 in every row.")
+        followed[name] = f == 1
+    ones = np.ones(n)
+
+    def probabilities(counts) -> dict:
+        """Per strategy: P(follow) for every clone and P(observed | followed) (None: no fit)."""
+        out = {}
+        for name, f in followed.items():
+            b_f = _logistic(x, f.astype(float), ones, counts)
+            use = f & (counts > 0)
+            b_o = _logistic(xo[use], observed[use].astype(float), ones[use], counts[use])
+            if b_f is None or b_o is None:
+                out[name] = None
+                continue
+            out[name] = (_expit(x @ b_f), _expit(xo @ b_o))
+        return out
+
+    def estimates(counts) -> dict:
+        probs = probabilities(counts)
+        result = {}
+        for name, p in probs.items():
+            bad = p is None or np.any(p[0] < MIN_PROBABILITY)
+            result[name] = (
+                float("nan")
+                if bad
+                else _weighted_means(y, p[0], p[1], followed[name], observed, counts)
+            )
+            # The per-protocol association: the followers with an outcome, unweighted.
+            result["naive " + name] = _weighted_means(
+                y, ones, ones, followed[name], observed, counts
+            )
+        return result
+
+    point_probs = probabilities(ones)
+    point = estimates(ones)
+    rng = np.random.default_rng(seed)
+    boots = [
+        estimates(np.bincount(rng.integers(0, n, n), minlength=n).astype(float))
+        for _ in range(bootstrap)
+    ]
+    rows = []
+    others = [s for s in strategies if s != reference]
+    naive = "per-protocol, unweighted (association)"
+    emulated = "target trial (clone-censor-weight)"
+    for term, fn in [
+        *((f"mean under {s}", lambda e, s=s: e[s]) for s in strategies),
+        *((f"{s} vs {reference}", lambda e, s=s: e[s] - e[reference]) for s in others),
+        *(
+            (f"naive: {s} vs {reference}", lambda e, s=s: e["naive " + s] - e["naive " + reference])
+            for s in others
+        ),
+    ]:
+        values = np.array([fn(b) for b in boots])
+        usable = np.isfinite(fn(point)) and np.isfinite(values).mean() >= 0.9
+        lo, hi = (
+            np.nanpercentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+            if usable
+            else (np.nan, np.nan)
+        )
+        rows.append(
+            {
+                "term": term,
+                "estimate": fn(point) if usable else np.nan,
+                "std_error": float(np.nanstd(values, ddof=1)) if usable else np.nan,
+                "ci_low": lo,
+                "ci_high": hi,
+                "p_value": np.nan,
+                "model": naive if term.startswith("naive") else emulated,
+            }
+        )
+    notes = [f"assumes {a}" for a in TTE_ASSUMPTIONS]
+    for name, f in followed.items():
+        p = point_probs[name]
+        notes.append(
+            f"{name}: care of {int(f.sum())} of {n} patients followed it, "
+            f"{int((f & observed).sum())} of them with an outcome"
+        )
+        if p is None:
+            notes.append(f"{name}: the model of following it did not converge (separation)")
+            continue
+        low = f & (p[0] < MIN_PROBABILITY)
+        never = int((p[0] < MIN_PROBABILITY).sum())
+        if low.any() or never:
+            notes.append(
+                f"positivity fails for {name}: {never} patients had a fitted probability below "
+                f"{MIN_PROBABILITY} of care following it (the clinic rarely or never did this "
+                "for patients like them); no estimate is given"
+            )
+        else:
+            w = 1 / (p[0][f & observed] * p[1][f & observed])
+            notes.append(f"{name}: weights from {w.min():.2f} to {w.max():.2f}")
+    notes.append(f"{bootstrap} bootstrap samples, seed {seed}")
     return Estimates(pd.DataFrame(rows), n, notes)
+
+
+def _expit(z: np.ndarray) -> np.ndarray:
+    from scipy.special import expit
+
+    return expit(z)

@@ -29,28 +29,278 @@ import numpy as np
 import pandas as pd
 
 from ptanalytics._checks import check_number
+from ptanalytics.exceptions import ConfigError
 from ptanalytics.studies.recovery import progress_line, summarise_recovery
 
-__all__ = ["COVARIATES", "TRUTH_TERM", "causal_recovery", "targets"]
+__all__ = [
+    "COVARIATES",
+    "GFORMULA_BOOTSTRAP",
+    "REGIMES",
+    "REGISTRY",
+    "REVIEW_BANDS",
+    "RULE_THRESHOLD",
+    "RULE_TRUTH",
+    "TRUTH_TERM",
+    "causal_recovery",
+    "extension_rule_trial",
+    "targets",
+    "weekly_history",
+]
 
 #: The truth the estimators are scored against.
 TRUTH_TERM = "complier_effect[adherence][followup]"
 #: Baseline covariates of both the 2SLS estimator and the naive regression.
 COVARIATES = ("nprs_baseline", "age", "C(sex)", "C(chronicity)")
 
+#: The recovery's cohorts: a registry that records NPRS every week to the follow-up (none
+#: missed at random) and plans the guided phase without a review, so that the g-formula's
+#: confounder is measured every week and the phase is known at baseline.
+REGISTRY = {
+    "maintenance_assessment_every": 1,
+    "missed_assessment": 0.0,
+    "extend_probability": 0.0,
+    "shorten_probability": 0.0,
+}
+
+#: The g-formula's regimes, their contrasts and the truth each is scored against; and the
+#: adherence change the naive association is multiplied by for it (from each patient's own).
+REGIMES = {
+    "natural+0.1 vs natural": (
+        "regime[adherence_plus_0.10_vs_own][followup]",
+        lambda adh: np.minimum(adh + 0.1, 1.0) - adh,
+    ),
+    "natural+0.25*missed vs natural": (
+        "regime[adherence_make_up_0.25_vs_own][followup]",
+        lambda adh: 0.25 * (1.0 - adh),
+    ),
+    "keep>=0.8 vs natural": (
+        "regime[adherence_kept_at_0.8_vs_own][followup]",
+        lambda adh: np.maximum(adh, 0.8) - adh,
+    ),
+    "always vs never": (
+        "regime[adherence_all_vs_none][followup]",
+        lambda adh: np.ones_like(adh),
+    ),
+}
+
+#: Bootstrap samples and simulated patients per regime of each replication's g-formula (the
+#: interval is the estimate +- 1.96 bootstrap SE: percentiles of 30 samples are too rough).
+GFORMULA_BOOTSTRAP = 30
+GFORMULA_N_SIM = 2000
+
+
+def weekly_history(cohort) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The g-formula's frames from a cohort: one row per patient and week before the follow-up
+    (``sessions_completed`` of ``sessions_prescribed``, the ``nprs`` of the assessment opening
+    the week, ``guided`` 1/0), missing from the first week without an NPRS on (the patient has
+    left); and one row per patient with the follow-up NPRS (``nprs_at_followup``)."""
+    import ptanalytics as pt
+
+    weeks = pt.patient_weeks(
+        cohort,
+        truncate_at_dropout=False,
+        columns=["phase", "sessions_prescribed", "sessions_completed", "nprs"],
+    )
+    horizon = int(cohort.patients["followup_weeks"].max())
+    long = weeks[weeks["week"] < horizon].copy()
+    long["guided"] = (long["phase"] == "guided").astype(float)
+    gone = long["nprs"].isna().groupby(long["patient_id"], sort=False).cummax()
+    long.loc[gone.to_numpy(), ["sessions_completed", "nprs"]] = np.nan
+    final = weeks[weeks["week"] == horizon][["patient_id", "nprs"]]
+    return long.drop(columns="phase"), final.rename(columns={"nprs": "nprs_at_followup"})
+
+
+#: Bands of the improvement reported at the review (relative to baseline) that the models of
+#: following a review strategy use: the thresholds of the rules emulated must be among the cuts.
+REVIEW_BANDS = (0.1, 0.3, 0.5)
+
+
+def extension_rule_trial(
+    cohort, threshold: float, *, planned: int = 8, review_week: int = 4, extend_weeks: int = 2
+) -> pd.DataFrame:
+    """The target-trial frame of the rule "plan ``planned`` guided weeks and extend by
+    ``extend_weeks`` when the improvement reported at the week-``review_week`` review is below
+    ``threshold``" against "a fixed ``planned`` weeks": one row per patient planned that length,
+    with ``followed_rule`` and ``followed_fixed`` (1 when their care followed the strategy at the
+    review: a patient who left before it followed both), the ``review_band`` (``not assessed``,
+    ``left``, or the band of improvement between :data:`REVIEW_BANDS`), ``nprs_baseline``, the
+    last NPRS recorded before the follow-up week and its week (``nprs_last``,
+    ``last_assessed_week``) and the recorded NPRS at the follow-up week (``nprs_at_followup``,
+    missing when not assessed)."""
+    import ptanalytics as pt
+
+    if threshold not in REVIEW_BANDS:
+        raise ConfigError(
+            f"threshold={threshold!r}; allowed: one of the review bands' cuts {REVIEW_BANDS} "
+            "(the model of following the rule must be able to tell its two sides apart)."
+        )
+    summary = pt.patient_summary(cohort)
+    weeks = pt.patient_weeks(cohort, truncate_at_dropout=False, columns=["nprs"])
+    horizon = int(cohort.patients["followup_weeks"].max())
+    nprs = weeks.pivot(index="patient_id", columns="week", values="nprs")
+    frame = summary[["patient_id", "guided_weeks", "guided_weeks_actual", "nprs_baseline"]]
+    frame = frame[frame["guided_weeks"] == planned].set_index("patient_id")
+    base = nprs[0].reindex(frame.index)
+    review = nprs[review_week].reindex(frame.index) if review_week in nprs else np.nan
+    later = nprs.loc[frame.index, [w for w in nprs.columns if w > review_week]]
+    left = review.isna() & later.isna().all(axis=1)  # no score from the review on
+    rel = (base - review) / base.where(base > 0)
+    band = pd.cut(rel, [-np.inf, *REVIEW_BANDS, np.inf], right=False).astype("string")
+    band = band.where(review.notna(), "not assessed").where(~left, "left")
+    actual = frame["guided_weeks_actual"].astype("Float64")
+    below = review.notna() & (rel.fillna(0) < threshold)
+    rule = np.where(below, actual == planned + extend_weeks, actual == planned)
+    # The last score before the follow-up, and when: what the chance of a follow-up score
+    # depends on (patients whose pain has not improved leave).
+    before = nprs.loc[frame.index, [w for w in nprs.columns if w < horizon]]
+    seen = before.notna()
+    last_week = seen.to_numpy().cumsum(axis=1).argmax(axis=1)
+    out = pd.DataFrame(
+        {
+            "patient_id": frame.index,
+            "nprs_baseline": frame["nprs_baseline"].to_numpy(dtype=float),
+            "nprs_last": before.to_numpy()[np.arange(len(before)), last_week],
+            "last_assessed_week": before.columns.to_numpy()[last_week].astype(float),
+            "review_band": band.to_numpy(),
+            "followed_rule": (left | rule).astype(float).to_numpy(),
+            "followed_fixed": (left | (actual == planned)).astype(float).to_numpy(),
+            "nprs_at_followup": nprs[horizon].reindex(frame.index).to_numpy(dtype=float),
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+def _gformula_rows(scenario, cohort, summary, truths, seed, index) -> list[dict]:
+    """The g-formula's three contrasts and the naive association's, against their truths."""
+    import statsmodels.formula.api as smf
+
+    from ptanalytics.models._formula import formula_env
+    from ptanalytics.models.causal import gformula
+
+    long, final = weekly_history(cohort)
+    base = summary[["patient_id", "age", "arm"]].assign(
+        encouraged=lambda f: (f["arm"] == "encouraged").astype(float)
+    )
+    long = long.merge(base[["patient_id", "age", "encouraged"]], on="patient_id")
+    fit = gformula(
+        long,
+        id="patient_id",
+        time="week",
+        treatment="sessions_completed",
+        trials="sessions_prescribed",
+        confounders=["nprs"],
+        schedule=["guided"],
+        baseline=["age", "encouraged"],
+        outcome_data=final,
+        outcome="nprs_at_followup",
+        history="summary",
+        regimes=("natural", *(term.split(" vs ")[0] for term in REGIMES), "never"),
+        contrasts=[tuple(term.split(" vs ")) for term in REGIMES],
+        n_sim=GFORMULA_N_SIM,
+        bootstrap=GFORMULA_BOOTSTRAP,
+        seed=int(seed),
+    ).table.set_index("term")
+    # The naive association: follow-up NPRS on overall adherence, adjusted for baseline.
+    data = summary.merge(final, on="patient_id").dropna(
+        subset=["nprs_at_followup", "adherence", "nprs_baseline", "age"]
+    )
+    ols = smf.ols(
+        "nprs_at_followup ~ adherence + nprs_baseline + age", data, eval_env=formula_env()
+    ).fit()
+    beta, se = float(ols.params["adherence"]), float(ols.bse["adherence"])
+    adh = summary["adherence"].dropna().to_numpy(dtype=float).clip(0, 1)
+    rows = []
+    for term, (truth_term, change) in REGIMES.items():
+        r = fit.loc[term]
+        factor = float(np.mean(change(adh)))
+        for label, est, err in (
+            ("g-formula", float(r["estimate"]), float(r["std_error"])),
+            ("naive (OLS x adherence change)", beta * factor, se * factor),
+        ):
+            rows.append(
+                {
+                    "term": f"{scenario}: {truth_term}: {label}",
+                    "model_term": term,
+                    "truth": truths[truth_term],
+                    "estimate": est,
+                    "std_error": err,
+                    "ci_low": est - 1.96 * err,
+                    "ci_high": est + 1.96 * err,
+                    "converged": bool(np.isfinite(est)),
+                    "seed": seed,
+                    "replication": index,
+                    "first_stage_f": np.nan,
+                }
+            )
+    return rows
+
+
+#: The emulated rule, its truth, and the bootstrap samples of each replication's emulation.
+RULE_THRESHOLD = 0.1
+RULE_TRUTH = "regime[extend_below_0.1_vs_fixed_8][followup]"
+TRIAL_BOOTSTRAP = 100
+
+
+def _rule_rows(scenario: str, n_patients: int, seed: int, index: int) -> list[dict]:
+    """The target-trial emulation of the extension rule (and the per-protocol association) in a
+    cohort with the clinic's own review (the scenario's config, no registry), against the rule's
+    truth."""
+    import ptanalytics as pt
+    from ptanalytics.models.causal import target_trial
+    from ptanalytics.simulate import scenario_config
+
+    cohort = pt.simulate_cohort(n_patients, seed=seed, config=scenario_config(scenario))
+    truth = {e["term"]: e["value"] for e in cohort.truth["effects"]}[RULE_TRUTH]
+    fit = target_trial(
+        extension_rule_trial(cohort, RULE_THRESHOLD),
+        id="patient_id",
+        outcome="nprs_at_followup",
+        strategies={"rule": "followed_rule", "fixed": "followed_fixed"},
+        covariates=["C(review_band)", "nprs_baseline"],
+        observed_covariates=["C(review_band)", "nprs_baseline", "nprs_last", "last_assessed_week"],
+        reference="fixed",
+        bootstrap=TRIAL_BOOTSTRAP,
+        seed=int(seed),
+    ).table.set_index("term")
+    rows = []
+    for term, label in (
+        ("rule vs fixed", "target trial (clone-censor-weight)"),
+        ("naive: rule vs fixed", "naive (per-protocol)"),
+    ):
+        r = fit.loc[term]
+        rows.append(
+            {
+                "term": f"{scenario}: {RULE_TRUTH}: {label}",
+                "model_term": term,
+                "truth": truth,
+                "estimate": float(r["estimate"]),
+                "std_error": float(r["std_error"]),
+                "ci_low": float(r["ci_low"]),
+                "ci_high": float(r["ci_high"]),
+                "converged": bool(np.isfinite(r["estimate"])),
+                "seed": seed,
+                "replication": index,
+                "first_stage_f": np.nan,
+            }
+        )
+    return rows
+
 
 def _one(args: tuple[str, int, int, int]) -> list[dict]:
-    """One replication: simulate the trial, fit both, compare with the truth."""
+    """One replication: simulate the trial, fit the estimators and the naive associations,
+    compare with the truths."""
     import ptanalytics as pt
     from ptanalytics.models.causal import complier_effect
     from ptanalytics.simulate import scenario_config
 
     scenario, n_patients, seed, index = args
-    cfg = scenario_config(scenario, encouragement_share=0.5)
+    cfg = scenario_config(scenario, encouragement_share=0.5, **REGISTRY)
     cohort = pt.simulate_cohort(n_patients, seed=seed, config=cfg)
-    truth = {e["term"]: e["value"] for e in cohort.truth["effects"]}[TRUTH_TERM]
+    truths = {e["term"]: e["value"] for e in cohort.truth["effects"]}
+    truth = truths[TRUTH_TERM]
+    summary = pt.patient_summary(cohort)
     fit = complier_effect(
-        pt.patient_summary(cohort),
+        summary,
         outcome="nprs_change_followup",
         exposure="adherence",
         instrument="arm",
@@ -75,7 +325,11 @@ def _one(args: tuple[str, int, int, int]) -> list[dict]:
                 "first_stage_f": fit.first_stage_f,
             }
         )
-    return rows
+    return (
+        rows
+        + _gformula_rows(scenario, cohort, summary, truths, seed, index)
+        + _rule_rows(scenario, n_patients, seed, index)
+    )
 
 
 def targets(summary: pd.DataFrame) -> pd.DataFrame:
