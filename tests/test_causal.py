@@ -763,16 +763,25 @@ def test_the_null_scenario_gives_complier_estimates_consistent_with_zero():
 def test_causal_recovery_is_the_same_whatever_the_number_of_workers():
     from ptanalytics.studies.causal_recovery import causal_recovery
 
-    one, fits_one = causal_recovery(300, 4, seed=9, workers=1, progress=False)
-    two, fits_two = causal_recovery(300, 4, seed=9, workers=2, progress=False)
+    one, fits_one = causal_recovery(600, 2, seed=9, workers=1, progress=False)
+    two, fits_two = causal_recovery(600, 2, seed=9, workers=2, progress=False)
     pd.testing.assert_frame_equal(one, two)
     pd.testing.assert_frame_equal(fits_one, fits_two)
-    assert set(one["term"]) == {
-        "optimistic: complier effect (2SLS)",
-        "optimistic: naive (OLS)",
-        "null_adherence: complier effect (2SLS)",
-        "null_adherence: naive (OLS)",
-    }
+    from ptanalytics.studies.causal_recovery import REGIMES, RULE_TRUTH
+
+    expected = set()
+    for scenario in ("optimistic", "null_adherence"):
+        expected |= {f"{scenario}: complier effect (2SLS)", f"{scenario}: naive (OLS)"}
+        for truth, _ in REGIMES.values():
+            expected |= {
+                f"{scenario}: {truth}: g-formula",
+                f"{scenario}: {truth}: naive (OLS x adherence change)",
+            }
+        expected |= {
+            f"{scenario}: {RULE_TRUTH}: target trial (clone-censor-weight)",
+            f"{scenario}: {RULE_TRUTH}: naive (per-protocol)",
+        }
+    assert set(one["term"]) == expected
     null = one[one["term"].str.startswith("null_adherence")]
     assert (null["truth"] == 0).all() and {"bias_ok", "coverage_ok"} <= set(one.columns)
 

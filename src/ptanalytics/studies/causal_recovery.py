@@ -360,7 +360,14 @@ def causal_recovery(
         ``summary``: one row per scenario and method (:func:`summarise_recovery` plus
         :func:`targets`); ``fits``: one row per replication and method.
     """
-    check_number("n_patients", n_patients, low=50, integer=True)
+    check_number(
+        "n_patients",
+        n_patients,
+        low=500,
+        integer=True,
+        what="a whole number >= 500 (the g-formula's outcome model needs about 200 patients "
+        "followed to the end)",
+    )
     check_number("replications", replications, low=2, integer=True)
     workers = workers or os.cpu_count() or 1
     seeds = np.random.SeedSequence(seed).generate_state(replications, dtype=np.uint32)
