@@ -500,9 +500,10 @@ def test_gformula_summary_history_recovers_the_simulators_regimes_under_feedback
     -3.69/-3.84/-3.98 against -3.71/-3.82/-3.80 (the 200-replication study is in
     docs/validation/recovery_causal_2000x200.csv)."""
     import ptanalytics as pt
+    from ptanalytics.models import weekly_history
     from ptanalytics.models.causal import gformula
     from ptanalytics.simulate import scenario_config
-    from ptanalytics.studies.causal_recovery import REGISTRY, weekly_history
+    from ptanalytics.studies.causal_recovery import REGISTRY
 
     cohort = pt.simulate_cohort(2000, seed=2, config=scenario_config("optimistic", **REGISTRY))
     truth = {e["term"]: e["value"] for e in cohort.truth["effects"]}
@@ -634,7 +635,8 @@ def test_the_extension_rule_emulated_on_a_simulated_clinic():
     scored against its truth by common random numbers; the rule at 30%, which the clinic never
     followed for patients 10-30% better, is refused (positivity)."""
     import ptanalytics as pt
-    from ptanalytics.studies.causal_recovery import RULE_TRUTH, extension_rule_trial
+    from ptanalytics.models import extension_rule_trial
+    from ptanalytics.studies.causal_recovery import RULE_TRUTH
 
     cohort = pt.simulate_cohort(2000, seed=2)
     truth = {e["term"]: e["value"] for e in cohort.truth["effects"]}

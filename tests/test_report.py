@@ -393,6 +393,31 @@ def test_effects_section_gives_the_e_value_and_says_there_is_no_instrument(repor
     assert "The cohort has no randomised arm" in text
 
 
+def test_effects_section_emulates_the_review_rule_and_refuses_the_unsupported_one(report):
+    """The review's extension rule at 10% is emulated as a target trial (the estimate recomputed
+    here), with its E-value and assumptions; at 30%, which the clinic never followed for patients
+    10-30% better, the report says the data cannot support it."""
+    from ptanalytics.models import extension_rule_trial, target_trial
+
+    _, text = report
+    cohort = pt.default_cohort()
+    fit = target_trial(
+        extension_rule_trial(cohort, 0.1),
+        id="patient_id",
+        outcome="nprs_at_followup",
+        strategies={"rule": "followed_rule", "fixed": "followed_fixed"},
+        covariates=["C(review_band)", "nprs_baseline"],
+        observed_covariates=["C(review_band)", "nprs_baseline", "nprs_last", "last_assessed_week"],
+        reference="fixed",
+        seed=1,
+    )
+    row = fit.table.set_index("term").loc["rule vs fixed"]
+    assert "emulated as a target trial" in text
+    assert f"Difference in follow-up NPRS {row['estimate']:.2f} (95% CI" in text
+    assert "no unmeasured confounding of the decision" in text and "E-value" in text
+    assert "cannot be estimated from these data" in text
+
+
 def test_effects_section_of_a_simulated_trial_with_its_active_arm(tmp_path):
     """A simulated encouragement trial rendered with --active-arm: the complier effect with its
     first-stage F and assumptions, beside the association; no patient count leaks."""

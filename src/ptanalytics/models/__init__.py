@@ -52,6 +52,8 @@ _EXPORTS = {
     "ipw_msm": "causal",
     "gformula": "causal",
     "target_trial": "causal",
+    "weekly_history": "causal_frames",
+    "extension_rule_trial": "causal_frames",
     "pain_model_frame": "trajectory",
     "fit_pain_model": "trajectory",
     "predicted_trajectories": "trajectory",

@@ -1202,8 +1202,7 @@ def _summary_fitter(data, outcome_data, id, time, treatment, confounders, outcom
 TTE_ASSUMPTIONS = (
     "no unmeasured confounding of the decision: given the covariates measured by the decision "
     "point, which strategy a patient's care followed is as if randomised",
-    "positivity: at every covariate pattern some patients' care followed each strategy (see "
-    "the notes)",
+    "positivity: at every covariate pattern some patients' care followed each strategy",
     "consistency: a patient whose care followed a strategy has the outcome that strategy gives",
     "the outcome is missing at random given the covariates and the strategy followed",
     "the models of following each strategy and of the outcome being observed (logistic, on "
