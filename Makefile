@@ -44,8 +44,8 @@ data: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m ptanalytics._docgen .
 
-## bench: speed and peak memory of simulation, ingest, frames, the report, the mixed model and
-## the columnar aggregation (the sizes of the issue-7 tables: make bench-scale, about 20 minutes).
+## bench: speed and peak memory of simulation, ingest, frames, the report, the mixed model, the
+## columnar aggregation and the causal estimators (issue-7 sizes: make bench-scale, ~20 minutes).
 bench: $(STAMP)
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/ingest.py
@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/report.py
 	$(PY) benchmarks/lmm.py --sizes 1000x20,10000x20,50000x20 --statsmodels-max 10000
 	$(PY) benchmarks/aggregate.py --sizes 6 7
+	$(PY) benchmarks/causal.py
 
 bench-scale: $(STAMP)
 	$(PY) benchmarks/lmm.py
