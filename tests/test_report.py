@@ -418,6 +418,37 @@ def test_effects_section_emulates_the_review_rule_and_refuses_the_unsupported_on
     assert "cannot be estimated from these data" in text
 
 
+def test_gformula_block_needs_weekly_pain_and_gives_regimes_with_e_values():
+    """The default cohort scores pain every 4 weeks in maintenance: the g-formula is not
+    estimated and the report says why; a simulated registry with weekly scores gets the three
+    regimes against the patients' own adherence, each with its interval and E-value."""
+    from ptanalytics.report.sections import _gformula_block, prepare_report
+    from ptanalytics.simulate import scenario_config
+    from ptanalytics.studies.causal_recovery import REGISTRY
+
+    class Out:
+        def __init__(self):
+            self.items = []
+
+        def markdown(self, text):
+            self.items.append(text)
+
+        def html(self, text):
+            self.items.append(text)
+
+    r = prepare_report(pt.default_cohort(), out=Out())
+    _gformula_block(r)
+    assert "not estimated" in r.out.items[-1] and "Record the NPRS weekly" in r.out.items[-1]
+    registry = pt.simulate_cohort(600, seed=3, config=scenario_config("optimistic", **REGISTRY))
+    r = prepare_report(registry, out=Out())
+    _gformula_block(r)
+    text = r.out.items[-1]
+    for words in ("a quarter of the missed sessions made up", "adherence kept at 80%",
+                  "every prescribed session"):  # fmt: skip
+        assert words in text
+    assert text.count("E-value") == 3 and "no unmeasured confounding" in text
+
+
 def test_effects_section_of_a_simulated_trial_with_its_active_arm(tmp_path):
     """A simulated encouragement trial rendered with --active-arm: the complier effect with its
     first-stage F and assumptions, beside the association; no patient count leaks."""

@@ -636,8 +636,8 @@ GFORMULA_ASSUMPTIONS = (
     "randomised",
     "positivity: the regimes compared are ones the patients could have followed",
     "consistency: the outcome under the treatment received is the outcome observed",
-    "the confounder and outcome models (linear regressions on the whole history, Gaussian "
-    "errors) are correctly specified",
+    "the models of the history are correctly specified (pain and the outcome: linear, "
+    "Gaussian errors; the treatment: logistic; on the whole history or on its summaries)",
 )
 
 #: The regimes :func:`gformula` knows by name: treated every period (every prescribed session),

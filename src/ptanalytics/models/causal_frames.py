@@ -12,7 +12,7 @@ from ptanalytics.exceptions import ConfigError
 __all__ = ["REVIEW_BANDS", "extension_rule_trial", "weekly_history"]
 
 
-def weekly_history(cohort) -> tuple[pd.DataFrame, pd.DataFrame]:
+def weekly_history(cohort, *, grid=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The g-formula's frames from a cohort: one row per patient and week before the follow-up
     (``sessions_completed`` of ``sessions_prescribed``, the ``nprs`` of the assessment opening
     the week, ``guided`` 1/0), missing from the first week without an NPRS on (the patient has
@@ -23,6 +23,7 @@ def weekly_history(cohort) -> tuple[pd.DataFrame, pd.DataFrame]:
         cohort,
         truncate_at_dropout=False,
         columns=["phase", "sessions_prescribed", "sessions_completed", "nprs"],
+        grid=grid,
     )
     horizon = int(cohort.patients["followup_weeks"].max())
     long = weeks[weeks["week"] < horizon].copy()

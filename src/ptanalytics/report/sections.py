@@ -688,7 +688,96 @@ def effects_section(r: Report) -> None:
     else:
         r.out.markdown("No dose-response at follow-up was estimated, so no E-value is given.")
     _complier_blocks(r)
+    _gformula_block(r)
     _extension_rule_block(r)
+
+
+#: The g-formula in the report: at least this share of the weeks before the follow-up (while a
+#: patient is seen) with an NPRS score, and at most this many patients (its bootstrap).
+GFORMULA_WEEKLY_SHARE = 0.9
+GFORMULA_MAX_PATIENTS = 5000
+
+
+def _gformula_block(r: Report) -> None:
+    """The g-formula's adherence regimes when pain is scored every week, with their E-values;
+    otherwise why not."""
+    from ptanalytics.models import gformula, weekly_history
+    from ptanalytics.models.causal import GFORMULA_ASSUMPTIONS, e_value
+
+    head = "**Adherence regimes under feedback (the g-formula)**: "
+    if not r.has_program:
+        r.out.markdown(head + "not estimated (no session data).")
+        return
+    # Per patient, the share of the weeks up to their last score that have one.
+    weeks = r.weeks[r.weeks["week"] < r.cohort.patients["followup_weeks"].max()]
+    scored = weeks.assign(week_=weeks["week"].where(weeks["nprs"].notna()))
+    per = scored.groupby("patient_id", sort=False).agg(
+        scored=("nprs", "count"), last=("week_", "max")
+    )
+    share = float((per["scored"] / (per["last"] + 1)).mean()) if len(per) else 0.0
+    if share < GFORMULA_WEEKLY_SHARE:
+        r.out.markdown(
+            head + "not estimated. They model how each week's pain drives that week's sessions, "
+            f"so they need pain scored every week; in this cohort {100 * share:.0f}% of the "
+            "weeks a patient was followed have a score (patients are assessed less often in "
+            "maintenance, or miss assessments). Record the NPRS weekly to estimate them."
+        )
+        return
+    if len(r.summary) > GFORMULA_MAX_PATIENTS:
+        r.out.markdown(
+            head + f"not estimated in the report for more than {GFORMULA_MAX_PATIENTS:,} "
+            "patients (its bootstrap); run ptanalytics.models.gformula (docs/causal.md)."
+        )
+        return
+    long, final = weekly_history(r.cohort, grid=r.grid)
+    regimes = {
+        "natural+0.25*missed": "a quarter of the missed sessions made up",
+        "keep>=0.8": "adherence kept at 80% (a week begun behind is done in full)",
+        "always": "every prescribed session",
+    }
+    fit = estimable(
+        r.out,
+        "The g-formula",
+        lambda: gformula(
+            long.merge(r.summary[["patient_id", "age"]].astype({"age": float})),
+            id="patient_id",
+            time="week",
+            treatment="sessions_completed",
+            trials="sessions_prescribed",
+            confounders=["nprs"],
+            schedule=["guided"],
+            baseline=["age"],
+            outcome_data=final,
+            outcome="nprs_at_followup",
+            history="summary",
+            regimes=("natural", *regimes),
+            reference="natural",
+            n_sim=2000,
+            bootstrap=100,
+            seed=r.settings.mi_seed,
+        ),
+    )
+    if fit is None:
+        return
+    t = fit.table.set_index("term")
+    sd = float(final["nprs_at_followup"].std())
+    lines = []
+    for regime, words in regimes.items():
+        row = t.loc[f"{regime} vs natural"]
+        ev = e_value(*(row[c] / sd for c in ("estimate", "ci_low", "ci_high")), scale="SMD")
+        lines.append(
+            f"- {words}: {row['estimate']:.2f} NPRS points at follow-up (95% CI "
+            f"{row['ci_low']:.2f} to {row['ci_high']:.2f}; E-value {ev.loc[0, 'e_value']:.2f})"
+        )
+    r.out.markdown(
+        head
+        + "against the patients' own adherence, had nobody left:\n\n"
+        + "\n".join(lines)
+        + "\n\nThese hold only if "
+        + "; ".join(GFORMULA_ASSUMPTIONS)
+        + "; and past adherence stands for a patient's propensity rather than causing this "
+        "week's."
+    )
 
 
 def _extension_rule_block(r: Report) -> None:
