@@ -31,6 +31,7 @@ def _child(which: str) -> None:
 
     import ptanalytics as pt
     from ptanalytics.models import extension_rule_trial, gformula, target_trial, weekly_history
+    from ptanalytics.models.causal_frames import RULE_TRIAL, WEEKLY_GFORMULA
     from ptanalytics.simulate import scenario_config
     from ptanalytics.studies.causal_recovery import REGISTRY
 
@@ -40,10 +41,7 @@ def _child(which: str) -> None:
         long = long.merge(cohort.patients[["patient_id", "age"]].astype({"age": float}))
         t0 = time.perf_counter()
         gformula(
-            long, id="patient_id", time="week", treatment="sessions_completed",
-            trials="sessions_prescribed", confounders=["nprs"], schedule=["guided"],
-            baseline=["age"], outcome_data=final, outcome="nprs_at_followup",
-            history="summary",
+            long, outcome_data=final, baseline=["age"], **WEEKLY_GFORMULA,
             regimes=("natural", "natural+0.1", "natural+0.25*missed", "keep>=0.8", "always",
                      "never"),
             reference="natural", n_sim=10_000, bootstrap=200, seed=1,
@@ -72,14 +70,7 @@ def _child(which: str) -> None:
         cohort = pt.simulate_cohort(2000, seed=1)
         frame = extension_rule_trial(cohort, 0.1)
         t0 = time.perf_counter()
-        target_trial(
-            frame, id="patient_id", outcome="nprs_at_followup",
-            strategies={"rule": "followed_rule", "fixed": "followed_fixed"},
-            covariates=["C(review_band)", "nprs_baseline"],
-            observed_covariates=["C(review_band)", "nprs_baseline", "nprs_last",
-                                 "last_assessed_week"],
-            reference="fixed", bootstrap=200, seed=1,
-        )  # fmt: skip
+        target_trial(frame, bootstrap=200, seed=1, **RULE_TRIAL)
         seconds = time.perf_counter() - t0
     report({"seconds": seconds, "peak_mb": peak_mb()})
 

@@ -502,6 +502,7 @@ def test_gformula_summary_history_recovers_the_simulators_regimes_under_feedback
     import ptanalytics as pt
     from ptanalytics.models import weekly_history
     from ptanalytics.models.causal import gformula
+    from ptanalytics.models.causal_frames import WEEKLY_GFORMULA
     from ptanalytics.simulate import scenario_config
     from ptanalytics.studies.causal_recovery import REGISTRY
 
@@ -514,9 +515,7 @@ def test_gformula_summary_history_recovers_the_simulators_regimes_under_feedback
     assert long.loc[gone, "sessions_completed"].isna().all() and gone.any()
     long = long.merge(cohort.patients[["patient_id", "age"]].astype({"age": float}))
     fit = gformula(
-        long, id="patient_id", time="week", treatment="sessions_completed",
-        trials="sessions_prescribed", confounders=["nprs"], schedule=["guided"],
-        baseline=["age"], outcome_data=final, outcome="nprs_at_followup", history="summary",
+        long, outcome_data=final, baseline=["age"], **WEEKLY_GFORMULA,
         regimes=("natural", "natural+0.25*missed", "keep>=0.8", "always", "never"),
         contrasts=[("natural+0.25*missed", "natural"), ("keep>=0.8", "natural"),
                    ("always", "never")],
@@ -635,7 +634,8 @@ def test_the_extension_rule_emulated_on_a_simulated_clinic():
     scored against its truth by common random numbers; the rule at 30%, which the clinic never
     followed for patients 10-30% better, is refused (positivity)."""
     import ptanalytics as pt
-    from ptanalytics.models import extension_rule_trial
+    from ptanalytics.models import extension_rule_trial, target_trial
+    from ptanalytics.models.causal_frames import RULE_TRIAL
     from ptanalytics.studies.causal_recovery import RULE_TRUTH
 
     cohort = pt.simulate_cohort(2000, seed=2)
@@ -645,17 +645,10 @@ def test_the_extension_rule_emulated_on_a_simulated_clinic():
     assert (frame[frame["review_band"] == "left"][["followed_rule", "followed_fixed"]] == 1).all(
         axis=None
     )
-    observed = ["C(review_band)", "nprs_baseline", "nprs_last", "last_assessed_week"]
-    fit = _tt(
-        frame, id="patient_id", outcome="nprs_at_followup", bootstrap=100,
-        covariates=["C(review_band)", "nprs_baseline"], observed_covariates=observed,
-    )  # fmt: skip
+    fit = target_trial(frame, bootstrap=100, seed=3, **RULE_TRIAL)
     row = fit.table.set_index("term").loc["rule vs fixed"]
     assert abs(row["estimate"] - truth[RULE_TRUTH]) < 3 * row["std_error"]
-    wider = _tt(
-        extension_rule_trial(cohort, 0.3), id="patient_id", outcome="nprs_at_followup",
-        covariates=["C(review_band)", "nprs_baseline"], observed_covariates=observed,
-    )  # fmt: skip
+    wider = target_trial(extension_rule_trial(cohort, 0.3), bootstrap=50, seed=3, **RULE_TRIAL)
     assert np.isnan(wider.table.set_index("term").loc["rule vs fixed", "estimate"])
     with pytest.raises(ConfigError, match="review bands"):
         extension_rule_trial(cohort, 0.2)

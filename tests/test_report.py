@@ -398,19 +398,11 @@ def test_effects_section_emulates_the_review_rule_and_refuses_the_unsupported_on
     here), with its E-value and assumptions; at 30%, which the clinic never followed for patients
     10-30% better, the report says the data cannot support it."""
     from ptanalytics.models import extension_rule_trial, target_trial
+    from ptanalytics.models.causal_frames import RULE_TRIAL
 
     _, text = report
     cohort = pt.default_cohort()
-    fit = target_trial(
-        extension_rule_trial(cohort, 0.1),
-        id="patient_id",
-        outcome="nprs_at_followup",
-        strategies={"rule": "followed_rule", "fixed": "followed_fixed"},
-        covariates=["C(review_band)", "nprs_baseline"],
-        observed_covariates=["C(review_band)", "nprs_baseline", "nprs_last", "last_assessed_week"],
-        reference="fixed",
-        seed=1,
-    )
+    fit = target_trial(extension_rule_trial(cohort, 0.1), seed=1, **RULE_TRIAL)
     row = fit.table.set_index("term").loc["rule vs fixed"]
     assert "emulated as a target trial" in text
     assert f"Difference in follow-up NPRS {row['estimate']:.2f} (95% CI" in text

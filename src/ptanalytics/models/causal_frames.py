@@ -9,7 +9,37 @@ import pandas as pd
 
 from ptanalytics.exceptions import ConfigError
 
-__all__ = ["REVIEW_BANDS", "extension_rule_trial", "weekly_history"]
+__all__ = [
+    "REVIEW_BANDS",
+    "RULE_TRIAL",
+    "WEEKLY_GFORMULA",
+    "extension_rule_trial",
+    "weekly_history",
+]
+
+#: :func:`~ptanalytics.models.causal.gformula`'s arguments for :func:`weekly_history`'s frames:
+#: ``gformula(long, outcome_data=final, baseline=[...], regimes=..., seed=..., **WEEKLY_GFORMULA)``.
+WEEKLY_GFORMULA = {
+    "id": "patient_id",
+    "time": "week",
+    "treatment": "sessions_completed",
+    "trials": "sessions_prescribed",
+    "confounders": ["nprs"],
+    "schedule": ["guided"],
+    "outcome": "nprs_at_followup",
+    "history": "summary",
+}
+
+#: :func:`~ptanalytics.models.causal.target_trial`'s arguments for
+#: :func:`extension_rule_trial`'s frame: ``target_trial(frame, seed=..., **RULE_TRIAL)``.
+RULE_TRIAL = {
+    "id": "patient_id",
+    "outcome": "nprs_at_followup",
+    "strategies": {"rule": "followed_rule", "fixed": "followed_fixed"},
+    "covariates": ["C(review_band)", "nprs_baseline"],
+    "observed_covariates": ["C(review_band)", "nprs_baseline", "nprs_last", "last_assessed_week"],
+    "reference": "fixed",
+}
 
 
 def weekly_history(cohort, *, grid=None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -703,6 +703,7 @@ def _gformula_block(r: Report) -> None:
     otherwise why not."""
     from ptanalytics.models import gformula, weekly_history
     from ptanalytics.models.causal import GFORMULA_ASSUMPTIONS, e_value
+    from ptanalytics.models.causal_frames import WEEKLY_GFORMULA
 
     head = "**Adherence regimes under feedback (the g-formula)**: "
     if not r.has_program:
@@ -740,16 +741,9 @@ def _gformula_block(r: Report) -> None:
         "The g-formula",
         lambda: gformula(
             long.merge(r.summary[["patient_id", "age"]].astype({"age": float})),
-            id="patient_id",
-            time="week",
-            treatment="sessions_completed",
-            trials="sessions_prescribed",
-            confounders=["nprs"],
-            schedule=["guided"],
-            baseline=["age"],
             outcome_data=final,
-            outcome="nprs_at_followup",
-            history="summary",
+            baseline=["age"],
+            **WEEKLY_GFORMULA,
             regimes=("natural", *regimes),
             reference="natural",
             n_sim=2000,
@@ -785,6 +779,7 @@ def _extension_rule_block(r: Report) -> None:
     its E-value; the wider rule said to be unsupported where the clinic never followed it."""
     from ptanalytics.models import extension_rule_trial, target_trial
     from ptanalytics.models.causal import TTE_ASSUMPTIONS, e_value
+    from ptanalytics.models.causal_frames import RULE_TRIAL
 
     week = r.settings.review_week
     if not r.has_program or "guided_weeks_actual" not in r.summary:
@@ -793,22 +788,12 @@ def _extension_rule_block(r: Report) -> None:
             "phase's planned and actual length)."
         )
         return
-    observed = ["C(review_band)", "nprs_baseline", "nprs_last", "last_assessed_week"]
 
     def emulate(threshold):
         frame = extension_rule_trial(
             r.cohort, threshold, review_week=week, summary=r.summary, grid=r.grid
         )
-        return target_trial(
-            frame,
-            id="patient_id",
-            outcome="nprs_at_followup",
-            strategies={"rule": "followed_rule", "fixed": "followed_fixed"},
-            covariates=["C(review_band)", "nprs_baseline"],
-            observed_covariates=observed,
-            reference="fixed",
-            seed=r.settings.mi_seed,
-        ), frame
+        return target_trial(frame, seed=r.settings.mi_seed, **RULE_TRIAL), frame
 
     done = estimable(r.out, "The review's extension rule, emulated", lambda: emulate(0.1))
     if done is None:

@@ -29,7 +29,12 @@ import numpy as np
 import pandas as pd
 
 from ptanalytics._checks import check_number
-from ptanalytics.models.causal_frames import extension_rule_trial, weekly_history
+from ptanalytics.models.causal_frames import (
+    RULE_TRIAL,
+    WEEKLY_GFORMULA,
+    extension_rule_trial,
+    weekly_history,
+)
 from ptanalytics.studies.recovery import progress_line, summarise_recovery
 
 __all__ = [
@@ -100,16 +105,9 @@ def _gformula_rows(scenario, cohort, summary, truths, seed, index) -> list[dict]
     long = long.merge(base[["patient_id", "age", "encouraged"]], on="patient_id")
     fit = gformula(
         long,
-        id="patient_id",
-        time="week",
-        treatment="sessions_completed",
-        trials="sessions_prescribed",
-        confounders=["nprs"],
-        schedule=["guided"],
-        baseline=["age", "encouraged"],
         outcome_data=final,
-        outcome="nprs_at_followup",
-        history="summary",
+        baseline=["age", "encouraged"],
+        **WEEKLY_GFORMULA,
         regimes=("natural", *(term.split(" vs ")[0] for term in REGIMES), "never"),
         contrasts=[tuple(term.split(" vs ")) for term in REGIMES],
         n_sim=GFORMULA_N_SIM,
@@ -169,14 +167,9 @@ def _rule_rows(scenario: str, n_patients: int, seed: int, index: int) -> list[di
     truth = {e["term"]: e["value"] for e in cohort.truth["effects"]}[RULE_TRUTH]
     fit = target_trial(
         extension_rule_trial(cohort, RULE_THRESHOLD),
-        id="patient_id",
-        outcome="nprs_at_followup",
-        strategies={"rule": "followed_rule", "fixed": "followed_fixed"},
-        covariates=["C(review_band)", "nprs_baseline"],
-        observed_covariates=["C(review_band)", "nprs_baseline", "nprs_last", "last_assessed_week"],
-        reference="fixed",
         bootstrap=TRIAL_BOOTSTRAP,
         seed=int(seed),
+        **RULE_TRIAL,
     ).table.set_index("term")
     rows = []
     for term, label in (
