@@ -494,10 +494,7 @@ def test_gformula_summary_history_recovers_the_simulators_regimes_under_feedback
     """A simulated registry of 2,000 patients (weekly NPRS to week 26, adherence fed back from
     pain, dropout driven by pain): the pooled g-formula on summaries of the history, with
     sessions as binomial counts and censoring at dropout, against the regime truths by common
-    random numbers. Measured on seeds 1-3 (bootstrap 20): making up a quarter of the missed
-    sessions -0.332/-0.377/-0.368 against -0.354/-0.370/-0.362; adherence kept at 80%
-    -0.642/-0.722/-0.699 against -0.721/-0.754/-0.741; every session against none
-    -3.69/-3.84/-3.98 against -3.71/-3.82/-3.80 (the 200-replication study is in
+    random numbers, within the bias limits of issue 15 (the 200-replication study is in
     docs/validation/recovery_causal_2000x200.csv)."""
     import ptanalytics as pt
     from ptanalytics.models import weekly_history
@@ -783,15 +780,31 @@ def test_causal_recovery_is_the_same_whatever_the_number_of_workers():
 
 def test_the_committed_causal_recovery_meets_the_targets():
     """docs/validation/recovery_causal_2000x200.csv (ptanalytics recovery --analysis causal
-    --replications 200 --seed 2026): the estimator meets issue 15's targets in both scenarios,
-    and the naive association visibly misses where adherence has an effect."""
+    --replications 200 --seed 0), as docs/causal.md reads it: 2SLS, the g-formula's every
+    session against none and the target trial meet issue 15's targets in both scenarios; every
+    g-formula regime does in the null scenario; the other regimes' bias is within its limit in
+    the optimistic scenario but not their coverage (make-up 85.5%, kept at 80% 51%, +0.10 47%:
+    documented); the naive associations miss."""
     from pathlib import Path
+
+    from ptanalytics.studies.causal_recovery import REGIMES, RULE_TRUTH
 
     path = Path(__file__).resolve().parents[1] / "docs/validation/recovery_causal_2000x200.csv"
     summary = pd.read_csv(path).set_index("term")
+    assert (summary["replications"] == 200).all()
+
+    def met(term):
+        row = summary.loc[term]
+        return bool(row["bias_ok"]) and 0.92 <= row["coverage"] <= 0.98
+
+    all_vs_none = "regime[adherence_all_vs_none][followup]"
     for scenario in ("optimistic", "null_adherence"):
-        row = summary.loc[f"{scenario}: complier effect (2SLS)"]
-        assert row["replications"] == 200
-        assert 0.92 <= row["coverage"] <= 0.98
-        assert abs(row["bias"]) < max(0.1 * abs(row["truth"]), 0.1)
+        assert met(f"{scenario}: complier effect (2SLS)")
+        assert met(f"{scenario}: {all_vs_none}: g-formula")
+        assert met(f"{scenario}: {RULE_TRUTH}: target trial (clone-censor-weight)")
+    for truth, _ in REGIMES.values():
+        assert met(f"null_adherence: {truth}: g-formula")
+        assert summary.loc[f"optimistic: {truth}: g-formula", "bias_ok"]
+        assert summary.loc[f"optimistic: {truth}: naive (OLS x adherence change)", "coverage"] < 0.5
     assert summary.loc["optimistic: naive (OLS)", "coverage"] < 0.5
+    assert summary.loc["null_adherence: naive (OLS)", "coverage"] < 0.5

@@ -749,10 +749,12 @@ def _fit_full(w: np.ndarray, lc: np.ndarray, a: np.ndarray, y: np.ndarray, fw) -
     return models
 
 
-def _simulate_full(models: dict, w: np.ndarray, k: int, periods: int, regime, rng) -> float:
-    """Mean outcome under ``regime`` by Monte Carlo over the baseline rows ``w``."""
+def _simulate_full(models: dict, w: np.ndarray, k: int, periods: int, regime, seed) -> float:
+    """Mean outcome under ``regime`` by Monte Carlo over the baseline rows ``w`` (the same
+    ``seed`` for every regime: common random numbers)."""
     from scipy.special import expit
 
+    rng = np.random.default_rng(seed)
     n = len(w)
     lc = np.zeros((n, periods, k))
     a = np.zeros((n, periods))
@@ -778,33 +780,47 @@ def _simulate_full(models: dict, w: np.ndarray, k: int, periods: int, regime, rn
 
 # -- history="summary": models pooled over periods on summaries of the history (any length)
 def _summaries(first, last, l_mean, a_last, a_sum, a_4, m_sum, m_4, t: int, periods: int):
-    """(n, 11 + 3k) summaries of the history before period ``t``: the period (linear and
-    quadratic), each confounder's first, last and mean value, and the treatment's last value,
-    total (and its square), total over the last 4 periods, the share of the prescribed done so
-    far and over the last 4 periods, and the empirical log-odds of the share done, alone and
-    times the period (a patient's propensity is known better the longer they are seen)."""
+    """The summaries of the history before period ``t``, as a list of columns (11 + 3k in all):
+    the period (linear and quadratic), each confounder's first, last and mean value, and the
+    treatment's last value, total (and its square), total over the last 4 periods, the share of
+    the prescribed done so far and over the last 4 periods, and the empirical log-odds of the
+    share done, alone and times the period (a patient's propensity is known better the longer
+    they are seen)."""
     n = len(first)
     scale = max(periods, 1)
     rate = np.divide(a_sum, m_sum, out=np.zeros(n), where=m_sum > 0)
     rate_4 = np.divide(a_4, m_4, out=np.zeros(n), where=m_4 > 0)
     elogit = np.log((a_sum + 0.5) / (m_sum - a_sum + 0.5)) if t else np.zeros(n)
-    return np.column_stack(
-        [
-            np.full(n, t / scale),
-            np.full(n, (t / scale) ** 2),
-            first,
-            last,
-            l_mean,
-            a_last,
-            a_sum / scale,
-            (a_sum / scale) ** 2,
-            a_4,
-            rate,
-            rate_4,
-            elogit,
-            elogit * t / scale,
-        ]
-    )
+    return [
+        np.full(n, t / scale),
+        np.full(n, (t / scale) ** 2),
+        first,
+        last,
+        l_mean,
+        a_last,
+        a_sum / scale,
+        (a_sum / scale) ** 2,
+        a_4,
+        rate,
+        rate_4,
+        elogit,
+        elogit * t / scale,
+    ]
+
+
+def _linear(parts: list, beta: np.ndarray) -> np.ndarray:
+    """``column_stack(parts) @ beta`` without building the matrix (columns 1-D or 2-D)."""
+    out = np.zeros(len(parts[0]))
+    at = 0
+    for part in parts:
+        if part.ndim == 1:
+            out += beta[at] * part
+            at += 1
+        else:
+            width = part.shape[1]
+            out += part @ beta[at : at + width]
+            at += width
+    return out
 
 
 class _Running:
@@ -813,39 +829,42 @@ class _Running:
     def __init__(self, first: np.ndarray, periods: int):
         self.first, self.last, self.l_sum = first, first, np.zeros_like(first)
         n = len(first)
-        self.a = np.zeros((n, periods))
-        self.m = np.zeros((n, periods))
-        self.a_sum, self.m_sum = np.zeros(n), np.zeros(n)
+        # Totals before each period (a row per period): the last 4 periods are a difference.
+        self.a_cum = np.zeros((periods + 1, n))
+        self.m_cum = np.zeros((periods + 1, n))
+        self.a_last = np.zeros(n)
         self.t, self.periods = 0, periods
 
     def add(self, lc_t: np.ndarray, a_t: np.ndarray, m_t: np.ndarray) -> None:
         """Period ``t``'s confounders, treatment and prescribed count."""
         self.last, self.l_sum = lc_t, self.l_sum + lc_t
-        self.a[:, self.t], self.m[:, self.t] = a_t, m_t
-        self.a_sum, self.m_sum = self.a_sum + a_t, self.m_sum + m_t
+        t = self.t
+        self.a_cum[t + 1] = self.a_cum[t] + a_t
+        self.m_cum[t + 1] = self.m_cum[t] + m_t
+        self.a_last = a_t
         self.t += 1
 
-    def summaries(self) -> np.ndarray:
+    def summaries(self) -> list:
         t = self.t
         if t == 0:
             zero = np.zeros(len(self.first))
             return _summaries(self.first, self.first, self.first, *[zero] * 5, 0, self.periods)
-        recent = slice(max(t - 4, 0), t)
+        back = max(t - 4, 0)
+        a_sum, m_sum = self.a_cum[t], self.m_cum[t]
         return _summaries(
-            self.first, self.last, self.l_sum / t, self.a[:, t - 1], self.a_sum,
-            self.a[:, recent].sum(axis=1), self.m_sum, self.m[:, recent].sum(axis=1), t,
-            self.periods,
+            self.first, self.last, self.l_sum / t, self.a_last, a_sum, a_sum - self.a_cum[back],
+            m_sum, m_sum - self.m_cum[back], t, self.periods,
         )  # fmt: skip
 
 
-def _history(lc: np.ndarray, a: np.ndarray, m: np.ndarray, t: int, periods: int) -> np.ndarray:
+def _history(lc: np.ndarray, a: np.ndarray, m: np.ndarray, t: int, periods: int) -> list:
     """:func:`_summaries` of the observed history before period ``t``."""
     run = _Running(lc[:, 0, :], periods)
     if t:
-        run.a[:, :t], run.m[:, :t] = a[:, :t], m[:, :t]
-        run.t, run.last = t, lc[:, t - 1, :]
+        run.a_cum[1 : t + 1] = np.cumsum(a[:, :t], axis=1).T
+        run.m_cum[1 : t + 1] = np.cumsum(m[:, :t], axis=1).T
+        run.t, run.last, run.a_last = t, lc[:, t - 1, :], a[:, t - 1]
         run.l_sum = lc[:, :t, :].sum(axis=1)
-        run.a_sum, run.m_sum = a[:, :t].sum(axis=1), m[:, :t].sum(axis=1)
     return run.summaries()
 
 
@@ -858,14 +877,14 @@ def _summary_designs(w, lc, a, m, sched, y) -> dict:
     seen_a = np.cumprod(~np.isnan(a), axis=1).astype(bool) & seen_l
     conf, treat = [], []
     for t in range(periods):
-        hist = np.column_stack([w, _history(lc, a, m, t, periods), sched[:, t, :], m[:, t]])
+        hist = np.column_stack([w, *_history(lc, a, m, t, periods), sched[:, t, :], m[:, t]])
         if t >= 1:
             rows = np.flatnonzero(seen_l[:, t] & seen_a[:, t - 1])
             conf.append((rows, hist[rows], lc[rows, t, :]))
         rows = np.flatnonzero(seen_a[:, t])
         treat.append((rows, np.column_stack([hist[rows], lc[rows, t, :]]), a[rows, t], m[rows, t]))
     done = np.flatnonzero(seen_a[:, -1] & ~np.isnan(y))
-    out_x = np.column_stack([w, _history(lc, a, m, periods, periods)])[done]
+    out_x = np.column_stack([w, *_history(lc, a, m, periods, periods)])[done]
 
     def stack(parts, j):
         return np.concatenate([p[j] for p in parts]) if parts else np.zeros((0,))
@@ -892,39 +911,51 @@ def _fit_summary(designs: dict, counts: np.ndarray, start=None) -> dict:
     return models
 
 
-def _simulate_summary(models, w, l0, m, sched, regime, rng) -> float:
+def _summary_draws(n: int, periods: int, k: int, width: int, rng) -> tuple:
+    """The random numbers of one Monte Carlo run, drawn once and shared by every regime (common
+    random numbers): the confounders' standard normals (periods, n, k) and the sessions'
+    uniforms (periods, n, width)."""
+    return rng.standard_normal((periods, n, k)), rng.random((periods, n, width))
+
+
+def _simulate_summary(models, w, l0, m, sched, regime, draws) -> float:
     """Mean outcome under ``regime``: patients (baseline ``w``, first confounders ``l0``,
-    schedule ``m``/``sched``) run forward period by period."""
+    schedule ``m``/``sched``) run forward period by period with :func:`_summary_draws`."""
     from scipy.special import expit
 
-    n, periods = m.shape
+    periods = m.shape[1]
+    normals, uniforms = draws
     shifts = regime[0] not in ("always", "never")
     coef = models["treatment"]
     if coef is None and shifts:
         return float("nan")
-    width = max(int(m.max()), 1)
     # The history as the regime made it, and with each patient's own (natural) treatment, which
-    # the treatment model sees: past treatment stands for the patient's propensity.
-    made, own = _Running(l0, periods), _Running(l0, periods)
+    # the treatment model sees: past treatment stands for the patient's propensity. Under the
+    # natural course and always/never only the first is needed.
+    made = _Running(l0, periods)
+    own = _Running(l0, periods) if shifts and regime[0] != "natural" else None
     lc_t = l0
     for t in range(periods):
         period = [sched[:, t, :], m[:, t]]
-        hist = np.column_stack([w, made.summaries(), *period])
+        summaries = made.summaries()
+        hist = [w, *summaries, *period]
         if t >= 1:
             lc_t = np.column_stack(
-                [hist @ beta + sd * rng.standard_normal(n) for beta, sd in models["confounders"]]
-            )
-        u = rng.random((n, width))
+                [_linear(hist, beta) + sd * normals[t, :, j] for j, (beta, sd) in
+                 enumerate(models["confounders"])]
+            )  # fmt: skip
+        u = uniforms[t]
         trials = m[:, t].astype(np.int64)
         prob = None
         if shifts:
-            x = np.column_stack([w, own.summaries(), *period, lc_t])
-            prob = expit(x @ coef)
-        a_t = _treat(regime, prob, trials, u, made.a_sum, made.m_sum)
+            seen = summaries if own is None else own.summaries()
+            prob = expit(_linear([w, *seen, *period, lc_t], coef))
+        a_t = _treat(regime, prob, trials, u, made.a_cum[t], made.m_cum[t])
         made.add(lc_t, a_t, m[:, t])
-        own.add(lc_t, _treat(("natural", 0.0), prob, trials, u) if shifts else a_t, m[:, t])
+        if own is not None:
+            own.add(lc_t, _treat(("natural", 0.0), prob, trials, u), m[:, t])
     beta, _ = models["outcome"]
-    return float(np.mean(np.column_stack([w, made.summaries()]) @ beta))
+    return float(np.mean(_linear([w, *made.summaries()], beta)))
 
 
 HISTORIES = ("full", "summary")
@@ -1047,11 +1078,9 @@ def gformula(
         models = fitter["fit"](counts, start)
         pool = np.repeat(np.arange(n_patients), counts.astype(np.int64))
         sim_rows = pool[np.random.default_rng(draw_seed).integers(0, len(pool), n_sim)]
-        # Common random numbers: every regime starts from the same generator state.
-        out = {
-            r: fitter["simulate"](models, sim_rows, parsed[r], np.random.default_rng(draw_seed + 1))
-            for r in names
-        }
+        # Common random numbers: every regime uses the same draws.
+        draws = fitter["draws"](n_sim, draw_seed + 1)
+        out = {r: fitter["simulate"](models, sim_rows, parsed[r], draws) for r in names}
         return out, models
 
     point, point_models = estimates(np.ones(n_patients), int(rng.integers(2**31)))
@@ -1125,8 +1154,9 @@ def _full_fitter(data, outcome_data, id, time, treatment, confounders, outcome, 
     return {
         "n": n,
         "fit": lambda counts, start: _fit_full(w, lc, a, yv, counts),
-        "simulate": lambda models, rows, regime, rng: _simulate_full(
-            models, w[rows], k, nt, regime, rng
+        "draws": lambda n_sim, seed: seed,
+        "simulate": lambda models, rows, regime, seed: _simulate_full(
+            models, w[rows], k, nt, regime, seed
         ),
         "observed_mean": float(yv.mean()),
         "notes": notes,
@@ -1189,8 +1219,11 @@ def _summary_fitter(data, outcome_data, id, time, treatment, confounders, outcom
     return {
         "n": n,
         "fit": lambda counts, start: _fit_summary(designs, counts, start),
-        "simulate": lambda models, rows, regime, rng: _simulate_summary(
-            models, w[rows], lc[rows, 0, :], m[rows], sched[rows], regime, rng
+        "draws": lambda n_sim, seed: _summary_draws(
+            n_sim, nt, k, max(int(m.max()), 1), np.random.default_rng(seed)
+        ),
+        "simulate": lambda models, rows, regime, draws: _simulate_summary(
+            models, w[rows], lc[rows, 0, :], m[rows], sched[rows], regime, draws
         ),
         "observed_mean": float(designs["outcome"][2].mean()),
         "notes": notes,
