@@ -94,7 +94,8 @@ class ReportSettings:
     timepoint : str
         Timepoint of the responder tables (``followup``).
     mi_imputations, mi_seed : int
-        Imputations and seed of the multiple-imputation responder table.
+        Imputations and seed of the multiple-imputation responder table (the seed also of the
+        effects section's bootstraps).
     landmark_week : int
         The Kaplan-Meier landmark: early adherence over weeks ``0 .. landmark_week - 1``.
     active_arm : str, optional
