@@ -1187,11 +1187,9 @@ def _summary_fitter(data, outcome_data, id, time, treatment, confounders, outcom
             raise ConfigError(f"trials {trials!r} must be a whole number >= 0 in every period.")
     else:
         m = np.ones((n, nt))
-    sched = np.stack(
-        [pd.DataFrame(block(c)).ffill(axis=1).bfill(axis=1).to_numpy() for c in schedule]
-        or [np.zeros((n, nt))],
-        axis=2,
-    )[:, :, : len(schedule)]
+    sched = np.zeros((n, nt, len(schedule)))  # known in advance: carried over gaps
+    for j, c in enumerate(schedule):
+        sched[:, :, j] = pd.DataFrame(block(c)).ffill(axis=1).bfill(axis=1).to_numpy()
     seen = ~np.isnan(a)
     if ((a[seen] < 0) | (a[seen] > m[seen]) | (a[seen] != np.round(a[seen]))).any():
         raise ConfigError(
@@ -1295,6 +1293,8 @@ def target_trial(
         patients whose care followed each (the per-protocol association); ``notes``:
         the assumptions, followers per strategy, weights and positivity. ``n``: patients.
     """
+    from scipy.special import expit
+
     from ptanalytics._checks import check_seed
 
     alpha = check_alpha(alpha)
@@ -1341,7 +1341,7 @@ def target_trial(
             if b_f is None or b_o is None:
                 out[name] = None
                 continue
-            out[name] = (_expit(x @ b_f), _expit(xo @ b_o))
+            out[name] = (expit(x @ b_f), expit(xo @ b_o))
         return out
 
     def estimates(counts) -> dict:
@@ -1420,9 +1420,3 @@ def target_trial(
             notes.append(f"{name}: weights from {w.min():.2f} to {w.max():.2f}")
     notes.append(f"{bootstrap} bootstrap samples, seed {seed}")
     return Estimates(pd.DataFrame(rows), n, notes)
-
-
-def _expit(z: np.ndarray) -> np.ndarray:
-    from scipy.special import expit
-
-    return expit(z)

@@ -13,6 +13,7 @@ __all__ = [
     "REVIEW_BANDS",
     "RULE_TRIAL",
     "WEEKLY_GFORMULA",
+    "cohort_weeks",
     "extension_rule_trial",
     "weekly_history",
 ]
@@ -42,19 +43,25 @@ RULE_TRIAL = {
 }
 
 
-def weekly_history(cohort, *, grid=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def cohort_weeks(cohort, grid=None) -> pd.DataFrame:
+    """``patient_weeks`` of every week to the follow-up (not cut at dropout: a follow-up score
+    after leaving counts) with the columns both frames below read; ``grid``: the cohort's
+    ``week_grid``, when the caller has it."""
+    from ptanalytics.metrics import patient_weeks
+
+    columns = ["phase", "sessions_prescribed", "sessions_completed", "nprs"]
+    if len(cohort.sessions) == 0:
+        columns = ["nprs"]  # outcomes only: patient_weeks has no session columns
+    return patient_weeks(cohort, truncate_at_dropout=False, columns=columns, grid=grid)
+
+
+def weekly_history(cohort, *, grid=None, weeks=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The g-formula's frames from a cohort: one row per patient and week before the follow-up
     (``sessions_completed`` of ``sessions_prescribed``, the ``nprs`` of the assessment opening
     the week, ``guided`` 1/0), missing from the first week without an NPRS on (the patient has
-    left); and one row per patient with the follow-up NPRS (``nprs_at_followup``)."""
-    from ptanalytics.metrics import patient_weeks
-
-    weeks = patient_weeks(
-        cohort,
-        truncate_at_dropout=False,
-        columns=["phase", "sessions_prescribed", "sessions_completed", "nprs"],
-        grid=grid,
-    )
+    left); and one row per patient with the follow-up NPRS (``nprs_at_followup``). ``weeks``:
+    :func:`cohort_weeks` of the cohort, when the caller has it (else built, with ``grid``)."""
+    weeks = cohort_weeks(cohort, grid) if weeks is None else weeks
     horizon = int(cohort.patients["followup_weeks"].max())
     long = weeks[weeks["week"] < horizon].copy()
     long["guided"] = (long["phase"] == "guided").astype(float)
@@ -78,6 +85,7 @@ def extension_rule_trial(
     extend_weeks: int = 2,
     summary: pd.DataFrame | None = None,
     grid=None,
+    weeks: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The target-trial frame of the rule "plan ``planned`` guided weeks and extend by
     ``extend_weeks`` when the improvement reported at the week-``review_week`` review is below
@@ -87,8 +95,8 @@ def extension_rule_trial(
     ``left``, or the band of improvement between :data:`REVIEW_BANDS`), ``nprs_baseline``, the
     last NPRS recorded before the follow-up week and its week (``nprs_last``,
     ``last_assessed_week``) and the recorded NPRS at the follow-up week (``nprs_at_followup``,
-    missing when not assessed). ``summary`` (``patient_summary``) and ``grid`` (``week_grid``)
-    of the cohort may be passed when the caller has them.
+    missing when not assessed). ``summary`` (``patient_summary``), ``grid`` (``week_grid``) and
+    ``weeks`` (:func:`cohort_weeks`) of the cohort may be passed when the caller has them.
 
     Examples
     --------
@@ -97,7 +105,7 @@ def extension_rule_trial(
     >>> sorted(frame.columns)[:4]
     ['followed_fixed', 'followed_rule', 'last_assessed_week', 'nprs_at_followup']
     """
-    from ptanalytics.metrics import patient_summary, patient_weeks
+    from ptanalytics.metrics import patient_summary
 
     if threshold not in REVIEW_BANDS:
         raise ConfigError(
@@ -105,7 +113,7 @@ def extension_rule_trial(
             "(the model of following the rule must be able to tell its two sides apart)."
         )
     summary = patient_summary(cohort, grid=grid) if summary is None else summary
-    weeks = patient_weeks(cohort, truncate_at_dropout=False, columns=["nprs"], grid=grid)
+    weeks = cohort_weeks(cohort, grid) if weeks is None else weeks
     horizon = int(cohort.patients["followup_weeks"].max())
     nprs = weeks.pivot(index="patient_id", columns="week", values="nprs")
     frame = summary[["patient_id", "guided_weeks", "guided_weeks_actual", "nprs_baseline"]]

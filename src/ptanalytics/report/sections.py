@@ -689,8 +689,14 @@ def effects_section(r: Report) -> None:
     else:
         r.out.markdown("No dose-response at follow-up was estimated, so no E-value is given.")
     _complier_blocks(r)
-    _gformula_block(r)
-    _extension_rule_block(r)
+    if r.has_program:  # every week to the follow-up, once for both blocks
+        from ptanalytics.models.causal_frames import cohort_weeks
+
+        weeks = cohort_weeks(r.cohort, r.grid)
+    else:
+        weeks = None
+    _gformula_block(r, weeks)
+    _extension_rule_block(r, weeks)
 
 
 #: The g-formula in the report: at least this share of the weeks before the follow-up (while a
@@ -699,7 +705,7 @@ GFORMULA_WEEKLY_SHARE = 0.9
 GFORMULA_MAX_PATIENTS = 5000
 
 
-def _gformula_block(r: Report) -> None:
+def _gformula_block(r: Report, weeks: pd.DataFrame | None = None) -> None:
     """The g-formula's adherence regimes when pain is scored every week, with their E-values;
     otherwise why not."""
     from ptanalytics.models import gformula, weekly_history
@@ -711,8 +717,8 @@ def _gformula_block(r: Report) -> None:
         r.out.markdown(head + "not estimated (no session data).")
         return
     # Per patient, the share of the weeks up to their last score that have one.
-    weeks = r.weeks[r.weeks["week"] < r.cohort.patients["followup_weeks"].max()]
-    scored = weeks.assign(week_=weeks["week"].where(weeks["nprs"].notna()))
+    seen = r.weeks[r.weeks["week"] < r.cohort.patients["followup_weeks"].max()]
+    scored = seen.assign(week_=seen["week"].where(seen["nprs"].notna()))
     per = scored.groupby("patient_id", sort=False).agg(
         scored=("nprs", "count"), last=("week_", "max")
     )
@@ -731,7 +737,7 @@ def _gformula_block(r: Report) -> None:
             "patients (its bootstrap); run ptanalytics.models.gformula (docs/causal.md)."
         )
         return
-    long, final = weekly_history(r.cohort, grid=r.grid)
+    long, final = weekly_history(r.cohort, grid=r.grid, weeks=weeks)
     regimes = {
         "natural+0.25*missed": "a quarter of the missed sessions made up",
         "keep>=0.8": "adherence kept at 80% (a week begun behind is done in full)",
@@ -775,7 +781,7 @@ def _gformula_block(r: Report) -> None:
     )
 
 
-def _extension_rule_block(r: Report) -> None:
+def _extension_rule_block(r: Report, weeks: pd.DataFrame | None = None) -> None:
     """The review's extension rule against a fixed 8 weeks, emulated as a target trial, with
     its E-value; the wider rule said to be unsupported where the clinic never followed it."""
     from ptanalytics.models import extension_rule_trial, target_trial
@@ -792,7 +798,7 @@ def _extension_rule_block(r: Report) -> None:
 
     def emulate(threshold):
         frame = extension_rule_trial(
-            r.cohort, threshold, review_week=week, summary=r.summary, grid=r.grid
+            r.cohort, threshold, review_week=week, summary=r.summary, grid=r.grid, weeks=weeks
         )
         return target_trial(frame, seed=r.settings.mi_seed, **RULE_TRIAL), frame
 

@@ -63,12 +63,16 @@ def true_effects(p: Patients, d: Draws, cfg: SimulationConfig, co: np.ndarray) -
     Counterfactual contrasts rerun the same patients with the same random numbers (``co`` is
     their co-intervention effect), nobody dropping out.
     """
+    # The runs several contrasts share, each made once: own adherence, every session, none.
+    own = run(p, d, cfg, co, dropout=False)
+    full = run(p, d, cfg, co, adherence=1.0, dropout=False)
+    none = run(p, d, cfg, co, adherence=0.0, dropout=False)
     return [
         *_structural_effects(cfg),
-        *_adherence_contrasts(p, d, cfg, co),
-        *_substitution_contrasts(p, d, cfg, co),
+        *_adherence_contrasts(cfg, full, none, p.n),
+        *_substitution_contrasts(p, d, cfg, co, own),
         *_guided_weeks_contrasts(p, d, cfg, co),
-        *_regime_contrasts(p, d, cfg, co),
+        *_regime_contrasts(p, d, cfg, co, own, full, none),
         *_extension_rule_contrasts(p, d, cfg, co),
         *_trial_contrasts(p, d, cfg, co),
     ]
@@ -145,10 +149,8 @@ def _contrast_weeks(cfg: SimulationConfig) -> tuple[tuple[int, str], ...]:
     return (guided_week, f"week{guided_week}"), (h, "followup")
 
 
-def _adherence_contrasts(p, d, cfg, co) -> list[Weighted]:
+def _adherence_contrasts(cfg, full, none, n: int) -> list[Weighted]:
     """Every prescribed session done minus none done, at week 8 and follow-up."""
-    full = run(p, d, cfg, co, adherence=1.0, dropout=False)
-    none = run(p, d, cfg, co, adherence=0.0, dropout=False)
     return [
         _effect(
             f"adherence_full_vs_none[{label}]",
@@ -158,15 +160,14 @@ def _adherence_contrasts(p, d, cfg, co) -> list[Weighted]:
             "cohort_average",
             f"Mean latent NPRS at week {week} if every prescribed session were done minus if "
             f"none were, for these patients with no dropout (negative = less pain).",
-            p.n,
+            n,
         )
         for week, label in _contrast_weeks(cfg)
     ]
 
 
-def _substitution_contrasts(p, d, cfg, co) -> list[Weighted]:
+def _substitution_contrasts(p, d, cfg, co, natural) -> list[Weighted]:
     """10% of exercise time moved from flexibility to core strengthening, at own attendance."""
-    natural = run(p, d, cfg, co, dropout=False)
     flex, core = CATEGORIES.index("flexibility"), CATEGORIES.index("core_strengthening")
     eligible = p.shares[:, flex] >= 0.10
     eff = np.array([cfg.category_effectiveness[c] for c in CATEGORIES])
@@ -242,16 +243,13 @@ def _recorded(r, d, week: int) -> np.ndarray:
     return nprs_observed(r.pain[:, week], d.noise[:, week])
 
 
-def _regime_contrasts(p, d, cfg, co) -> list[Weighted]:
+def _regime_contrasts(p, d, cfg, co, own, full, none) -> list[Weighted]:
     """Adherence regimes against the patients' own (natural) adherence, at week 8 and follow-up.
 
     Under a regime the feedback from pain still acts (a patient whose pain worsens under it is
     still less likely to attend, before the regime raises the probability)."""
     if np.isinf(p.propensity_logit).all():
         return []  # adherence fixed by the config: the regimes are not defined
-    own = run(p, d, cfg, co, dropout=False)
-    full = run(p, d, cfg, co, adherence=1.0, dropout=False)
-    none = run(p, d, cfg, co, adherence=0.0, dropout=False)
     h = cfg.horizon_weeks
     out = [
         _effect(
