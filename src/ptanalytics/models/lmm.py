@@ -47,6 +47,7 @@ modes) are ``Lambda M_g^-1 Lambda' Z_g'(y_g - X_g beta)`` with conditional covar
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -62,15 +63,23 @@ __all__ = ["LMMResult", "fit_lmm", "fit_lmm_arrays", "lmm_design", "variance_tab
 _SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on theta
 
 
+@functools.cache
+def _tril(q: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.tril_indices(q)``, computed once per ``q`` (it is needed at every evaluation)."""
+    rows, cols = np.tril_indices(q)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
 def _lambda(theta: np.ndarray, q: int) -> np.ndarray:
     lam = np.zeros((q, q))
-    lam[np.tril_indices(q)] = theta
+    lam[_tril(q)] = theta
     return lam
 
 
 def _diag_positions(q: int) -> list[int]:
     """Positions of Lambda's diagonal in theta (row-major lower triangle)."""
-    rows, cols = np.tril_indices(q)
+    rows, cols = _tril(q)
     return [k for k in range(len(rows)) if rows[k] == cols[k]]
 
 
@@ -225,7 +234,7 @@ class _Problem:
     def gradient_from(self, s: dict, reml: bool) -> np.ndarray:
         """d(deviance)/d(theta), analytic (see the module docstring)."""
         grad_lam = 2.0 * self.d_gradient(s, reml) @ s["lam"]
-        return grad_lam[np.tril_indices(self.q)]
+        return grad_lam[_tril(self.q)]
 
     def w_residual(self, s: dict) -> np.ndarray:
         """``L^-1 Lambda' Z'(y - X beta)`` per group, (q, G)."""
@@ -695,7 +704,7 @@ def _checked_arrays(y, x, z, codes) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 def _start(theta0, q: int) -> np.ndarray:
     """The optimiser's start: ``theta0`` checked, or the identity (lme4's default)."""
     npar = q * (q + 1) // 2
-    start = np.asarray(theta0, dtype=float) if theta0 is not None else np.eye(q)[np.tril_indices(q)]
+    start = np.asarray(theta0, dtype=float) if theta0 is not None else np.eye(q)[_tril(q)]
     if start.shape != (npar,):
         raise ConfigError(f"theta0 must have {npar} entries (lower triangle of a {q}x{q} matrix).")
     return start
@@ -907,7 +916,7 @@ def _escape_zero_column(prob: _Problem, theta: np.ndarray, reml: bool) -> np.nda
             cand = lam.copy()
             cand[k:, k] = t * v
             cand[k, k] = abs(cand[k, k])
-            theta_c = cand[np.tril_indices(q)]
+            theta_c = cand[_tril(q)]
             if prob.deviance(theta_c, reml) < dev:
                 return theta_c
     return None
