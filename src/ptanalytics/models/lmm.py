@@ -58,7 +58,7 @@ from scipy import optimize, stats
 from ptanalytics._checks import check_alpha
 from ptanalytics.exceptions import ConfigError
 
-__all__ = ["LMMResult", "fit_lmm", "fit_lmm_arrays", "lmm_design", "variance_table"]
+__all__ = ["LMMResult", "fit_lmm", "fit_lmm_arrays", "lmm_design", "variance_table", "wald_term"]
 
 _SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on theta
 
@@ -143,6 +143,7 @@ class _Problem:
         order = None if np.all(codes[1:] >= codes[:-1]) else np.argsort(codes, kind="stable")
         if order is not None:
             y, x, z, codes = y[order], x[order], z[order], codes[order]
+        self.y, self.x, self.z, self.codes = y, x, z, codes
         starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
         both = np.column_stack([z, x, y])
         # B[i, :, g] = sum over the rows of group g of Z[:, i] * [Z | X | y].
@@ -622,23 +623,10 @@ def fit_lmm_arrays(
         )
     t1 = time.perf_counter()
 
-    diag = _diag_positions(q)
-    start, warm, fast = _start(theta0, q), None, None
-    if theta0 is None and g > WARM_START_GROUPS:
-        start, warm, sub_hessian = _warm_start(y, x, z, codes, g, reml, diag, start)
-        if sub_hessian is not None:
-            fast = _scaled_newton(prob, start, sub_hessian, reml, diag)
-            warm["scaled_newton_steps"] = fast[1] if fast else None
-    if fast is not None:
-        theta, polish, s, grad = fast
-        hess, escapes = None, 0
-        opt = optimize.OptimizeResult(message="scaled Newton from a sample's fit", nit=0)
-    else:
-        opt, escapes = _optimise(prob, start, reml, diag)
-        theta, polish, s, grad, hess = _newton_polish(prob, opt.x, reml, diag)
+    theta, s, grad, check, path = _estimate(prob, reml, theta0)
+    opt, polish, escapes, warm = path
     t2 = time.perf_counter()
-
-    check = _convergence(prob, theta, s, grad, reml, diag, hess)
+    diag = _diag_positions(q)
     singular = bool(np.any(theta[diag] < _SINGULAR_TOL))
     scale = s["r2"] / (prob.n - prob.p if reml else prob.n)
     lam = s["lam"]
@@ -682,6 +670,58 @@ def fit_lmm_arrays(
         notes=_fit_notes(theta, diag, zn, singular, check["converged"], opt.message),
         alpha=alpha,
     )
+
+
+def _estimate(prob: _Problem, reml: bool, theta0: np.ndarray | None) -> tuple:
+    """The optimum of ``prob``'s criterion from ``theta0`` (or the identity): ``(theta, state,
+    gradient, convergence check, (optimiser result, Newton steps, boundary escapes, warm-start
+    diagnostics))``. The one path every fit takes (:func:`fit_lmm_arrays`, :func:`wald_term`)."""
+    q, g = prob.q, prob.g
+    diag = _diag_positions(q)
+    start, warm, fast = _start(theta0, q), None, None
+    if theta0 is None and g > WARM_START_GROUPS:
+        start, warm, sub_hessian = _warm_start(
+            prob.y, prob.x, prob.z, prob.codes, g, reml, diag, start
+        )
+        if sub_hessian is not None:
+            fast = _scaled_newton(prob, start, sub_hessian, reml, diag)
+            warm["scaled_newton_steps"] = fast[1] if fast else None
+    if fast is not None:
+        theta, polish, s, grad = fast
+        hess, escapes = None, 0
+        opt = optimize.OptimizeResult(message="scaled Newton from a sample's fit", nit=0)
+    else:
+        opt, escapes = _optimise(prob, start, reml, diag)
+        theta, polish, s, grad, hess = _newton_polish(prob, opt.x, reml, diag)
+    check = _convergence(prob, theta, s, grad, reml, diag, hess)
+    return theta, s, grad, check, (opt, polish, escapes, warm)
+
+
+def wald_term(
+    y: np.ndarray,
+    x: np.ndarray,
+    z: np.ndarray,
+    codes: np.ndarray,
+    column: int,
+    *,
+    reml: bool = True,
+    theta0: np.ndarray | None = None,
+) -> tuple[float, float, bool, np.ndarray]:
+    """One fixed effect's estimate and standard error, and whether the fit converged, with the
+    relative covariance factor ``theta``: :func:`fit_lmm_arrays`'s fit without the result object
+    (BLUPs, tables), for loops of many small fits (power by simulation). ``codes`` are 0..G-1;
+    the arrays are not checked (the caller builds them)."""
+    g = int(codes.max()) + 1 if len(codes) else 0
+    prob = _Problem(y, x, z, codes, g)
+    try:
+        theta, s, _, check, _ = _estimate(prob, reml, theta0)
+    except np.linalg.LinAlgError:
+        return float("nan"), float("nan"), False, np.full(len(_tril(z.shape[1])[0]), np.nan)
+    scale = s["r2"] / (prob.n - prob.p if reml else prob.n)
+    unit = np.zeros(prob.p)
+    unit[column] = 1.0
+    var = scale * float(np.linalg.solve(s["xtvx"], unit)[column])
+    return float(s["beta"][column]), float(np.sqrt(var)), bool(check["converged"]), theta
 
 
 def _checked_arrays(y, x, z, codes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
