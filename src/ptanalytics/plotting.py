@@ -36,6 +36,7 @@ __all__ = [
     "plot_logrank",
     "plot_outcomes_by_group",
     "plot_patient_slopes",
+    "plot_power",
     "plot_proportions",
     "plot_responders_by_group",
     "plot_substitutions",
@@ -903,6 +904,34 @@ def plot_tipping_point(result, *, ax=None):
     ax.set_ylabel("Pooled estimate")
     fig.tight_layout()
     return fig
+
+
+@_styled
+def plot_power(table: pd.DataFrame, *, target: float = 0.8, ax=None):
+    """A power curve: simulated power by sample size with its 95% Monte Carlo interval, the
+    analytic power where the design has it, and the ``target`` power as a dashed line."""
+    source = "ptanalytics.studies.power.power"
+    table = _table(table, ["n", "power", "ci_low", "ci_high"], "table", source).sort_values("n")
+    fig, ax = _axes(ax)
+    n = table["n"].to_numpy(dtype=float)
+    p = table["power"].to_numpy(dtype=float)
+    err = [p - table["ci_low"].to_numpy(dtype=float), table["ci_high"].to_numpy(dtype=float) - p]
+    ax.errorbar(n, p, yerr=err, fmt="o-", color="black", capsize=3, label="simulated (95% MC)")
+    if "analytic_power" in table and table["analytic_power"].notna().any():
+        ax.plot(n, table["analytic_power"].to_numpy(dtype=float), "--", color="tab:blue",
+                label="analytic (known variances)")  # fmt: skip
+    ax.axhline(target, color="grey", linestyle=":", linewidth=1, label=f"target {target:g}")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("patients in all")
+    ax.set_ylabel("power")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return describe(
+        fig,
+        "Power curve: simulated power against the number of patients, "
+        + ", ".join(f"{int(a)} patients {b:.0%}" for a, b in zip(n, p, strict=True))
+        + f"; target {target:.0%}.",
+    )
 
 
 # ------------------------------------------------------------------------ descriptive figures

@@ -20,7 +20,6 @@ in parallel across local cores; the result does not depend on the number of work
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import sys
@@ -37,7 +36,8 @@ from ptanalytics.models.causal_frames import (
     extension_rule_trial,
     weekly_history,
 )
-from ptanalytics.studies.recovery import progress_line, summarise_recovery
+from ptanalytics.studies._pool import progress_line, single_thread_blas
+from ptanalytics.studies.recovery import summarise_recovery
 
 __all__ = [
     "COVARIATES",
@@ -254,24 +254,6 @@ def targets(summary: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-@contextlib.contextmanager
-def _single_thread_blas():
-    """Processes started inside see one BLAS thread (the environment is restored after)."""
-    saved = {k: os.environ.get(k) for k in _BLAS_THREADS}
-    os.environ.update(dict.fromkeys(_BLAS_THREADS, "1"))
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def causal_recovery(
     n_patients: int = 2000,
     replications: int = 200,
@@ -303,11 +285,9 @@ def causal_recovery(
     jobs = [(s, n_patients, int(x), i) for s in scenarios for i, x in enumerate(seeds)]
     rows: list[dict] = []
     start = time.perf_counter()
-    # One BLAS thread per worker: the workers already use every core, and two-thread BLAS in
-    # each of two workers on two cores took the run from 2.6 to 5.9 s per replication. The
-    # variables must be set before a worker imports numpy, so the workers are spawned.
+    # One BLAS thread per worker (studies._pool.single_thread_blas); spawned workers.
     context = multiprocessing.get_context("spawn")
-    with _single_thread_blas(), ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with single_thread_blas(), ProcessPoolExecutor(workers, mp_context=context) as pool:
         for done, part in enumerate(pool.map(_one, jobs, chunksize=4), start=1):
             rows += part
             if progress:

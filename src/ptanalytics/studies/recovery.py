@@ -26,8 +26,9 @@ import pandas as pd
 from ptanalytics.cohort.schema import COINTERVENTION_KINDS
 from ptanalytics.models.trajectory import fit_pain_model, pain_model_frame
 from ptanalytics.simulate import simulate_cohort
+from ptanalytics.studies._pool import progress_line
 
-__all__ = ["FIXED_TERMS", "VARIANCE_TERMS", "progress_line", "recovery", "summarise_recovery"]
+__all__ = ["FIXED_TERMS", "VARIANCE_TERMS", "recovery", "summarise_recovery"]
 
 FIXED_TERMS = {f"cointervention[{k}]": f"co_{k}" for k in COINTERVENTION_KINDS}
 VARIANCE_TERMS = {"sd(Intercept|patient_id)": "sd(Intercept)", "residual_sd": "residual_sd"}
@@ -101,20 +102,6 @@ def recovery(
         print(file=sys.stderr)
     fits = pd.DataFrame(rows)
     return summarise_recovery(fits), fits
-
-
-def progress_line(label: str, done: int, total: int, start: float) -> None:
-    """One progress line on stderr, rewritten in place: a bar, the count, seconds so far and
-    the seconds left at this pace."""
-    elapsed = time.perf_counter() - start
-    eta = elapsed / done * (total - done)
-    bar = "#" * int(30 * done / total)
-    print(
-        f"\r{label} [{bar:<30}] {done}/{total}  {elapsed:5.0f} s, ~{eta:4.0f} s left",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
 
 
 def summarise_recovery(fits: pd.DataFrame) -> pd.DataFrame:
