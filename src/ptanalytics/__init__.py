@@ -16,7 +16,9 @@ stage is a namespace of its own (as ``statsmodels.api``):
   ``mi_responders`` ... (:mod:`ptanalytics.models`; every result has ``table``, ``n``,
   ``notes`` and ``figure()``);
 * **figures** — :mod:`ptanalytics.plotting`; **the report** — :func:`render_report`
-  (:mod:`ptanalytics.report`).
+  (:mod:`ptanalytics.report`);
+* **plan a study** — :func:`power`, with the designs :class:`TwoArmSlope` and
+  :class:`SimulatorDesign` and :func:`load_design` (:mod:`ptanalytics.studies.power`).
 
 Examples
 --------
@@ -72,6 +74,7 @@ from ptanalytics.simulate import (
     simulate_cohort,
     simulate_to_disk,
 )
+from ptanalytics.studies.power import SimulatorDesign, TwoArmSlope, load_design, power
 
 try:
     __version__ = version("ptanalytics")
@@ -89,6 +92,8 @@ __all__ = [
     "MappingError",
     "PtAnalyticsError",
     "SimulationConfig",
+    "SimulatorDesign",
+    "TwoArmSlope",
     "__version__",
     "assessment_timepoints",
     "canonical_instrument",
@@ -104,11 +109,13 @@ __all__ = [
     "k_anonymity",
     "load_cohort",
     "load_config",
+    "load_design",
     "load_mapping",
     "models",
     "patient_summary",
     "patient_weeks",
     "plotting",
+    "power",
     "render_report",
     "responder_table",
     "simulate_cohort",

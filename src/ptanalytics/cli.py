@@ -80,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_validate,
         _add_report,
         _add_recovery,
+        _add_power,
         _add_deidentify,
     ):
         add_command(sub)
@@ -235,6 +236,44 @@ def _add_recovery(sub) -> None:
     cmd.add_argument("--seed", type=int, default=0, help="seed of the replication seeds (0)")
     _add_config(cmd)
     cmd.add_argument("--out", type=Path, help="write the summary (CSV) and the fits beside it")
+
+
+def _add_power(sub) -> None:
+    cmd = _command(
+        sub,
+        "power",
+        _power,
+        "power and sample size by simulation for a study design (docs/power.md)",
+    )
+    cmd.add_argument(
+        "--design",
+        required=True,
+        type=Path,
+        help="design file (TOML): kind = two_arm_slope or simulator, and its fields",
+    )
+    cmd.add_argument(
+        "--n", required=True, type=int, nargs="+", metavar="N", help="patients in all, per study"
+    )
+    cmd.add_argument("--replications", type=int, default=500, help="studies per n (500)")
+    cmd.add_argument("--seed", type=int, required=True, help="seed (same seed, same table)")
+    cmd.add_argument("--alpha", type=float, default=0.05, help="two-sided level (0.05)")
+    cmd.add_argument("--target", type=float, default=0.8, help="target power for the n (0.8)")
+    cmd.add_argument(
+        "--analysis", help="replace a simulator design's analysis (slope, followup, ...)"
+    )
+    cmd.add_argument("--workers", type=int, help="local worker processes (every core)")
+    cmd.add_argument(
+        "--backend", choices=("processes", "dask"), default="processes", help="where to run"
+    )
+    cmd.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --backend dask: the address of a running Dask scheduler (tcp://host:8786); "
+        "without it a local cluster is started",
+    )
+    cmd.add_argument("--out", type=Path, help="write the power table (CSV)")
+    cmd.add_argument("--figure", type=Path, help="write the power curve (PNG)")
+    cmd.add_argument("--quiet", action="store_true", help="no progress line")
 
 
 def _add_deidentify(sub) -> None:
@@ -503,6 +542,62 @@ def _recovery(args) -> int:
             args.out.with_name(args.out.stem + "_fits.csv"), index=False, float_format="%.6g"
         )
         print(f"wrote {args.out}")
+    return 0
+
+
+def _power(args) -> int:
+    from ptanalytics.studies.power import (
+        check_outputs,
+        power,
+        write_power_figure,
+        write_power_table,
+    )
+
+    check_outputs(table=args.out, figure=args.figure)  # refused before the run, not after
+    if args.scheduler and args.backend != "dask":
+        raise ConfigError("--scheduler is a Dask scheduler's address: add --backend dask.")
+    client = None
+    if args.scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ConfigError(
+                "--backend dask needs Dask's distributed scheduler. Fix: pip install "
+                "'ptanalytics[dask]'."
+            ) from None
+        client = Client(args.scheduler)
+    try:
+        result = power(
+            args.design,
+            n=args.n,
+            replications=args.replications,
+            alpha=args.alpha,
+            seed=args.seed,
+            analysis=args.analysis,
+            workers=args.workers,
+            backend=args.backend,
+            client=client,
+            progress=not args.quiet,
+        )
+    finally:
+        if client is not None:
+            client.close()
+    shown = ["n", "replications", "failed", "power", "mc_se", "ci_low", "ci_high"]
+    if result.table["analytic_power"].notna().any():
+        shown.append("analytic_power")
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(result.table[shown].round(4).to_string(index=False))
+    needed = result.n_for(args.target)
+    if needed == needed:
+        print(f"n for power {args.target:g}: about {needed:.0f} patients (linear interpolation)")
+    else:
+        print(f"n for power {args.target:g}: not bracketed by the n asked; add larger or smaller n")
+    for note in result.notes:
+        print(f"note: {note}")
+    if args.out:
+        print(f"wrote {write_power_table(result, args.out)}")
+    if args.figure:
+        print(f"wrote {write_power_figure(result, args.figure, target=args.target)}")
     return 0
 
 

@@ -41,6 +41,8 @@ __all__ = [
     "TwoArmSlope",
     "load_design",
     "power",
+    "write_power_figure",
+    "write_power_table",
 ]
 
 #: The analyses a :class:`SimulatorDesign` can test, and the term each tests.
@@ -588,6 +590,64 @@ def _notes(design, table: pd.DataFrame, alpha: float, seed: int, replications: i
             "understated"
         )
     return notes
+
+
+_TABLE_COLUMNS = (
+    "n", "replications", "rejections", "failed", "power", "mc_se", "ci_low", "ci_high",
+    "analytic_power", "mean_estimate", "sd_estimate", "mean_std_error",
+)  # fmt: skip
+_FIGURE_MARK = "ptanalytics power curve"
+
+
+def _own_table(path: Path) -> str | None:
+    """None when ``path`` is a power table this module wrote (its header), else why not."""
+    with open(path, "rb") as fh:
+        first = fh.readline().decode("utf-8", "replace").strip()
+    return None if first == ",".join(_TABLE_COLUMNS) else "is not a ptanalytics power table"
+
+
+def _own_figure(path: Path) -> str | None:
+    """None when ``path`` is a power curve this module wrote (its PNG text chunk)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    return None if _FIGURE_MARK.encode() in head else "is not a ptanalytics power curve"
+
+
+def check_outputs(table=None, figure=None) -> None:
+    """Refuse, before a run, a table or figure destination that the writers would refuse."""
+    from ptanalytics.cohort._atomic import check_file
+
+    if table is not None:
+        check_file(table, owned=_own_table, what="power table")
+    if figure is not None:
+        check_file(figure, owned=_own_figure, what="power curve")
+
+
+def write_power_table(result: PowerResult, path) -> Path:
+    """Write ``result.table`` as CSV, atomically; an existing file is replaced only when it is a
+    power table written here."""
+    from ptanalytics.cohort._atomic import replace_file
+
+    text = result.table[list(_TABLE_COLUMNS)].to_csv(index=False, float_format="%.6g")
+    check_outputs(table=path)
+    return replace_file(path, text.encode("utf-8"), owned=_own_table)
+
+
+def write_power_figure(result: PowerResult, path, *, target: float = 0.8) -> Path:
+    """Write the power curve as PNG (no timestamp: same seed, same bytes), atomically; an
+    existing file is replaced only when it is a power curve written here."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from ptanalytics.cohort._atomic import replace_file
+
+    check_outputs(figure=path)
+    fig = result.figure(target=target)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, metadata={"Software": _FIGURE_MARK})
+    plt.close(fig)
+    return replace_file(path, buf.getvalue(), owned=_own_figure)
 
 
 def design_dict(design) -> dict:
