@@ -472,7 +472,9 @@ def power(
     >>> design = TwoArmSlope(slope_difference=-0.15)
     >>> res = power(design, n=[60, 120], replications=50, seed=1, workers=1)
     >>> res.table[["n", "power", "analytic_power"]].round(2).to_dict("list")
-    {'n': [60, 120], 'power': [0.48, 0.82], 'analytic_power': [0.5, 0.8]}
+    {'n': [60, 120], 'power': [0.72, 0.9], 'analytic_power': [0.65, 0.91]}
+    >>> round(res.n_for(0.8))
+    87
     """
     from ptanalytics.studies._pool import run_tasks
 
@@ -493,7 +495,7 @@ def power(
         design = SimulatorDesign(**{**_fields(design), "analysis": analysis})
     alpha = check_alpha(alpha)
     seed = check_seed(seed)
-    sizes = [n] if isinstance(n, (int, np.integer)) and not isinstance(n, bool) else n
+    sizes = [n] if isinstance(n, (int, float, np.number)) and not isinstance(n, bool) else n
     sizes = _sequence("n", sizes)
     if not sizes:
         raise ConfigError("n=[]; allowed: one or more whole numbers of patients.")
