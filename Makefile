@@ -45,7 +45,8 @@ docs: $(STAMP)
 	$(PY) -m ptanalytics._docgen .
 
 ## bench: speed and peak memory of simulation, ingest, frames, the report, the mixed model, the
-## columnar aggregation and the causal estimators (issue-7 sizes: make bench-scale, ~20 minutes).
+## columnar aggregation, the causal estimators and power by simulation (issue-7 sizes: make
+## bench-scale, ~20 minutes).
 bench: $(STAMP)
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/ingest.py
@@ -54,6 +55,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/lmm.py --sizes 1000x20,10000x20,50000x20 --statsmodels-max 10000
 	$(PY) benchmarks/aggregate.py --sizes 6 7
 	$(PY) benchmarks/causal.py
+	$(PY) benchmarks/power.py
 
 bench-scale: $(STAMP)
 	$(PY) benchmarks/lmm.py
