@@ -23,6 +23,7 @@ EXPECTED = [
     "06_dropout",
     "07_large_cohorts",
     "08_effects",
+    "09_power",
 ]
 LOAD = "cohort = pt.load_cohort(data_dir) if data_dir else pt.default_cohort()"
 # Notebooks are thin: the analysis comes from the package; only plotting and file glue besides.

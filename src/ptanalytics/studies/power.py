@@ -104,6 +104,52 @@ class TwoArmSlope:
     analysis = "slope"
     min_n = 8
 
+    @classmethod
+    def from_cohort(
+        cls,
+        cohort,
+        *,
+        slope_difference: float,
+        weeks=None,
+        slope_weeks: int = 8,
+        treated_share: float = 0.5,
+    ) -> TwoArmSlope:
+        """A design with a cohort's own variability: the mixed model ``nprs ~ week + (week |
+        patient)`` fitted (REML) to the NPRS recorded in weeks 0 to ``slope_weeks`` gives the
+        baseline mean, the control slope, the intercept and slope SDs, their correlation and
+        the residual SD. ``weeks``: the planned assessment weeks (default: the weeks in that
+        window at which at least half the patients were assessed)."""
+        from ptanalytics.metrics import patient_weeks
+        from ptanalytics.models.lmm import fit_lmm
+
+        check_number("slope_weeks", slope_weeks, low=2, integer=True)
+        frame = patient_weeks(cohort, columns=["nprs"])
+        frame = frame[(frame["week"] <= slope_weeks) & frame["nprs"].notna()]
+        if frame["patient_id"].nunique() < 10 or frame["week"].nunique() < 3:
+            raise ConfigError(
+                f"the cohort has {frame['patient_id'].nunique()} patient(s) with NPRS in weeks "
+                f"0-{slope_weeks} at {frame['week'].nunique()} distinct week(s): too few to "
+                "estimate a slope's variability (at least 10 patients and 3 weeks)."
+            )
+        fit = fit_lmm(frame, "nprs ~ week", group="patient_id", re_formula="~ week")
+        cov = fit.cov_re.to_numpy()
+        sd = np.sqrt(np.diag(cov))
+        corr = float(cov[0, 1] / (sd[0] * sd[1])) if sd.min() > 0 else 0.0
+        if weeks is None:
+            share = frame.groupby("week")["patient_id"].nunique() / frame["patient_id"].nunique()
+            weeks = [float(w) for w in share.index[share >= 0.5]]
+        return cls(
+            slope_difference=slope_difference,
+            weeks=tuple(weeks),
+            control_slope=float(fit.fe_params["week"]),
+            baseline_mean=float(fit.fe_params["Intercept"]),
+            intercept_sd=float(sd[0]),
+            slope_sd=float(sd[1]),
+            correlation=float(np.clip(corr, -0.99, 0.99)),
+            residual_sd=float(np.sqrt(fit.scale)),
+            treated_share=treated_share,
+        )
+
     def _covariance(self) -> np.ndarray:
         cov = self.correlation * self.intercept_sd * self.slope_sd
         return np.array([[self.intercept_sd**2, cov], [cov, self.slope_sd**2]])
