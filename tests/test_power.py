@@ -247,3 +247,31 @@ def test_cli_power_writes_its_table_and_curve_and_replaces_only_its_own(tmp_path
 
 def test_top_level_api():
     assert pt.power is power and pt.TwoArmSlope is TwoArmSlope
+
+
+# ------------------------------------------------------------- a design from a cohort's data
+def _outcomes_only(cohort, keep: float, seed: int):
+    """The cohort's patients and a random share of its assessments: irregular visits, no
+    sessions, prescriptions or minutes logged."""
+    rng = np.random.default_rng(seed)
+    outcomes = cohort.outcomes[rng.random(len(cohort.outcomes)) < keep]
+    return pt.Cohort(patients=cohort.patients, outcomes=outcomes)
+
+
+def test_design_from_an_outcomes_only_cohort_with_irregular_visits():
+    cohort = _outcomes_only(pt.default_cohort(), keep=0.6, seed=1)
+    design = TwoArmSlope.from_cohort(cohort, slope_difference=-0.1)
+    assert design.residual_sd > 0 and design.intercept_sd > 0
+    assert len(design.weeks) >= 3 and max(design.weeks) <= 8
+    assert -1 < design.correlation < 1
+    full = TwoArmSlope.from_cohort(pt.default_cohort(), slope_difference=-0.1)
+    # the variance components do not depend much on which visits were kept
+    assert design.residual_sd == pytest.approx(full.residual_sd, rel=0.1)
+    assert design.intercept_sd == pytest.approx(full.intercept_sd, rel=0.1)
+    assert 0 < design.analytic_power(200) < 1
+
+
+def test_design_from_a_tiny_cohort_is_refused():
+    cohort = pt.simulate_cohort(6, seed=1)
+    with pytest.raises(ConfigError, match="too few to estimate"):
+        TwoArmSlope.from_cohort(cohort, slope_difference=-0.1)
