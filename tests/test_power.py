@@ -122,6 +122,7 @@ def test_the_dask_backend_gives_the_same_table_on_a_local_cluster():
     [
         ("slope", {"home_only_share": 0.5}),
         ("followup", {"length_trial_share": 0.5}),
+        ("responder", {"length_trial_share": 0.5}),
         ("adherence", {}),
         ("complier", {"encouragement_share": 0.5}),
     ],

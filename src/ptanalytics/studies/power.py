@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,9 @@ ANALYSES = {
     "arms (mixed model with a random intercept and slope per patient, REML, Wald test)",
     "followup": "arm, the difference in the follow-up NPRS change between the randomised arms "
     "(ANCOVA on baseline NPRS, completers)",
+    "responder": "arm, the log odds ratio of MCID response at follow-up (Ostelo: NPRS >= 2 "
+    "points or >= 30% better) between the randomised arms (logistic on baseline NPRS, "
+    "completers)",
     "adherence": "adherence, the association of overall adherence with the follow-up NPRS "
     "change (OLS on baseline NPRS, completers; an association, not an effect)",
     "complier": "the complier effect of adherence on the follow-up NPRS change, the randomised "
@@ -236,7 +239,7 @@ class SimulatorDesign:
             )
         check_number("slope_weeks", self.slope_weeks, low=2, integer=True)
         cfg = scenario_config(self.scenario, **self.parameters)
-        if self.analysis in ("slope", "followup", "complier") and cfg.trial is None:
+        if self.analysis in ("slope", "followup", "responder", "complier") and cfg.trial is None:
             raise ConfigError(
                 f"analysis={self.analysis!r} compares randomised arms, and the configuration has "
                 "no randomised design. Fix: set one of home_only_share, length_trial_share or "
@@ -397,6 +400,32 @@ def _followup(design: SimulatorDesign, cohort, start):
     return (*_ols_term(data["nprs_change_followup"].to_numpy(dtype=float), x, 1), None)
 
 
+def _responder(design: SimulatorDesign, cohort, start):
+    """Logistic regression of MCID response at follow-up (completers) on arm + baseline NPRS."""
+    import warnings
+
+    import statsmodels.api as sm
+
+    from ptanalytics.metrics import patient_summary
+    from ptanalytics.metrics.responders import flag_responders
+
+    flags = flag_responders(
+        patient_summary(cohort), preset="ostelo", timepoint="followup", analysis="completers"
+    )
+    a = _active(design, flags)
+    y = flags["responder"].to_numpy(dtype=float)
+    if len(y) < 10 or a.min() == a.max() or y.min() == y.max():
+        return float("nan"), float("nan"), False, None
+    x = np.column_stack([np.ones(len(y)), a, flags["nprs_baseline"].to_numpy(dtype=float)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # separation or no convergence: a failed fit
+        try:
+            fit = sm.GLM(y, x, family=sm.families.Binomial()).fit()
+        except (Warning, ValueError, np.linalg.LinAlgError):
+            return float("nan"), float("nan"), False, None
+    return float(fit.params[1]), float(fit.bse[1]), bool(fit.converged), None
+
+
 def _adherence(design: SimulatorDesign, cohort, start):
     data = _completers(cohort, ["nprs_change_followup", "nprs_baseline", "adherence"])
     x = np.column_stack(
@@ -425,7 +454,13 @@ def _complier(design: SimulatorDesign, cohort, start):
     return float(row["estimate"]), float(row["std_error"]), True, None
 
 
-_ANALYSE = {"slope": _slope, "followup": _followup, "adherence": _adherence, "complier": _complier}
+_ANALYSE = {
+    "slope": _slope,
+    "followup": _followup,
+    "responder": _responder,
+    "adherence": _adherence,
+    "complier": _complier,
+}
 
 
 def _task(args: tuple) -> list[tuple]:
@@ -487,7 +522,7 @@ def power(
     workers: int | None = None,
     backend: str = "processes",
     client=None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> PowerResult:
     """Power of ``design``'s test at each sample size in ``n``, by simulation.
 
@@ -509,8 +544,9 @@ def power(
         Where the replications run (:func:`ptanalytics.studies._pool.run_tasks`): local
         processes (default: every core) or ``backend="dask"`` (``client``: a
         ``distributed.Client``; without one a ``LocalCluster`` of ``workers`` is started).
-    progress : bool
-        A progress line on stderr.
+    progress : bool, optional
+        A progress line on stderr; by default shown for runs of 20 tasks (500 studies) or
+        more.
 
     Examples
     --------
@@ -558,9 +594,11 @@ def power(
         for size in sizes
         for lo in range(0, replications, CHUNK)
     ]
+    if progress is None:
+        progress = len(tasks) >= 20
     parts = run_tasks(
         _task, tasks, workers=workers, backend=backend, client=client, label="power",
-        progress=progress,
+        progress=bool(progress),
     )  # fmt: skip
     rows = []
     for (_, size, reps, _), part in zip(tasks, parts, strict=True):
@@ -675,8 +713,9 @@ def write_power_table(result: PowerResult, path) -> Path:
     """Write ``result.table`` as CSV, atomically; an existing file is replaced only when it is a
     power table written here."""
     from ptanalytics.cohort._atomic import replace_file
+    from ptanalytics.cohort.io import safe_csv
 
-    text = result.table[list(_TABLE_COLUMNS)].to_csv(index=False, float_format="%.6g")
+    text = safe_csv(result.table[list(_TABLE_COLUMNS)]).to_csv(index=False, float_format="%.6g")
     check_outputs(table=path)
     return replace_file(path, text.encode("utf-8"), owned=_own_table)
 
@@ -696,9 +735,3 @@ def write_power_figure(result: PowerResult, path, *, target: float = 0.8) -> Pat
     fig.savefig(buf, format="png", dpi=120, metadata={"Software": _FIGURE_MARK})
     plt.close(fig)
     return replace_file(path, buf.getvalue(), owned=_own_figure)
-
-
-def design_dict(design) -> dict:
-    """A design as the mapping :func:`design_from_mapping` reads back."""
-    kind = next(k for k, cls in _KINDS.items() if isinstance(design, cls))
-    return {"kind": kind, **asdict(design)}
