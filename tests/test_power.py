@@ -124,6 +124,7 @@ def test_the_dask_backend_gives_the_same_table_on_a_local_cluster():
         ("followup", {"length_trial_share": 0.5}),
         ("responder", {"length_trial_share": 0.5}),
         ("adherence", {}),
+        ("category", {}),
         ("complier", {"encouragement_share": 0.5}),
     ],
 )
@@ -171,6 +172,7 @@ def test_a_tiny_arm_counts_failed_fits_and_does_not_crash():
         ({"kind": "simulator", "scenario": "pessimistic"}, "scenario"),
         ({"kind": "simulator", "parameters": {"dropout_by_week8": 2}}, "dropout_by_week8"),
         ({"kind": "simulator", "parameters": "home_only_share=0.5"}, "parameters"),
+        ({"kind": "simulator", "analysis": "category", "substitution": ["core"]}, "substitution"),
     ],
 )
 def test_bad_designs_are_refused_with_a_clear_message(design, message):

@@ -558,14 +558,9 @@ def _power(args) -> int:
         raise ConfigError("--scheduler is a Dask scheduler's address: add --backend dask.")
     client = None
     if args.scheduler:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise ConfigError(
-                "--backend dask needs Dask's distributed scheduler. Fix: pip install "
-                "'ptanalytics[dask]'."
-            ) from None
-        client = Client(args.scheduler)
+        from ptanalytics.studies._pool import connect
+
+        client = connect(args.scheduler)
     try:
         result = power(
             args.design,

@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from ptanalytics._checks import check_option
 from ptanalytics.exceptions import ConfigError
 
-__all__ = ["BACKENDS", "run_tasks", "single_thread_blas"]
+__all__ = ["BACKENDS", "connect", "run_tasks", "single_thread_blas"]
 
 #: Where tasks run: ``processes`` (local worker processes; one task at a time in this process
 #: with ``workers=1``) or ``dask`` (a Dask cluster: a ``distributed.Client`` passed as
@@ -121,15 +121,28 @@ def run_tasks(
     return results
 
 
-def _run_dask(fn, tasks, workers: int, client, done) -> list:
-    """The tasks on a Dask cluster (``client``, or a ``LocalCluster`` started for the run)."""
+def _distributed():
+    """Dask's ``distributed`` module, or a ConfigError saying how to install it."""
     try:
-        from distributed import Client, LocalCluster, as_completed
+        import distributed
     except ImportError:
         raise ConfigError(
-            "backend='dask' needs Dask's distributed scheduler. Fix: pip install "
+            "the Dask backend needs Dask's distributed scheduler. Fix: pip install "
             "'ptanalytics[dask]' (or dask[distributed])."
         ) from None
+    return distributed
+
+
+def connect(address: str):
+    """A ``distributed.Client`` of the running Dask scheduler at ``address``
+    (``tcp://host:8786``; an OSError after 10 s when none answers); close it after the run."""
+    return _distributed().Client(address, timeout="10s")
+
+
+def _run_dask(fn, tasks, workers: int, client, done) -> list:
+    """The tasks on a Dask cluster (``client``, or a ``LocalCluster`` started for the run)."""
+    dist = _distributed()
+    Client, LocalCluster, as_completed = dist.Client, dist.LocalCluster, dist.as_completed
     own = None
     if client is None:
         with single_thread_blas():

@@ -56,6 +56,9 @@ ANALYSES = {
     "completers)",
     "adherence": "adherence, the association of overall adherence with the follow-up NPRS "
     "change (OLS on baseline NPRS, completers; an association, not an effect)",
+    "category": "the substitution of 10% of exercise time from the first to the second category "
+    "of ``substitution`` (mean change in predicted follow-up NPRS change; OLS on the ilr "
+    "coordinates of the exercise mix and covariates, completers; an association)",
     "complier": "the complier effect of adherence on the follow-up NPRS change, the randomised "
     "arm as instrument (2SLS, docs/causal.md)",
 }
@@ -226,6 +229,7 @@ class SimulatorDesign:
     parameters: dict = field(default_factory=dict)
     analysis: str = "slope"
     slope_weeks: int = 8
+    substitution: tuple[str, str] = ("flexibility", "core_strengthening")
 
     min_n = 20
 
@@ -238,6 +242,15 @@ class SimulatorDesign:
                 f"parameters={self.parameters!r}; allowed: a table of simulator parameters."
             )
         check_number("slope_weeks", self.slope_weeks, low=2, integer=True)
+        from ptanalytics.cohort.catalogue import CATEGORIES
+
+        pair = _sequence("substitution", self.substitution)
+        if len(pair) != 2 or pair[0] == pair[1] or not set(pair) <= set(CATEGORIES):
+            raise ConfigError(
+                f"substitution={self.substitution!r}; allowed: two different categories of "
+                f"{', '.join(CATEGORIES)} (from, to)."
+            )
+        object.__setattr__(self, "substitution", tuple(pair))
         cfg = scenario_config(self.scenario, **self.parameters)
         if self.analysis in ("slope", "followup", "responder", "complier") and cfg.trial is None:
             raise ConfigError(
@@ -435,6 +448,22 @@ def _adherence(design: SimulatorDesign, cohort, start):
     return (*_ols_term(data["nprs_change_followup"].to_numpy(dtype=float), x, 1), None)
 
 
+def _category(design: SimulatorDesign, cohort, start):
+    from ptanalytics.metrics import patient_summary
+    from ptanalytics.models.outcomes import category_substitution
+
+    try:
+        fit = category_substitution(
+            patient_summary(cohort), timepoint="followup", pairs=[design.substitution]
+        )
+    except (ConfigError, ValueError, np.linalg.LinAlgError):
+        return float("nan"), float("nan"), False, None
+    if len(fit.table) == 0:  # nobody had 10% of their time in the first category
+        return float("nan"), float("nan"), False, None
+    row = fit.table.iloc[0]
+    return float(row["estimate"]), float(row["std_error"]), True, None
+
+
 def _complier(design: SimulatorDesign, cohort, start):
     from ptanalytics.models.causal import complier_effect
 
@@ -459,6 +488,7 @@ _ANALYSE = {
     "followup": _followup,
     "responder": _responder,
     "adherence": _adherence,
+    "category": _category,
     "complier": _complier,
 }
 
