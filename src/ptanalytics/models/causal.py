@@ -452,14 +452,25 @@ def _check_long(data, outcome_data, columns, id: str, outcome: str) -> None:
 
 
 def _logistic_probability(frame: pd.DataFrame, formula: str) -> np.ndarray:
-    """Fitted probabilities of a pooled logistic regression (statsmodels GLM)."""
-    import statsmodels.api as sm
-    import statsmodels.formula.api as smf
+    """Fitted probabilities of a pooled logistic regression given as a formula (patsy), by
+    :func:`_logistic`, the one logistic fitter of this module."""
+    from patsy import EvalEnvironment, dmatrices
 
     from ptanalytics.models._formula import formula_env
 
-    fit = smf.glm(formula, frame, family=sm.families.Binomial(), eval_env=formula_env()).fit()
-    return np.asarray(fit.fittedvalues, dtype=float)
+    y, x = dmatrices(formula, frame, eval_env=EvalEnvironment([formula_env()]))
+    y = np.asarray(y, dtype=float)[:, 0]
+    x = np.asarray(x, dtype=float)
+    beta = _logistic(x, y, np.ones(len(y)))
+    if beta is None:
+        raise ConfigError(
+            f"the logistic model {formula!r} does not converge: some period or covariate "
+            "pattern predicts the outcome perfectly (positivity fails there). Fix: drop that "
+            "period or coarsen the covariate."
+        )
+    from scipy.special import expit
+
+    return expit(x @ beta)
 
 
 def _weighted_fit(y, x, w, names, alpha, model) -> pd.DataFrame:
@@ -1244,6 +1255,15 @@ TTE_ASSUMPTIONS = (
 MIN_PROBABILITY = 0.01
 
 
+def _distinct(x: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None) -> tuple:
+    """The distinct rows of ``[x | y]``: ``(x, y, inverse, rows)``, ``inverse`` mapping each
+    input row to its distinct row and ``rows`` the input rows' patients (all by default)."""
+    both = np.column_stack([x, y])
+    unique, inverse = np.unique(both, axis=0, return_inverse=True)
+    rows = np.arange(len(y)) if rows is None else rows
+    return unique[:, :-1], unique[:, -1], inverse.ravel(), rows
+
+
 def _weighted_means(y, follow_p, observed_p, followed, observed, counts) -> float:
     """Hajek mean of ``y`` over the clones that followed the strategy with an outcome, weighted
     by 1 / (P(follow) P(observed | followed)) and the bootstrap counts."""
@@ -1330,18 +1350,32 @@ def target_trial(
             raise ConfigError(f"strategy column {column!r} must be 0/1 in every row.")
         followed[name] = f == 1
     ones = np.ones(n)
+    # Each model is fitted on the distinct (covariates, response) rows with the patients'
+    # bootstrap counts summed (the same likelihood; covariates are bands and scores, so a few
+    # hundred rows stand for thousands of patients), from the point estimate's coefficients.
+    follow_rows = {name: _distinct(x, f.astype(float)) for name, f in followed.items()}
+    seen_rows = {
+        name: _distinct(xo[f], observed[f].astype(float), np.flatnonzero(f))
+        for name, f in followed.items()
+    }
+    starts: dict = {}
 
     def probabilities(counts) -> dict:
         """Per strategy: P(follow) for every clone and P(observed | followed) (None: no fit)."""
         out = {}
-        for name, f in followed.items():
-            b_f = _logistic(x, f.astype(float), ones, counts)
-            use = f & (counts > 0)
-            b_o = _logistic(xo[use], observed[use].astype(float), ones[use], counts[use])
+        for name in followed:
+            coef = []
+            for key, (ux, uy, inv, rows) in (("f", follow_rows[name]), ("o", seen_rows[name])):
+                w = np.bincount(inv, weights=counts[rows], minlength=len(uy))
+                start = starts.get((name, key))
+                coef.append(_logistic(ux, uy, np.ones(len(uy)), w, start))
+            b_f, b_o = coef
             if b_f is None or b_o is None:
                 out[name] = None
                 continue
             out[name] = (expit(x @ b_f), expit(xo @ b_o))
+            if not starts.get("done"):
+                starts[(name, "f")], starts[(name, "o")] = b_f, b_o
         return out
 
     def estimates(counts) -> dict:
@@ -1361,6 +1395,7 @@ def target_trial(
         return result
 
     point_probs = probabilities(ones)
+    starts["done"] = True  # the bootstrap samples start from the point estimate
     point = estimates(ones)
     rng = np.random.default_rng(seed)
     boots = [
