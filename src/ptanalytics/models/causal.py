@@ -1360,10 +1360,11 @@ def target_trial(
     }
     starts: dict = {}
 
-    def probabilities(counts) -> dict:
-        """Per strategy: P(follow) for every clone and P(observed | followed) (None: no fit)."""
+    def probabilities(counts, names) -> dict:
+        """Per strategy of ``names``: P(follow) for every clone and P(observed | followed)
+        (None: no fit)."""
         out = {}
-        for name in followed:
+        for name in names:
             coef = []
             for key, (ux, uy, inv, rows) in (("f", follow_rows[name]), ("o", seen_rows[name])):
                 w = np.bincount(inv, weights=counts[rows], minlength=len(uy))
@@ -1378,10 +1379,13 @@ def target_trial(
                 starts[(name, "f")], starts[(name, "o")] = b_f, b_o
         return out
 
-    def estimates(counts) -> dict:
-        probs = probabilities(counts)
+    def estimates(counts, names) -> dict:
+        """The weighted mean under each strategy of ``names`` (NaN for the others and where
+        positivity fails), and every strategy's per-protocol mean."""
+        probs = probabilities(counts, names)
         result = {}
-        for name, p in probs.items():
+        for name in followed:
+            p = probs.get(name)
             bad = p is None or np.any(p[0] < MIN_PROBABILITY)
             result[name] = (
                 float("nan")
@@ -1394,12 +1398,15 @@ def target_trial(
             )
         return result
 
-    point_probs = probabilities(ones)
+    point_probs = probabilities(ones, list(followed))
     starts["done"] = True  # the bootstrap samples start from the point estimate
-    point = estimates(ones)
+    point = estimates(ones, list(followed))
+    # A strategy whose point estimate fails positivity has no estimate whatever the bootstrap
+    # samples give: its models are not refitted in them (its per-protocol mean still is).
+    supported = [name for name in followed if np.isfinite(point[name])]
     rng = np.random.default_rng(seed)
     boots = [
-        estimates(np.bincount(rng.integers(0, n, n), minlength=n).astype(float))
+        estimates(np.bincount(rng.integers(0, n, n), minlength=n).astype(float), supported)
         for _ in range(bootstrap)
     ]
     rows = []
