@@ -1259,17 +1259,22 @@ def _distinct(x: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None) -> t
     """The distinct rows of ``[x | y]``: ``(x, y, inverse, rows)``, ``inverse`` mapping each
     input row to its distinct row and ``rows`` the input rows' patients (all by default)."""
     both = np.column_stack([x, y])
-    unique, inverse = np.unique(both, axis=0, return_inverse=True)
+    inverse, _ = pd.MultiIndex.from_arrays(list(both.T)).factorize()  # hashing, no sort
+    first = np.unique(inverse, return_index=True)[1]
+    unique = both[first]
     rows = np.arange(len(y)) if rows is None else rows
-    return unique[:, :-1], unique[:, -1], inverse.ravel(), rows
+    return unique[:, :-1], unique[:, -1], np.asarray(inverse, dtype=np.int64), rows
 
 
-def _weighted_means(y, follow_p, observed_p, followed, observed, counts) -> float:
-    """Hajek mean of ``y`` over the clones that followed the strategy with an outcome, weighted
-    by 1 / (P(follow) P(observed | followed)) and the bootstrap counts."""
-    keep = followed & observed
-    w = counts[keep] / (follow_p[keep] * observed_p[keep])
-    return float(np.sum(w * y[keep]) / np.sum(w)) if w.sum() > 0 else float("nan")
+def _weighted_means(y, follow_p, observed_p, keep, counts) -> float:
+    """Hajek mean of ``y`` over the clones ``keep`` (indices: those that followed the strategy
+    with an outcome), weighted by 1 / (P(follow) P(observed | followed)) and the bootstrap
+    counts; ``follow_p``/``observed_p`` None: unweighted (the per-protocol mean)."""
+    w = counts[keep]
+    if follow_p is not None:
+        w = w / (follow_p[keep] * observed_p[keep])
+    total = w.sum()
+    return float(np.dot(w, y[keep]) / total) if total > 0 else float("nan")
 
 
 def target_trial(
@@ -1359,6 +1364,7 @@ def target_trial(
         for name, f in followed.items()
     }
     starts: dict = {}
+    kept = {name: np.flatnonzero(f & observed) for name, f in followed.items()}
 
     def probabilities(counts, names) -> dict:
         """Per strategy of ``names``: P(follow) for every clone and P(observed | followed)
@@ -1387,15 +1393,10 @@ def target_trial(
         for name in followed:
             p = probs.get(name)
             bad = p is None or np.any(p[0] < MIN_PROBABILITY)
-            result[name] = (
-                float("nan")
-                if bad
-                else _weighted_means(y, p[0], p[1], followed[name], observed, counts)
-            )
+            keep = kept[name]
+            result[name] = float("nan") if bad else _weighted_means(y, p[0], p[1], keep, counts)
             # The per-protocol association: the followers with an outcome, unweighted.
-            result["naive " + name] = _weighted_means(
-                y, ones, ones, followed[name], observed, counts
-            )
+            result["naive " + name] = _weighted_means(y, None, None, keep, counts)
         return result
 
     point_probs = probabilities(ones, list(followed))
