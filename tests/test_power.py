@@ -116,6 +116,14 @@ def test_the_dask_backend_gives_the_same_table_on_a_local_cluster():
     pd.testing.assert_frame_equal(local.estimates, on_dask.estimates)
 
 
+def test_an_unreachable_dask_scheduler_is_a_clean_error():
+    pytest.importorskip("distributed")
+    from ptanalytics.studies._pool import connect
+
+    with pytest.raises(ConfigError, match=r"no Dask scheduler answered at 'tcp://127\.0\.0\.1:1'"):
+        connect("tcp://127.0.0.1:1", timeout="1s")
+
+
 # ------------------------------------------------------------------------ simulator designs
 @pytest.mark.parametrize(
     ("analysis", "parameters"),

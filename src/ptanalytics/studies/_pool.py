@@ -133,10 +133,19 @@ def _distributed():
     return distributed
 
 
-def connect(address: str):
+def connect(address: str, timeout: str = "10s"):
     """A ``distributed.Client`` of the running Dask scheduler at ``address``
-    (``tcp://host:8786``; an OSError after 10 s when none answers); close it after the run."""
-    return _distributed().Client(address, timeout="10s")
+    (``tcp://host:8786``); a ConfigError when none answers within ``timeout``. Close it after
+    the run."""
+    dist = _distributed()
+    try:
+        return dist.Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ConfigError(
+            f"no Dask scheduler answered at {address!r} within {timeout} ({type(exc).__name__}). "
+            "Fix: start one there (dask scheduler), check the address, or drop --scheduler to "
+            "start a local cluster."
+        ) from None
 
 
 def _run_dask(fn, tasks, workers: int, client, done) -> list:
