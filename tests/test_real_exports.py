@@ -183,6 +183,7 @@ def _run_notebook(name: str, data_dir: Path, out: Path):
         "04_outcomes.ipynb",
         "05_models.ipynb",
         "06_dropout.ipynb",
+        "09_power.ipynb",
     ],
 )
 def test_notebooks_run_on_the_clinic_workbook(clinic, name, tmp_path):
@@ -201,3 +202,20 @@ def test_session_notebooks_refuse_an_outcomes_only_cohort_clearly(ashar, tmp_pat
 
     with pytest.raises(pm.PapermillExecutionError, match=r"no session data.*use notebooks 01"):
         _run_notebook("03_adherence.ipynb", ashar, tmp_path / "03.ipynb")
+
+
+def test_a_power_design_from_the_clinic_workbook_uses_its_12_week_program(clinic):
+    """The clinic plans 12 guided weeks and scores NPRS at weeks 0, 6, 12 and 26: the design's
+    window is its own guided phase, not the simulator's 8 weeks."""
+    _, cohort, _ = clinic
+    design = pt.TwoArmSlope.from_cohort(cohort, slope_difference=-0.1)
+    assert design.weeks == (0.0, 6.0, 12.0)
+    assert design.residual_sd > 0 and design.intercept_sd > 0
+    res = pt.power(design, n=[60, 100], replications=20, seed=1, workers=1)
+    assert (res.table["failed"] == 0).all() and res.table["power"].between(0, 1).all()
+
+
+def test_a_power_design_from_an_export_with_two_timepoints_is_refused_clearly(ashar):
+    """Ashar 2022 scores pain at two time points: no slope variability to plan from."""
+    with pytest.raises(pt.ConfigError, match="2 distinct week"):
+        pt.TwoArmSlope.from_cohort(pt.load_cohort(ashar), slope_difference=-0.1)

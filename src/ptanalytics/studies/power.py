@@ -117,17 +117,26 @@ class TwoArmSlope:
         *,
         slope_difference: float,
         weeks=None,
-        slope_weeks: int = 8,
+        slope_weeks: int | None = None,
         treated_share: float = 0.5,
     ) -> TwoArmSlope:
         """A design with a cohort's own variability: the mixed model ``nprs ~ week + (week |
-        patient)`` fitted (REML) to the NPRS recorded in weeks 0 to ``slope_weeks`` gives the
-        baseline mean, the control slope, the intercept and slope SDs, their correlation and
-        the residual SD. ``weeks``: the planned assessment weeks (default: the weeks in that
-        window at which at least half the patients were assessed)."""
+        patient)`` fitted (REML) to the NPRS recorded in weeks 0 to ``slope_weeks`` (default:
+        the cohort's median planned guided weeks, or 8 when it has none) gives the baseline
+        mean, the control slope, the intercept and slope SDs, their correlation and the
+        residual SD. ``weeks``: the planned assessment weeks (default: the weeks in that window
+        at which at least half the patients were assessed)."""
         from ptanalytics.metrics import patient_weeks
         from ptanalytics.models.lmm import fit_lmm
 
+        if slope_weeks is None:
+            patients = cohort.patients
+            planned = (
+                pd.to_numeric(patients["guided_weeks"], errors="coerce").dropna()
+                if "guided_weeks" in patients
+                else pd.Series(dtype=float)
+            )
+            slope_weeks = int(planned.median()) if len(planned) else 8
         check_number("slope_weeks", slope_weeks, low=2, integer=True)
         frame = patient_weeks(cohort, columns=["nprs"])
         frame = frame[(frame["week"] <= slope_weeks) & frame["nprs"].notna()]
