@@ -33,7 +33,6 @@ DESIGNS = {
 }
 TRUTH = {"adherence": "complier_effect[adherence][followup]",
          "guided_weeks_actual": "complier_effect[guided_weeks][followup]"}  # fmt: skip
-COVARIATES = ["nprs_baseline", "age", "C(sex)", "C(chronicity)"]
 
 
 def one(args):
@@ -41,6 +40,7 @@ def one(args):
     import ptanalytics as pt
     from ptanalytics.models.causal import complier_effect
     from ptanalytics.simulate import scenario_config
+    from ptanalytics.studies.causal_recovery import COVARIATES
 
     design, scenario, n, seed, index = args
     params, exposure, _ = DESIGNS[design]
@@ -55,7 +55,7 @@ def one(args):
         exposure=exposure,
         instrument="arm",
         instrument_level=cfg.trial_arms[0],
-        covariates=COVARIATES,
+        covariates=list(COVARIATES),
     )
     r = fit.table.iloc[0]
     naive = fit.naive.iloc[0]

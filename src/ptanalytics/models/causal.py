@@ -1385,10 +1385,11 @@ def target_trial(
                 starts[(name, "f")], starts[(name, "o")] = b_f, b_o
         return out
 
-    def estimates(counts, names) -> dict:
+    def estimates(counts, names, probs=None) -> dict:
         """The weighted mean under each strategy of ``names`` (NaN for the others and where
-        positivity fails), and every strategy's per-protocol mean."""
-        probs = probabilities(counts, names)
+        positivity fails), and every strategy's per-protocol mean; ``probs``: the strategies'
+        probabilities at ``counts`` when already fitted."""
+        probs = probabilities(counts, names) if probs is None else probs
         result = {}
         for name in followed:
             p = probs.get(name)
@@ -1401,7 +1402,7 @@ def target_trial(
 
     point_probs = probabilities(ones, list(followed))
     starts["done"] = True  # the bootstrap samples start from the point estimate
-    point = estimates(ones, list(followed))
+    point = estimates(ones, list(followed), point_probs)
     # A strategy whose point estimate fails positivity has no estimate whatever the bootstrap
     # samples give: its models are not refitted in them (its per-protocol mean still is).
     supported = [name for name in followed if np.isfinite(point[name])]

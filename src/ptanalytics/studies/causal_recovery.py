@@ -20,12 +20,6 @@ in parallel across local cores; the result does not depend on the number of work
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
-
 import numpy as np
 import pandas as pd
 
@@ -36,7 +30,7 @@ from ptanalytics.models.causal_frames import (
     extension_rule_trial,
     weekly_history,
 )
-from ptanalytics.studies._pool import progress_line, single_thread_blas
+from ptanalytics.studies._pool import run_tasks
 from ptanalytics.studies.recovery import summarise_recovery
 
 __all__ = [
@@ -280,19 +274,9 @@ def causal_recovery(
         "followed to the end)",
     )
     check_number("replications", replications, low=2, integer=True)
-    workers = workers or os.cpu_count() or 1
     seeds = np.random.SeedSequence(seed).generate_state(replications, dtype=np.uint32)
     jobs = [(s, n_patients, int(x), i) for s in scenarios for i, x in enumerate(seeds)]
-    rows: list[dict] = []
-    start = time.perf_counter()
-    # One BLAS thread per worker (studies._pool.single_thread_blas); spawned workers.
-    context = multiprocessing.get_context("spawn")
-    with single_thread_blas(), ProcessPoolExecutor(workers, mp_context=context) as pool:
-        for done, part in enumerate(pool.map(_one, jobs, chunksize=4), start=1):
-            rows += part
-            if progress:
-                progress_line("causal recovery", done, len(jobs), start)
-    if progress:
-        print(file=sys.stderr)
+    parts = run_tasks(_one, jobs, workers=workers, label="causal recovery", progress=progress)
+    rows = [row for part in parts for row in part]
     fits = pd.DataFrame(rows)
     return targets(summarise_recovery(fits)), fits
