@@ -648,7 +648,8 @@ GFORMULA_ASSUMPTIONS = (
     "positivity: the regimes compared are ones the patients could have followed",
     "consistency: the outcome under the treatment received is the outcome observed",
     "the models of the history are correctly specified (pain and the outcome: linear, "
-    "Gaussian errors; the treatment: logistic; on the whole history or on its summaries)",
+    "Gaussian errors; the treatment: logistic, with a normal spread of each period's log-odds "
+    "around it when a period has several sessions; on the whole history or on its summaries)",
 )
 
 #: The regimes :func:`gformula` knows by name: treated every period (every prescribed session),
@@ -893,7 +894,10 @@ def _summary_designs(w, lc, a, m, sched, y) -> dict:
             rows = np.flatnonzero(seen_l[:, t] & seen_a[:, t - 1])
             conf.append((rows, hist[rows], lc[rows, t, :]))
         rows = np.flatnonzero(seen_a[:, t])
-        treat.append((rows, np.column_stack([hist[rows], lc[rows, t, :]]), a[rows, t], m[rows, t]))
+        treat.append(
+            (rows, np.column_stack([hist[rows], lc[rows, t, :]]), a[rows, t], m[rows, t],
+             np.full(len(rows), t))
+        )  # fmt: skip
     done = np.flatnonzero(seen_a[:, -1] & ~np.isnan(y))
     out_x = np.column_stack([w, *_history(lc, a, m, periods, periods)])[done]
 
@@ -903,39 +907,124 @@ def _summary_designs(w, lc, a, m, sched, y) -> dict:
     return {
         "conf": (stack(conf, 0), stack(conf, 1), stack(conf, 2)) if conf else None,
         "treat": tuple(stack(treat, j) for j in range(4)),
+        "period": stack(treat, 4).astype(np.int64),
+        "periods": periods,
         "outcome": (done, out_x, y[done]),
         "completed": int(seen_a[:, -1].sum()),
     }
 
 
 def _fit_summary(designs: dict, counts: np.ndarray, start=None) -> dict:
-    """Pooled models with the bootstrap sample's patient ``counts`` as frequency weights."""
+    """Pooled models with the bootstrap sample's patient ``counts`` as frequency weights; the
+    treatment's per-period latent spread (:func:`_overdispersion`) with its mean model."""
     models: dict = {}
     if designs["conf"] is not None:
         rows, x, lc = designs["conf"]
         fw = counts[rows]
         models["confounders"] = [_lstsq(x, lc[:, j], fw) for j in range(lc.shape[1])]
     rows, x, a, m = designs["treat"]
-    models["treatment"] = _logistic(x, a, m, counts[rows], start)
+    coef = _logistic(x, a, m, counts[rows], start)
+    models["treatment"] = coef
+    if coef is not None:
+        sigma = _overdispersion(x @ coef, a, m, designs["period"], counts[rows], designs["periods"])
+        models["sigma"], models["latent_mean"] = sigma, _latent_moments(sigma)[0]
     rows, x, y = designs["outcome"]
     models["outcome"] = _lstsq(x, y, counts[rows])
     return models
 
 
+#: Nodes and weights (summing to 1) of Gauss-Hermite quadrature against the standard normal, and
+#: the grid of latent log-odds on which :func:`_latent_moments` tabulates a period's latent
+#: probability: enough for a latent SD up to 8 (checked against 60 nodes: 1e-6 at SD 3).
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
+_GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
+_LATENT_GRID = np.linspace(-14.0, 14.0, 281)
+_MAX_SIGMA = 8.0
+
+
+def _latent_moments(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(periods, grid) mean and second moment of the probability ``expit(mu + sigma z)``, z
+    standard normal, at each ``mu`` of :data:`_LATENT_GRID`, for each period's ``sigma``."""
+    from scipy.special import expit
+
+    p = expit(_LATENT_GRID[None, :, None] + sigma[:, None, None] * _GH_NODES)
+    return p @ _GH_WEIGHTS, (p * p) @ _GH_WEIGHTS
+
+
+def _overdispersion(eta, a, m, period, w, periods: int) -> np.ndarray:
+    """Per-period SD of a normal random effect on the log-odds of a patient's sessions that period
+    (an observation-level random effect: Harrison 2014), by the method of moments.
+
+    The pooled logistic model gives each row's mean probability ``expit(eta)``; with ``m``
+    sessions prescribed, the latent probability ``p`` (mean the fitted one, log-odds normal with
+    SD ``sigma``) makes ``E[a (a - 1)] = m (m - 1) E[p^2]``, which grows with ``sigma``; the
+    equation summed over the rows is solved by bisection, once for the first period (no history
+    seen: the spread of patients' propensities) and once for the later ones pooled (what their
+    history does not tell; per-period values are too noisy to use). Patients differ in their
+    propensity beyond what their history shows: a binomial makes their adherence less spread and
+    less persistent than it is. 0 where no row has two sessions or the data are not
+    overdispersed."""
+    from scipy.special import expit
+
+    pbar = expit(eta)
+    w = w * (m >= 2)
+    group = (period > 0).astype(np.int64)
+    target = np.bincount(group, w * a * (a - 1), minlength=2)
+    # The rows' pairs of sessions, pooled in 4,096 bins of the mean probability at their
+    # weighted mean (E[p^2] is smooth in it: the pooling moves the sum by about 1e-8 of it).
+    pairs = w * m * (m - 1)
+    bins = np.minimum((pbar * 4096).astype(np.int64), 4095) + 4096 * group
+    weight = np.bincount(bins, pairs, minlength=8192).reshape(2, -1)
+    where = np.divide(np.bincount(bins, pairs * pbar, minlength=8192).reshape(2, -1), weight,
+                      out=np.zeros((2, 4096)), where=weight > 0)  # fmt: skip
+
+    def excess(sigma):  # model minus data, per group: increasing in sigma
+        mean, second = _latent_moments(sigma)
+        model = [(weight[g] * np.interp(where[g], mean[g], second[g])).sum() for g in range(2)]
+        return np.array(model) - target
+
+    # Bisection in [0, _MAX_SIGMA], both groups at once: a group not overdispersed at 0 gets 0.
+    lo, hi = np.zeros(2), np.full(2, _MAX_SIGMA)
+    while np.max(hi - lo) > 1e-4:
+        mid = 0.5 * (lo + hi)
+        below = excess(mid) < 0
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    sigma = 0.5 * (lo + hi)
+    sigma = np.where(excess(np.zeros(2)) >= 0, 0.0, sigma)
+    return np.where(np.arange(periods) > 0, sigma[1], sigma[0])
+
+
 def _summary_draws(n: int, periods: int, k: int, width: int, rng) -> tuple:
     """The random numbers of one Monte Carlo run, drawn once and shared by every regime (common
-    random numbers): the confounders' standard normals (periods, n, k) and the sessions'
-    uniforms (periods, n, width)."""
-    return rng.standard_normal((periods, n, k)), rng.random((periods, n, width))
+    random numbers): the confounders' standard normals (periods, n, k), the sessions' uniforms
+    (periods, n, width) and the standard normals of each period's latent log-odds (periods, n)."""
+    return (
+        rng.standard_normal((periods, n, k)),
+        rng.random((periods, n, width)),
+        rng.standard_normal((periods, n)),
+    )
 
 
-def _simulate_summary(models, w, l0, m, sched, regime, draws) -> float:
+def _latent_probability(models: dict, t: int, pbar: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Period ``t``'s latent probability of each session: log-odds normal with the period's SD,
+    placed so that its mean is the fitted ``pbar`` (:func:`_overdispersion`), at the standard
+    normals ``z``."""
+    from scipy.special import expit
+
+    sigma = models["sigma"][t]
+    if sigma == 0:
+        return pbar
+    return expit(np.interp(pbar, models["latent_mean"][t], _LATENT_GRID) + sigma * z)
+
+
+def _simulate_summary(models, w, l0, m, sched, regime, draws, trace=None) -> float:
     """Mean outcome under ``regime``: patients (baseline ``w``, first confounders ``l0``,
-    schedule ``m``/``sched``) run forward period by period with :func:`_summary_draws`."""
+    schedule ``m``/``sched``) run forward period by period with :func:`_summary_draws`; each
+    period's treatment is appended to the list ``trace`` when one is given (for checks)."""
     from scipy.special import expit
 
     periods = m.shape[1]
-    normals, uniforms = draws
+    normals, uniforms, latent = draws
     shifts = regime[0] not in ("always", "never")
     coef = models["treatment"]
     if coef is None and shifts:
@@ -960,9 +1049,12 @@ def _simulate_summary(models, w, l0, m, sched, regime, draws) -> float:
         prob = None
         if shifts:
             seen = summaries if own is None else own.summaries()
-            prob = expit(_linear([w, *seen, *period, lc_t], coef))
+            pbar = expit(_linear([w, *seen, *period, lc_t], coef))
+            prob = _latent_probability(models, t, pbar, latent[t])
         a_t = _treat(regime, prob, trials, u, made.a_cum[t], made.m_cum[t])
         made.add(lc_t, a_t, m[:, t])
+        if trace is not None:
+            trace.append(a_t)
         if own is not None:
             own.add(lc_t, _treat(("natural", 0.0), prob, trials, u), m[:, t])
     beta, _ = models["outcome"]
@@ -1014,7 +1106,11 @@ def gformula(
     history (the period, linear and quadratic; each confounder's first, last and mean value;
     the treatment's last value, total, total squared and total over the last 4 periods; the
     period's ``schedule`` columns and prescribed ``trials``); with ``trials`` the treatment is
-    the number done of that many prescribed (binomial). Each model is fitted on the periods a
+    the number done of that many prescribed: binomial given a latent probability whose log-odds
+    are normal around the logistic model's (an observation-level random effect, its SD estimated
+    by moments for the first period and for the later ones pooled), because patients differ in
+    their propensity beyond what their history shows; the shifts act on that latent probability,
+    as they would on a patient's own. Each model is fitted on the periods a
     patient was observed through, so patients who leave count until they leave (censoring at
     random given the measured history); the regimes are simulated with nobody leaving.
 
@@ -1125,6 +1221,12 @@ def gformula(
             "last, total and recent treatment) pooled over periods; patients who left count "
             "until they left (censoring assumed at random given the measured history)"
         )
+        sigma = point_models.get("sigma") if isinstance(point_models, dict) else None
+        if sigma is not None and len(sigma):
+            notes.append(
+                f"the sessions' latent log-odds spread (SD) beyond the treatment model: "
+                f"{sigma[0]:.2f} in the first period, {sigma[-1]:.2f} later (0: binomial)"
+            )
     if "natural" in point:
         notes.append(
             f"natural course {point['natural']:.3f} against the observed mean "
@@ -1231,8 +1333,8 @@ def _summary_fitter(data, outcome_data, id, time, treatment, confounders, outcom
         "draws": lambda n_sim, seed: _summary_draws(
             n_sim, nt, k, max(int(m.max()), 1), np.random.default_rng(seed)
         ),
-        "simulate": lambda models, rows, regime, draws: _simulate_summary(
-            models, w[rows], lc[rows, 0, :], m[rows], sched[rows], regime, draws
+        "simulate": lambda models, rows, regime, draws, trace=None: _simulate_summary(
+            models, w[rows], lc[rows, 0, :], m[rows], sched[rows], regime, draws, trace
         ),
         "observed_mean": float(designs["outcome"][2].mean()),
         "notes": notes,
