@@ -30,14 +30,14 @@ natural = {}
 simulate = causal._simulate_summary
 
 
-def capture(models, w, l0, m, sched, regime, draws):
+def capture(models, w, l0, m, sched, regime, draws, trace=None):
     """The natural course's sessions, week by week (the first call only)."""
     if not natural and regime[0] == "natural":
         sessions = []
-        out = simulate(models, w, l0, m, sched, regime, draws, trace=sessions)
+        out = simulate(models, w, l0, m, sched, regime, draws, sessions)
         natural.update(a=np.array(sessions).T, m=m)
         return out
-    return simulate(models, w, l0, m, sched, regime, draws)
+    return simulate(models, w, l0, m, sched, regime, draws, trace)
 
 
 causal._simulate_summary = capture
