@@ -933,11 +933,14 @@ def _fit_summary(designs: dict, counts: np.ndarray, start=None) -> dict:
     return models
 
 
-#: Nodes and weights (summing to 1) of Gauss-Hermite quadrature against the standard normal, and
-#: the grid of latent log-odds on which :func:`_latent_moments` tabulates a period's latent
-#: probability: enough for a latent SD up to 8 (checked against 60 nodes: 1e-6 at SD 3).
-_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
-_GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
+#: Nodes and weights (summing to 1) of the standard normal for :func:`_latent_moments`: 121 equally
+#: spaced nodes on [-8, 8] weighted by the density. Against 2,001 nodes on [-9, 9] the mean and
+#: second moment agree to 1e-15 up to a latent SD of 3 and 4e-8 at 8; Gauss-Hermite with 24
+#: nodes was off by 3e-4 at SD 3 and 0.02 at 8 (the sigmoid's step is narrower than its nodes).
+_NORMAL_NODES = np.linspace(-8.0, 8.0, 121)
+_NORMAL_WEIGHTS = np.exp(-0.5 * _NORMAL_NODES**2) / np.exp(-0.5 * _NORMAL_NODES**2).sum()
+#: The grid of latent log-odds on which :func:`_latent_moments` tabulates a period's latent
+#: probability.
 _LATENT_GRID = np.linspace(-14.0, 14.0, 281)
 _MAX_SIGMA = 8.0
 
@@ -947,8 +950,8 @@ def _latent_moments(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     standard normal, at each ``mu`` of :data:`_LATENT_GRID`, for each period's ``sigma``."""
     from scipy.special import expit
 
-    p = expit(_LATENT_GRID[None, :, None] + sigma[:, None, None] * _GH_NODES)
-    return p @ _GH_WEIGHTS, (p * p) @ _GH_WEIGHTS
+    p = expit(_LATENT_GRID[None, :, None] + sigma[:, None, None] * _NORMAL_NODES)
+    return p @ _NORMAL_WEIGHTS, (p * p) @ _NORMAL_WEIGHTS
 
 
 def _overdispersion(eta, a, m, period, w, periods: int) -> np.ndarray:
@@ -960,10 +963,10 @@ def _overdispersion(eta, a, m, period, w, periods: int) -> np.ndarray:
     SD ``sigma``) makes ``E[a (a - 1)] = m (m - 1) E[p^2]``, which grows with ``sigma``; the
     equation summed over the rows is solved by bisection, once for the first period (no history
     seen: the spread of patients' propensities) and once for the later ones pooled (what their
-    history does not tell; per-period values are too noisy to use). Patients differ in their
-    propensity beyond what their history shows: a binomial makes their adherence less spread and
-    less persistent than it is. 0 where no row has two sessions or the data are not
-    overdispersed."""
+    history does not tell; per-period values swing with the schedule, e.g. 0 where phases end).
+    Patients differ in their propensity beyond what their history shows: a binomial makes their
+    adherence less spread and less persistent than it is. 0 where no row has two sessions or the
+    data are not overdispersed."""
     from scipy.special import expit
 
     pbar = expit(eta)
