@@ -547,14 +547,14 @@ def test_overdispersion_recovers_a_known_latent_spread():
     pbar = expit(mu[:, None] + sigma[:, None] * nodes) @ (weights / weights.sum())
     m = rng.integers(1, 6, n).astype(float)
     a = rng.binomial(m.astype(int), expit(mu + sigma * rng.standard_normal(n))).astype(float)
-    got = _overdispersion(logit(pbar), a, m, period, np.ones(n), periods)
+    got = _overdispersion(logit(pbar), a, m, period, np.ones(n))
     assert got[0] == pytest.approx(2.0, abs=0.2) and got[1] == pytest.approx(0.7, abs=0.1)
     assert (got[1:] == got[1]).all()  # the later periods pooled
     binomial = rng.binomial(m.astype(int), pbar).astype(float)
-    assert _overdispersion(logit(pbar), binomial, m, period, np.ones(n), periods).max() < 0.25
+    assert _overdispersion(logit(pbar), binomial, m, period, np.ones(n)).max() < 0.25
     single = rng.binomial(1, pbar).astype(float)
     ones = np.ones(n)
-    assert (_overdispersion(logit(pbar), single, ones, period, ones, periods) == 0).all()
+    assert (_overdispersion(logit(pbar), single, ones, period, ones) == 0).all()
 
 
 def test_gformula_summary_history_with_one_session_a_period_is_the_plain_logistic():

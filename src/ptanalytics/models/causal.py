@@ -908,7 +908,6 @@ def _summary_designs(w, lc, a, m, sched, y) -> dict:
         "conf": (stack(conf, 0), stack(conf, 1), stack(conf, 2)) if conf else None,
         "treat": tuple(stack(treat, j) for j in range(4)),
         "period": stack(treat, 4).astype(np.int64),
-        "periods": periods,
         "outcome": (done, out_x, y[done]),
         "completed": int(seen_a[:, -1].sum()),
     }
@@ -916,7 +915,7 @@ def _summary_designs(w, lc, a, m, sched, y) -> dict:
 
 def _fit_summary(designs: dict, counts: np.ndarray, start=None) -> dict:
     """Pooled models with the bootstrap sample's patient ``counts`` as frequency weights; the
-    treatment's per-period latent spread (:func:`_overdispersion`) with its mean model."""
+    treatment's latent spread (:func:`_overdispersion`) with its mean model."""
     models: dict = {}
     if designs["conf"] is not None:
         rows, x, lc = designs["conf"]
@@ -926,8 +925,8 @@ def _fit_summary(designs: dict, counts: np.ndarray, start=None) -> dict:
     coef = _logistic(x, a, m, counts[rows], start)
     models["treatment"] = coef
     if coef is not None:
-        sigma = _overdispersion(x @ coef, a, m, designs["period"], counts[rows], designs["periods"])
-        models["sigma"], models["latent_mu"] = sigma, _latent_table(sigma[[0, -1]])
+        sigma = _overdispersion(x @ coef, a, m, designs["period"], counts[rows])
+        models["sigma"], models["latent_mu"] = sigma, _latent_table(sigma)
     rows, x, y = designs["outcome"]
     models["outcome"] = _lstsq(x, y, counts[rows])
     return models
@@ -954,8 +953,8 @@ def _latent_moments(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p @ _NORMAL_WEIGHTS, (p * p) @ _NORMAL_WEIGHTS
 
 
-def _overdispersion(eta, a, m, period, w, periods: int) -> np.ndarray:
-    """Per-period SD of a normal random effect on the log-odds of a patient's sessions that period
+def _overdispersion(eta, a, m, period, w) -> np.ndarray:
+    """The SD of a normal random effect on the log-odds of a patient's sessions that period
     (an observation-level random effect: Harrison 2014), by the method of moments.
 
     The pooled logistic model gives each row's mean probability ``expit(eta)``; with ``m``
@@ -965,8 +964,8 @@ def _overdispersion(eta, a, m, period, w, periods: int) -> np.ndarray:
     seen: the spread of patients' propensities) and once for the later ones pooled (what their
     history does not tell; per-period values swing with the schedule, e.g. 0 where phases end).
     Patients differ in their propensity beyond what their history shows: a binomial makes their
-    adherence less spread and less persistent than it is. 0 where no row has two sessions or the
-    data are not overdispersed."""
+    adherence less spread and less persistent than it is. Returns (first period, later periods);
+    0 where no row has two sessions or the data are not overdispersed."""
     from scipy.special import expit
 
     pbar = expit(eta)
@@ -992,9 +991,7 @@ def _overdispersion(eta, a, m, period, w, periods: int) -> np.ndarray:
         mid = 0.5 * (lo + hi)
         below = excess(mid) < 0
         lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-    sigma = 0.5 * (lo + hi)
-    sigma = np.where(excess(np.zeros(2)) >= 0, 0.0, sigma)
-    return np.where(np.arange(periods) > 0, sigma[1], sigma[0])
+    return np.where(excess(np.zeros(2)) >= 0, 0.0, 0.5 * (lo + hi))
 
 
 def _summary_draws(n: int, periods: int, k: int, width: int, rng) -> tuple:
@@ -1031,10 +1028,11 @@ def _latent_probability(models: dict, t: int, eta: np.ndarray, z: np.ndarray) ->
     at the standard normals ``z``."""
     from scipy.special import expit
 
-    sigma = models["sigma"][t]
+    later = min(t, 1)  # the first period, or the later ones
+    sigma = models["sigma"][later]
     if sigma == 0:
         return expit(eta)
-    table = models["latent_mu"][min(t, 1)]
+    table = models["latent_mu"][later]
     step = _ETA_GRID[1] - _ETA_GRID[0]
     x = np.clip((eta - _ETA_GRID[0]) / step, 0, len(_ETA_GRID) - 1.000001)
     i = x.astype(np.int64)
@@ -1489,13 +1487,13 @@ def target_trial(
         name: _distinct(xo[f], observed[f].astype(float), np.flatnonzero(f))
         for name, f in followed.items()
     }
-    starts: dict = {}
     kept = {name: np.flatnonzero(f & observed) for name, f in followed.items()}
 
-    def probabilities(counts, names) -> dict:
+    def probabilities(counts, names, starts) -> tuple[dict, dict]:
         """Per strategy of ``names``: P(follow) for every clone and P(observed | followed)
-        (None: no fit)."""
-        out = {}
+        (None: no fit), and the coefficients, each fit started from ``starts``' (by strategy
+        and model)."""
+        out, coefs = {}, {}
         for name in names:
             coef = []
             for key, (ux, uy, inv, rows) in (("f", follow_rows[name]), ("o", seen_rows[name])):
@@ -1507,15 +1505,14 @@ def target_trial(
                 out[name] = None
                 continue
             out[name] = (expit(x @ b_f), expit(xo @ b_o))
-            if not starts.get("done"):
-                starts[(name, "f")], starts[(name, "o")] = b_f, b_o
-        return out
+            coefs[(name, "f")], coefs[(name, "o")] = b_f, b_o
+        return out, coefs
 
     def estimates(counts, names, probs=None) -> dict:
         """The weighted mean under each strategy of ``names`` (NaN for the others and where
         positivity fails), and every strategy's per-protocol mean; ``probs``: the strategies'
         probabilities at ``counts`` when already fitted."""
-        probs = probabilities(counts, names) if probs is None else probs
+        probs = probabilities(counts, names, starts)[0] if probs is None else probs
         result = {}
         for name in followed:
             p = probs.get(name)
@@ -1526,8 +1523,8 @@ def target_trial(
             result["naive " + name] = _weighted_means(y, None, None, keep, counts)
         return result
 
-    point_probs = probabilities(ones, list(followed))
-    starts["done"] = True  # the bootstrap samples start from the point estimate
+    # The bootstrap samples' fits start from the point estimate's coefficients.
+    point_probs, starts = probabilities(ones, list(followed), {})
     point = estimates(ones, list(followed), point_probs)
     # A strategy whose point estimate fails positivity has no estimate whatever the bootstrap
     # samples give: its models are not refitted in them (its per-protocol mean still is).
