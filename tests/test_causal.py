@@ -887,3 +887,20 @@ def test_the_committed_causal_recovery_meets_the_targets():
         assert summary.loc[f"optimistic: {truth}: naive (OLS x adherence change)", "coverage"] < 0.5
     assert summary.loc["optimistic: naive (OLS)", "coverage"] < 0.5
     assert summary.loc["null_adherence: naive (OLS)", "coverage"] < 0.5
+
+
+def test_causal_frames_without_patients_followup_weeks_use_the_cohorts_follow_up():
+    """An export without ``patients.followup_weeks`` (the simulator always writes it): the
+    frames run to the follow-up the prescriptions give, the same frames as with the column."""
+    import ptanalytics as pt
+    from ptanalytics.models import extension_rule_trial, weekly_history
+
+    cohort = pt.simulate_cohort(300, seed=1)
+    long, final = weekly_history(cohort)
+    rule = extension_rule_trial(cohort, 0.1)
+    cohort.patients = cohort.patients.drop(columns="followup_weeks")
+    long2, final2 = weekly_history(cohort)
+    assert long2["week"].max() == 25
+    pd.testing.assert_frame_equal(long.reset_index(drop=True), long2.reset_index(drop=True))
+    pd.testing.assert_frame_equal(final.reset_index(drop=True), final2.reset_index(drop=True))
+    pd.testing.assert_frame_equal(rule, extension_rule_trial(cohort, 0.1))

@@ -219,3 +219,17 @@ def test_a_power_design_from_an_export_with_two_timepoints_is_refused_clearly(as
     """Ashar 2022 scores pain at two time points: no slope variability to plan from."""
     with pytest.raises(pt.ConfigError, match="2 distinct week"):
         pt.TwoArmSlope.from_cohort(pt.load_cohort(ashar), slope_difference=-0.1)
+
+
+def test_causal_frames_refuse_an_outcomes_only_export_clearly(ashar):
+    """The Ashar export has no session log, no planned follow-up week and no guided phase: the
+    g-formula's weekly history and the extension rule's frame say what is missing (they raised
+    KeyError: 'followup_weeks')."""
+    from ptanalytics.exceptions import ConfigError
+    from ptanalytics.models import extension_rule_trial, weekly_history
+
+    cohort = pt.load_cohort(ashar)
+    with pytest.raises(ConfigError, match=r"no session records \(an outcomes-only export\)"):
+        weekly_history(cohort)
+    with pytest.raises(ConfigError, match="no guided_weeks or guided_weeks_actual"):
+        extension_rule_trial(cohort, 0.1)

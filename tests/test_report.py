@@ -410,6 +410,19 @@ def test_effects_section_emulates_the_review_rule_and_refuses_the_unsupported_on
     assert "cannot be estimated from these data" in text
 
 
+class _Out:
+    """A report output that keeps what a block writes."""
+
+    def __init__(self):
+        self.items = []
+
+    def markdown(self, text):
+        self.items.append(text)
+
+    def html(self, text):
+        self.items.append(text)
+
+
 def test_gformula_block_needs_weekly_pain_and_gives_regimes_with_e_values():
     """The default cohort scores pain every 4 weeks in maintenance: the g-formula is not
     estimated and the report says why; a simulated registry with weekly scores gets the three
@@ -418,21 +431,11 @@ def test_gformula_block_needs_weekly_pain_and_gives_regimes_with_e_values():
     from ptanalytics.simulate import scenario_config
     from ptanalytics.studies.causal_recovery import REGISTRY
 
-    class Out:
-        def __init__(self):
-            self.items = []
-
-        def markdown(self, text):
-            self.items.append(text)
-
-        def html(self, text):
-            self.items.append(text)
-
-    r = prepare_report(pt.default_cohort(), out=Out())
+    r = prepare_report(pt.default_cohort(), out=_Out())
     _gformula_block(r)
     assert "not estimated" in r.out.items[-1] and "Record the NPRS weekly" in r.out.items[-1]
     registry = pt.simulate_cohort(600, seed=3, config=scenario_config("optimistic", **REGISTRY))
-    r = prepare_report(registry, out=Out())
+    r = prepare_report(registry, out=_Out())
     _gformula_block(r)
     text = r.out.items[-1]
     for words in ("a quarter of the missed sessions made up", "adherence kept at 80%",
@@ -467,3 +470,19 @@ def test_effects_section_of_a_simulated_trial_with_its_active_arm(tmp_path):
     assert "complier effect (2SLS, arm as instrument)" in text and "association (OLS)" in text
     for pid in cohort.patients["patient_id"].head(50):
         assert pid not in text
+
+
+def test_gformula_block_without_patients_followup_weeks():
+    """An export without ``patients.followup_weeks`` (the follow-up from the prescriptions): the
+    g-formula block gives the same regimes as with the column (it raised KeyError)."""
+    from ptanalytics.report.sections import _gformula_block, prepare_report
+    from ptanalytics.simulate import scenario_config
+    from ptanalytics.studies.causal_recovery import REGISTRY
+
+    registry = pt.simulate_cohort(600, seed=3, config=scenario_config("optimistic", **REGISTRY))
+    r = prepare_report(registry, out=_Out())
+    _gformula_block(r)
+    registry.patients = registry.patients.drop(columns="followup_weeks")
+    r2 = prepare_report(registry, out=_Out())
+    _gformula_block(r2)
+    assert r2.out.items[-1] == r.out.items[-1] and "adherence kept at 80%" in r.out.items[-1]

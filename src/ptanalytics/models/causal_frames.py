@@ -15,6 +15,7 @@ __all__ = [
     "WEEKLY_GFORMULA",
     "cohort_weeks",
     "extension_rule_trial",
+    "followup_horizon",
     "weekly_history",
 ]
 
@@ -43,6 +44,27 @@ RULE_TRIAL = {
 }
 
 
+def followup_horizon(cohort) -> int:
+    """The follow-up week the frames run to: the latest planned follow-up, from
+    ``patients.followup_weeks`` or, without it, the cohort's follow-up targets
+    (:func:`~ptanalytics.metrics.timepoints.timepoint_targets`: the study schedule, the
+    prescriptions or the assessments); a ConfigError when no patient has one."""
+    pts = cohort.patients
+    if "followup_weeks" in pts and pts["followup_weeks"].notna().any():
+        return int(pts["followup_weeks"].max())
+    from ptanalytics.metrics.timepoints import timepoint_targets
+
+    targets = timepoint_targets(cohort)
+    days = targets.loc[targets["timepoint"] == "followup", "target_day"].dropna()
+    if days.empty:
+        raise ConfigError(
+            "the cohort has no planned follow-up week (no patients.followup_weeks, study "
+            "schedule, prescriptions or later assessments). Fix: map followup_weeks in the "
+            "ingest mapping or give the schedule in cohort.json."
+        )
+    return round(float(days.max()) / 7)
+
+
 def cohort_weeks(cohort, grid=None) -> pd.DataFrame:
     """``patient_weeks`` of every week to the follow-up (not cut at dropout: a follow-up score
     after leaving counts) with the columns both frames below read; ``grid``: the cohort's
@@ -61,8 +83,14 @@ def weekly_history(cohort, *, grid=None, weeks=None) -> tuple[pd.DataFrame, pd.D
     the week, ``guided`` 1/0), missing from the first week without an NPRS on (the patient has
     left); and one row per patient with the follow-up NPRS (``nprs_at_followup``). ``weeks``:
     :func:`cohort_weeks` of the cohort, when the caller has it (else built, with ``grid``)."""
+    if len(cohort.sessions) == 0:
+        raise ConfigError(
+            "the cohort has no session records (an outcomes-only export): the g-formula's "
+            "weekly history needs the sessions done of those prescribed each week. Fix: "
+            "include the session log in the export."
+        )
     weeks = cohort_weeks(cohort, grid) if weeks is None else weeks
-    horizon = int(cohort.patients["followup_weeks"].max())
+    horizon = followup_horizon(cohort)
     long = weeks[weeks["week"] < horizon].copy()
     long["guided"] = (long["phase"] == "guided").astype(float)
     gone = long["nprs"].isna().groupby(long["patient_id"], sort=False).cummax()
@@ -113,8 +141,15 @@ def extension_rule_trial(
             "(the model of following the rule must be able to tell its two sides apart)."
         )
     summary = patient_summary(cohort, grid=grid) if summary is None else summary
+    missing = [c for c in ("guided_weeks", "guided_weeks_actual") if c not in summary]
+    if missing:
+        raise ConfigError(
+            f"the cohort's patient summary has no {' or '.join(missing)}: the extension rule "
+            "needs each patient's planned and actual guided weeks. Fix: include the "
+            "prescriptions (guided phase dates) or patients.guided_weeks in the export."
+        )
     weeks = cohort_weeks(cohort, grid) if weeks is None else weeks
-    horizon = int(cohort.patients["followup_weeks"].max())
+    horizon = followup_horizon(cohort)
     nprs = weeks.pivot(index="patient_id", columns="week", values="nprs")
     frame = summary[["patient_id", "guided_weeks", "guided_weeks_actual", "nprs_baseline"]]
     frame = frame[frame["guided_weeks"] == planned].set_index("patient_id")

@@ -710,14 +710,14 @@ def _gformula_block(r: Report, weeks: pd.DataFrame | None = None) -> None:
     otherwise why not."""
     from ptanalytics.models import gformula, weekly_history
     from ptanalytics.models.causal import GFORMULA_ASSUMPTIONS, e_value
-    from ptanalytics.models.causal_frames import WEEKLY_GFORMULA
+    from ptanalytics.models.causal_frames import WEEKLY_GFORMULA, followup_horizon
 
     head = "**Adherence regimes under feedback (the g-formula)**: "
     if not r.has_program:
         r.out.markdown(head + "not estimated (no session data).")
         return
     # Per patient, the share of the weeks up to their last score that have one.
-    seen = r.weeks[r.weeks["week"] < r.cohort.patients["followup_weeks"].max()]
+    seen = r.weeks[r.weeks["week"] < followup_horizon(r.cohort)]
     scored = seen.assign(week_=seen["week"].where(seen["nprs"].notna()))
     per = scored.groupby("patient_id", sort=False).agg(
         scored=("nprs", "count"), last=("week_", "max")
